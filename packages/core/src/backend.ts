@@ -1,0 +1,172 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { StrataError, formatChoices } from './errors.js';
+
+/** Backends Strata knows how to load, in the order `auto` tries them. */
+export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+/** A backend name accepted by {@link initBackend}. */
+export type BackendName = (typeof BACKENDS)[number];
+/** What {@link initBackend} accepts: a backend name or `auto`. */
+export type BackendChoice = BackendName | 'auto';
+
+interface BackendInfo {
+  /** npm package that provides the backend. */
+  pkg: string;
+  /** Name tfjs registers the backend under. */
+  tfName: string;
+  description: string;
+}
+
+const INFO: Record<BackendName, BackendInfo> = {
+  'tensorflow-gpu': {
+    pkg: '@tensorflow/tfjs-node-gpu',
+    tfName: 'tensorflow',
+    description: 'libtensorflow with CUDA (needs CUDA 11.2 + cuDNN 8.1 for tfjs-node-gpu 4.x)',
+  },
+  tensorflow: { pkg: '@tensorflow/tfjs-node', tfName: 'tensorflow', description: 'libtensorflow on the CPU' },
+  wasm: { pkg: '@tensorflow/tfjs-backend-wasm', tfName: 'wasm', description: 'WebAssembly + SIMD (XNNPACK)' },
+  cpu: { pkg: '@tensorflow/tfjs-backend-cpu', tfName: 'cpu', description: 'pure JavaScript (slow; a reference)' },
+};
+
+/** The backend that {@link initBackend} activated. */
+export interface ActiveBackend {
+  /** Strata's name for it (`wasm`, `cpu`, `tensorflow`, `tensorflow-gpu`). */
+  name: BackendName;
+  /** The npm package it came from. */
+  pkg: string;
+  /** tfjs's own backend name (`tf.getBackend()`). */
+  tfName: string;
+  /** Version of `@tensorflow/tfjs-core` in use. */
+  tfjsVersion: string;
+  /** Backends that were tried before this one and why they were skipped (auto mode). */
+  skipped: { name: BackendName; reason: string }[];
+}
+
+let gradientsLoaded: Promise<void> | undefined;
+
+/**
+ * Registers tfjs-core's gradient functions (which its Node entry point leaves out). Idempotent; called by
+ * {@link initBackend}. Call it yourself if you set a backend without Strata.
+ */
+export function registerGradients(): Promise<void> {
+  if (!gradientsLoaded) {
+    gradientsLoaded = (async () => {
+      if (tf.getGradient('Sum') != null && tf.getGradient('BatchMatMul') != null) return;
+      await import('./generated/tfjs-gradients.js');
+    })();
+  }
+  return gradientsLoaded;
+}
+
+function isModuleNotFound(e: unknown, pkg: string): boolean {
+  const err = e as { code?: string; message?: string };
+  return (
+    (err?.code === 'ERR_MODULE_NOT_FOUND' || err?.code === 'MODULE_NOT_FOUND') &&
+    typeof err.message === 'string' &&
+    err.message.includes(pkg)
+  );
+}
+
+async function tryLoad(name: BackendName): Promise<void> {
+  const info = INFO[name];
+  try {
+    await import(info.pkg);
+  } catch (e) {
+    if (isModuleNotFound(e, info.pkg)) {
+      throw new StrataError(
+        'E_BACKEND',
+        `backend "${name}" needs the package ${info.pkg}, which is not installed: run \`npm install ${info.pkg}\`` +
+          (name.startsWith('tensorflow')
+            ? ' (its install script downloads libtensorflow, so it needs internet access)'
+            : ''),
+        { cause: e },
+      );
+    }
+    throw new StrataError('E_BACKEND', `backend "${name}" (${info.pkg}) failed to load: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  if (name === 'tensorflow-gpu') {
+    // tfjs-node-gpu silently falls back to the CPU when CUDA libraries are missing; there is no public
+    // API to ask, so we trust the package here and report the device in `strata info`/bench output.
+  }
+  let ok = false;
+  try {
+    ok = await tf.setBackend(info.tfName);
+    await tf.ready();
+  } catch (e) {
+    throw new StrataError('E_BACKEND', `backend "${name}" failed to initialize: ${(e as Error).message}`, { cause: e });
+  }
+  if (!ok || tf.getBackend() !== info.tfName) {
+    throw new StrataError('E_BACKEND', `backend "${name}" could not be initialized by tfjs`);
+  }
+  if (name === 'wasm') registerWasmExtras();
+}
+
+/**
+ * Loads and activates a tfjs backend, and registers gradients.
+ *
+ * `auto` tries, in order, `@tensorflow/tfjs-node-gpu`, `@tensorflow/tfjs-node`,
+ * `@tensorflow/tfjs-backend-wasm` and `@tensorflow/tfjs-backend-cpu`, taking the first that is installed
+ * and initializes. A forced backend that is not installed fails with an error naming the package.
+ *
+ * Libraries never call this on import: the application (or the `strata` CLI) chooses the backend.
+ */
+export async function initBackend(choice: BackendChoice | string = 'auto'): Promise<ActiveBackend> {
+  const valid = ['auto', ...BACKENDS];
+  if (!valid.includes(choice)) {
+    throw new StrataError('E_BACKEND', `unknown backend "${choice}": expected ${formatChoices(valid)}`);
+  }
+  await registerGradients();
+  const skipped: { name: BackendName; reason: string }[] = [];
+  const order: BackendName[] = choice === 'auto' ? [...BACKENDS] : [choice as BackendName];
+  for (const name of order) {
+    try {
+      await tryLoad(name);
+      return { name, pkg: INFO[name].pkg, tfName: INFO[name].tfName, tfjsVersion: tf.version_core, skipped };
+    } catch (e) {
+      if (choice !== 'auto') throw e;
+      skipped.push({ name, reason: (e as Error).message });
+    }
+  }
+  throw new StrataError(
+    'E_BACKEND',
+    `no tfjs backend could be loaded: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`,
+  );
+}
+
+/** A one-line description of a backend, for `--help` and `strata info`. */
+export function describeBackend(name: BackendName): string {
+  return `${name} (${INFO[name].pkg}): ${INFO[name].description}`;
+}
+
+let wasmExtrasRegistered = false;
+/**
+ * The wasm backend lacks `UnsortedSegmentSum`, the kernel behind `tf.gather`'s gradient. Strata's own
+ * embedding uses a custom gradient and does not need it, but user code might; register a plain JS kernel.
+ */
+function registerWasmExtras(): void {
+  if (wasmExtrasRegistered || tf.getKernel('UnsortedSegmentSum', 'wasm') != null) return;
+  wasmExtrasRegistered = true;
+  tf.registerKernel({
+    kernelName: 'UnsortedSegmentSum',
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x, segmentIds } = inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
+      const numSegments = (attrs as { numSegments: number }).numSegments;
+      // biome-ignore lint/suspicious/noExplicitAny: the wasm backend class is not exported with types
+      const b = backend as any;
+      const xv = b.readSync(x.dataId) as Float32Array;
+      const ids = b.readSync(segmentIds.dataId) as Int32Array;
+      const inner = x.shape.slice(1).reduce((a: number, c: number) => a * c, 1);
+      const out = b.makeOutput([numSegments, ...x.shape.slice(1)], x.dtype);
+      const o = b.typedArrayFromHeap(out) as Float32Array;
+      o.fill(0);
+      for (let i = 0; i < ids.length; i++) {
+        const seg = ids[i]!;
+        if (seg < 0 || seg >= numSegments) continue;
+        for (let j = 0; j < inner; j++) o[seg * inner + j]! += xv[i * inner + j]!;
+      }
+      return out;
+    },
+  });
+}

@@ -1,0 +1,23 @@
+/**
+ * `@strata/core`: backend selection, tensor building blocks, the GPT model family, the norm-strategy plugin
+ * contract and registry, training (AdamW, schedules, clipping), data and tokenizer, checkpoints,
+ * evaluation, sampling and metrics.
+ *
+ * @packageDocumentation
+ */
+export * from './errors.js';
+export * from './backend.js';
+export * from './ops.js';
+export * from './params.js';
+export * from './options.js';
+export * from './util/rng.js';
+export * from './norm/contract.js';
+export * from './norm/registry.js';
+export { preLN } from './norm/pre-ln.js';
+export * from './model/family.js';
+export { getModelFamily, listModelFamilies } from './model/registry.js';
+export * from './model/gpt-config.js';
+export { GPT, gptFamily } from './model/gpt.js';
+export { NormInputRecorder, ParamWeightHost, type HostSettings } from './model/host.js';
+export * from './io/index.js';
+export * from './data/index.js';

@@ -1,0 +1,106 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import { StrataError, formatChoices } from '../errors.js';
+import type { ParamStore } from '../params.js';
+
+/** Options for one forward pass. */
+export interface ForwardOptions {
+  /** Enables dropout (when the config has any). */
+  training?: boolean;
+  /** Seed for dropout masks; the trainer passes one derived from the step, so runs are reproducible. */
+  seed?: number;
+}
+
+/** Parameter count of one component, for `strata info`. */
+export interface ComponentCount {
+  readonly component: string;
+  readonly params: number;
+}
+
+/**
+ * A causal language model: what the trainer, evaluator, sampler, checkpoints and growth transforms work on.
+ * Every model family (GPT in core, nGPT in `@strata/ngpt`, user families) implements it.
+ */
+export interface LanguageModel {
+  /** Family name (`gpt`, `ngpt`, …), recorded in `config.json`. */
+  readonly family: string;
+  /** The validated, JSON-serializable config (includes `vocabSize` and `contextLength`). */
+  readonly config: ModelConfigBase;
+  /** All trainable parameters by name. */
+  readonly params: ParamStore;
+  /**
+   * Next-token logits.
+   * @param ids `[batch, seq]` int32 token ids, `seq ≤ contextLength`
+   * @returns `[batch, seq, vocab]`
+   */
+  forward(ids: tf.Tensor2D, options?: ForwardOptions): tf.Tensor3D;
+  /** Runs after every optimizer step (norm strategies' hooks, nGPT's re-projection). */
+  afterStep(): void;
+  /** Parameter counts grouped by component. */
+  components(): ComponentCount[];
+  /** A short multi-line description of the architecture. */
+  summary(): string[];
+  /**
+   * Turns on recording of each norm's mean input L2 norm during forward passes (DeepNet §3 diagnostic).
+   * `takeNormInputs` returns and clears what was recorded.
+   */
+  setDiagnostics?(on: boolean): void;
+  /** Recorded `norm name → mean ‖input‖₂` since the last call. */
+  takeNormInputs?(): Promise<Map<string, number>>;
+  /** Frees every tensor the model owns. */
+  dispose(): void;
+}
+
+/** Fields every family's config has. */
+export interface ModelConfigBase {
+  readonly vocabSize: number;
+  readonly contextLength: number;
+  readonly [key: string]: unknown;
+}
+
+/** A model family: parses configs and builds models. Registered by name with {@link registerModelFamily}. */
+export interface ModelFamily<C extends ModelConfigBase = ModelConfigBase> {
+  readonly name: string;
+  /** Version of the family's parameter layout, recorded in checkpoints. */
+  readonly version: string;
+  readonly description: string;
+  /** Validates a raw config (defaults filled); errors name the field. */
+  parseConfig(raw: unknown): C;
+  /** Builds a freshly initialized model. */
+  create(config: C, options: { seed: number }): LanguageModel;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: registry of heterogeneous families
+type AnyFamily = ModelFamily<any>;
+const KEY = Symbol.for('strata.modelFamilies');
+function families(): Map<string, AnyFamily> {
+  const g = globalThis as unknown as Record<symbol, Map<string, AnyFamily>>;
+  g[KEY] ??= new Map();
+  return g[KEY];
+}
+
+/** Registers a model family (refused if the name is taken, unless `override`). */
+export function registerModelFamily(family: AnyFamily, options: { override?: boolean } = {}): void {
+  const m = families();
+  const existing = m.get(family.name);
+  if (existing && existing !== family && !options.override) {
+    throw new StrataError('E_PLUGIN', `a model family named "${family.name}" is already registered`);
+  }
+  m.set(family.name, family);
+}
+
+/** Looks up a model family; the error lists the registered ones. */
+export function getModelFamily(name: string): AnyFamily {
+  const f = families().get(name);
+  if (!f) {
+    throw new StrataError(
+      'E_CONFIG',
+      `unknown model family "${name}"; registered: ${formatChoices([...families().keys()].sort())}`,
+    );
+  }
+  return f;
+}
+
+/** Names of the registered model families. */
+export function listModelFamilies(): string[] {
+  return [...families().keys()].sort();
+}

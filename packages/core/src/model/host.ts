@@ -1,0 +1,95 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { AddWeightOptions, NormFn, NormKind, WeightHost } from '../norm/contract.js';
+import { layerNorm, rmsNorm } from '../ops.js';
+import { type InitSpec, type ParamStore, initValues } from '../params.js';
+import type { Rng } from '../util/rng.js';
+
+/** Records each norm's mean input L2 norm while diagnostics are on (DeepNet §3: ‖x‖ entering each LN). */
+export class NormInputRecorder {
+  enabled = false;
+  private readonly recorded = new Map<string, tf.Scalar[]>();
+
+  record(name: string, x: tf.Tensor): void {
+    if (!this.enabled) return;
+    const v = tf.tidy(() => {
+      const flat = tf.reshape(x, [-1, x.shape[x.rank - 1]!]);
+      return tf.mean(tf.sqrt(tf.sum(tf.mul(flat, flat), 1))) as tf.Scalar;
+    });
+    tf.keep(v);
+    const list = this.recorded.get(name) ?? [];
+    list.push(v);
+    this.recorded.set(name, list);
+  }
+
+  async take(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const [name, list] of this.recorded) {
+      let s = 0;
+      for (const t of list) {
+        s += (await t.data())[0]!;
+        t.dispose();
+      }
+      out.set(name, s / list.length);
+    }
+    this.recorded.clear();
+    return out;
+  }
+
+  clear(): void {
+    for (const list of this.recorded.values()) for (const t of list) t.dispose();
+    this.recorded.clear();
+  }
+}
+
+/** Settings a {@link ParamWeightHost} needs from its model. */
+export interface HostSettings {
+  normKind: NormKind;
+  eps: number;
+  normBias: boolean;
+  dModel: number;
+  layer?: number;
+}
+
+/** The {@link WeightHost} that GPT-style models hand to norm strategies: weights go into the ParamStore. */
+export class ParamWeightHost implements WeightHost {
+  constructor(
+    readonly prefix: string,
+    private readonly params: ParamStore,
+    private readonly rng: Rng,
+    private readonly settings: HostSettings,
+    private readonly recorder: NormInputRecorder,
+  ) {}
+
+  addWeight(name: string, shape: number[], init: InitSpec, options: AddWeightOptions = {}): tf.Variable {
+    const full = this.prefix + name;
+    const values = initValues(init, shape, this.rng);
+    return this.params.add(
+      {
+        name: full,
+        shape,
+        role: options.role ?? 'scale',
+        decay: options.decay ?? false,
+        ...(this.settings.layer !== undefined ? { layer: this.settings.layer } : {}),
+        ...(options.meta ? { meta: options.meta } : {}),
+      },
+      tf.tensor(values, shape, 'float32'),
+    );
+  }
+
+  norm(name: string, options: { dim?: number; kind?: NormKind; eps?: number } = {}): NormFn {
+    const dim = options.dim ?? this.settings.dModel;
+    const kind = options.kind ?? this.settings.normKind;
+    const eps = options.eps ?? this.settings.eps;
+    const full = this.prefix + name;
+    const gain = this.addWeight(`${name}.weight`, [dim], { kind: 'ones' }, { role: 'norm_gain', meta: { norm: kind, eps } });
+    const bias =
+      kind === 'layernorm' && this.settings.normBias
+        ? this.addWeight(`${name}.bias`, [dim], { kind: 'zeros' }, { role: 'norm_bias' })
+        : undefined;
+    const recorder = this.recorder;
+    return (x: tf.Tensor) => {
+      recorder.record(full, x);
+      return kind === 'layernorm' ? layerNorm(x, gain, bias, eps) : rmsNorm(x, gain, eps);
+    };
+  }
+}
