@@ -100,6 +100,11 @@ async function tryLoad(name: BackendName): Promise<void> {
     throw new StrataError('E_BACKEND', `backend "${name}" could not be initialized by tfjs`);
   }
   if (name === 'wasm') registerWasmExtras();
+  if (name === 'cpu') {
+    // The cpu backend prints a banner recommending tfjs-node on its first write; Strata reports the backend
+    // itself (and explains the choices in `strata bench`), so silence it.
+    (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
+  }
 }
 
 /**

@@ -67,19 +67,25 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tens
  * @returns `[n, d]`
  */
 export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
-  const vocab = table.shape[0];
-  const f = tf.customGrad(
-    // biome-ignore lint/suspicious/noExplicitAny: tfjs's customGrad typing
-    (t: any) => ({
-      value: tf.gather(t as tf.Tensor2D, ids),
-      gradFunc: (dy: tf.Tensor) => {
-        const oh = oneHotFloat(ids, vocab);
-        return [tf.matMul(tf.transpose(oh), dy as tf.Tensor2D)];
-      },
-    }),
-  );
-  return f(table) as tf.Tensor2D;
+  return embeddingLookupGrad(table, ids);
 }
+
+const embeddingLookupGrad = tf.customGrad(
+  // biome-ignore lint/suspicious/noExplicitAny: tfjs's customGrad typing
+  (t: any, ids: any, save: any) => {
+    // `ids` is saved (not captured), so it outlives the forward pass's tidy scopes until backprop.
+    save([ids]);
+    const vocab = (t as tf.Tensor2D).shape[0];
+    return {
+      value: tf.gather(t as tf.Tensor2D, ids as tf.Tensor1D),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const idsSaved = saved[0] as tf.Tensor1D;
+        const oh = oneHotFloat(idsSaved, vocab);
+        return [tf.matMul(tf.transpose(oh), dy as tf.Tensor2D), tf.zerosLike(idsSaved)];
+      },
+    };
+  },
+) as unknown as (table: tf.Tensor2D, ids: tf.Tensor1D) => tf.Tensor2D;
 
 /**
  * LayerNorm over the last axis: `(x − mean) / sqrt(var + eps) · g + b`, biased variance (as PyTorch).

@@ -67,6 +67,11 @@ export interface ModelFamily<C extends ModelConfigBase = ModelConfigBase> {
   parseConfig(raw: unknown): C;
   /** Builds a freshly initialized model. */
   create(config: C, options: { seed: number }): LanguageModel;
+  /**
+   * Training settings this family needs by default (e.g. nGPT: no weight decay, no warmup). The CLI applies
+   * them under the user's explicit flags.
+   */
+  readonly trainingDefaults?: Readonly<Record<string, unknown>>;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: registry of heterogeneous families

@@ -1,0 +1,102 @@
+import { parseArgs } from 'node:util';
+
+/** One command-line option, declared as data (help text and parsing come from the same declaration). */
+export interface OptionDef {
+  /** Long name without dashes, e.g. `d-model`. */
+  name: string;
+  type: 'string' | 'number' | 'integer' | 'boolean';
+  description: string;
+  /** Shown in help; also the parsed value when the flag is absent (except `undefined`). */
+  default?: string | number | boolean;
+  /** Allowed values for strings. */
+  choices?: readonly string[];
+  /** Repeatable. */
+  multiple?: boolean;
+  /** Placeholder shown in help, e.g. `DIR`. */
+  arg?: string;
+  /** Help section. */
+  group?: string;
+  short?: string;
+}
+
+/** A command, declared as data so `--help` never loads tfjs. */
+export interface CommandDef {
+  name: string;
+  summary: string;
+  usage: string;
+  description?: string;
+  options: OptionDef[];
+  examples?: string[];
+}
+
+/** An error in how the command was invoked (printed as one line, exit code 2). */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** Parsed flag values by long name. */
+export type ParsedArgs = Record<string, string | number | boolean | string[] | undefined>;
+
+/** Parses argv for `cmd`; numbers are validated and errors name the flag. */
+export function parseCommandArgs(cmd: CommandDef, argv: string[]): ParsedArgs {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
+  for (const o of cmd.options) {
+    options[o.name] = { type: o.type === 'boolean' ? 'boolean' : 'string', ...(o.multiple ? { multiple: true } : {}), ...(o.short ? { short: o.short } : {}) };
+    if (o.type === 'boolean') options[`no-${o.name}`] = { type: 'boolean' };
+  }
+  let values: Record<string, unknown>;
+  try {
+    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+  } catch (e) {
+    const msg = (e as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+    throw new UsageError(`${msg} (see \`strata ${cmd.name} --help\`)`);
+  }
+  const out: ParsedArgs = {};
+  for (const o of cmd.options) {
+    let v = values[o.name];
+    if (o.type === 'boolean' && values[`no-${o.name}`]) v = false;
+    if (v === undefined) {
+      out[o.name] = o.default;
+      continue;
+    }
+    if (o.multiple) {
+      out[o.name] = v as string[];
+      continue;
+    }
+    if (o.type === 'number' || o.type === 'integer') {
+      const n = Number(v);
+      if (String(v).trim() === '' || !Number.isFinite(n) || (o.type === 'integer' && !Number.isInteger(n))) {
+        throw new UsageError(`--${o.name} must be ${o.type === 'integer' ? 'an integer' : 'a number'}, got "${String(v)}"`);
+      }
+      out[o.name] = n;
+    } else if (o.choices && !o.choices.includes(v as string)) {
+      throw new UsageError(`--${o.name} must be one of ${o.choices.join(', ')}; got "${String(v)}"`);
+    } else out[o.name] = v as string | boolean;
+  }
+  return out;
+}
+
+/** Renders `--help` for a command. */
+export function formatHelp(cmd: CommandDef): string {
+  const lines = [`strata ${cmd.name} — ${cmd.summary}`, '', `Usage: ${cmd.usage}`];
+  if (cmd.description) lines.push('', cmd.description);
+  const groups = new Map<string, OptionDef[]>();
+  for (const o of cmd.options) {
+    const g = o.group ?? 'Options';
+    groups.set(g, [...(groups.get(g) ?? []), o]);
+  }
+  for (const [g, opts] of groups) {
+    lines.push('', `${g}:`);
+    for (const o of opts) {
+      const flag = `--${o.name}${o.type === 'boolean' ? '' : ` ${o.arg ?? (o.type === 'string' ? 'VALUE' : 'N')}`}${o.multiple ? ' (repeatable)' : ''}`;
+      const def = o.default !== undefined && o.default !== false ? ` [default: ${String(o.default)}]` : '';
+      const choices = o.choices ? ` (${o.choices.join('|')})` : '';
+      lines.push(`  ${flag.padEnd(30)} ${o.description}${choices}${def}`);
+    }
+  }
+  if (cmd.examples?.length) lines.push('', 'Examples:', ...cmd.examples.map((e) => `  ${e}`));
+  return lines.join('\n');
+}

@@ -1,0 +1,89 @@
+import { readFileSync } from 'node:fs';
+import { type CommandDef, type ParsedArgs, UsageError, formatHelp, parseCommandArgs } from './args.js';
+import { COMMANDS } from './specs.js';
+
+type Runner = (args: ParsedArgs) => Promise<number | undefined>;
+
+/** Command runners, imported only when the command runs (so `--help` never loads tfjs). */
+const RUNNERS: Record<string, () => Promise<{ run: Runner }>> = {
+  train: () => import('./commands/train.js'),
+  eval: () => import('./commands/eval.js'),
+  generate: () => import('./commands/generate.js'),
+  info: () => import('./commands/info.js'),
+  norms: () => import('./commands/norms.js'),
+  bench: () => import('./commands/bench.js'),
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function mainHelp(commands: CommandDef[]): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'strata — build, train and grow very deep and normalized Transformers on TensorFlow.js',
+    '',
+    'Usage: strata <command> [options]',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width + 2)}${c.summary}`),
+    '',
+    'Run `strata <command> --help` for its options.',
+    'Quick start: strata train && strata generate --checkpoint <the run directory it prints>',
+  ].join('\n');
+}
+
+/** Registers extra commands contributed by other modules (used by compare/grow). */
+export const EXTRA_COMMANDS: { spec: CommandDef; load: () => Promise<{ run: Runner }> }[] = [];
+
+/**
+ * Runs the CLI and returns the process exit code. User mistakes (`StrataError`, {@link UsageError}) print one
+ * line with no stack trace; anything else is a bug and prints its stack.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const commands = [...COMMANDS, ...EXTRA_COMMANDS.map((e) => e.spec)];
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${mainHelp(commands)}\n`);
+    return name ? 0 : 0;
+  }
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const spec = commands.find((c) => c.name === name);
+  if (!spec) {
+    process.stderr.write(`error: unknown command "${name}"; commands: ${commands.map((c) => c.name).join(', ')}\n`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${formatHelp(spec)}\n`);
+    return 0;
+  }
+  try {
+    const args = parseCommandArgs(spec, rest);
+    const loader = RUNNERS[name] ?? EXTRA_COMMANDS.find((e) => e.spec.name === name)!.load;
+    const mod = await loader();
+    return (await mod.run(args)) ?? 0;
+  } catch (e) {
+    return reportError(e);
+  }
+}
+
+/** Prints an error the way users should see it and returns the exit code. */
+export function reportError(e: unknown): number {
+  const err = e as { name?: string; code?: string; message?: string; stack?: string };
+  if (err?.name === 'UsageError') {
+    process.stderr.write(`error: ${err.message}\n`);
+    return 2;
+  }
+  if (err?.name === 'StrataError') {
+    process.stderr.write(`error [${err.code}]: ${err.message}\n`);
+    return 1;
+  }
+  process.stderr.write(`internal error (please report): ${err?.stack ?? String(e)}\n`);
+  return 70;
+}
+
+export { UsageError };

@@ -1,0 +1,344 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import {
+  type ActiveBackend,
+  ByteTokenizer,
+  type LanguageModel,
+  MetricsWriter,
+  type StepMetrics,
+  StrataError,
+  type TextSource,
+  TextDataset,
+  type TrainConfig,
+  Trainer,
+  getModelFamily,
+  isCheckpointDir,
+  lineChartSVG,
+  loadBrownCorpus,
+  loadCheckpoint,
+  loadTextSource,
+  parseKeyValues,
+  parseTrainConfig,
+  readMetrics,
+  saveCheckpoint,
+  type Series,
+} from '@strata/core';
+import type { ParsedArgs } from './args.js';
+import { UsageError } from './args.js';
+import { Progress, formatDuration } from './progress.js';
+
+/** Where the training text comes from; recorded in the checkpoint so `--resume` and `eval` can rebuild it. */
+export type DataSpec = { kind: 'brown' } | { kind: 'files'; path: string };
+
+/** Loads the text a {@link DataSpec} names. */
+export async function loadData(spec: DataSpec): Promise<TextSource> {
+  return spec.kind === 'brown' ? loadBrownCorpus() : loadTextSource(spec.path);
+}
+
+/** CLI defaults for the GPT family: small enough to train in a few minutes on 2 CPU cores. */
+export const CLI_MODEL_DEFAULTS: Record<string, unknown> = { dModel: 128, nLayers: 4, nHeads: 4, contextLength: 64 };
+/** CLI training defaults (over core's TRAIN_DEFAULTS). */
+export const CLI_TRAIN_DEFAULTS: Partial<TrainConfig> = { steps: 300, batchSize: 16, lr: 3e-3, warmupSteps: 20, evalEvery: 100, checkpointEvery: 100 };
+
+function coerceValue(v: string): unknown {
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  if (v === 'null') return null;
+  const n = Number(v);
+  return v.trim() !== '' && Number.isFinite(n) ? n : v;
+}
+
+function readConfigFile(path: string | undefined): { model?: Record<string, unknown>; training?: Record<string, unknown> } {
+  if (!path) return {};
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new StrataError('E_CONFIG', `--config ${path}: file not found or unreadable`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new StrataError('E_CONFIG', `--config ${path}: invalid JSON (${(e as Error).message})`);
+  }
+  if (!json || typeof json !== 'object' || Array.isArray(json)) throw new StrataError('E_CONFIG', `--config ${path}: expected an object`);
+  const obj = json as Record<string, unknown>;
+  for (const k of Object.keys(obj)) {
+    if (!['model', 'training', 'data'].includes(k)) {
+      throw new StrataError('E_CONFIG', `--config ${path}: unknown top-level key "${k}"; valid keys: "model", "training", "data"`);
+    }
+  }
+  return obj as { model?: Record<string, unknown>; training?: Record<string, unknown> };
+}
+
+/** Builds the raw model config from flags (over a config file, over the family's CLI defaults). */
+export function modelConfigFromArgs(args: ParsedArgs): { family: string; raw: Record<string, unknown> } {
+  const file = readConfigFile(args.config as string | undefined);
+  const family = String(args.model ?? 'gpt');
+  const raw: Record<string, unknown> = { ...(family === 'gpt' ? CLI_MODEL_DEFAULTS : { contextLength: 64 }), ...(file.model ?? {}) };
+  const set = (flag: string, key: string) => {
+    if (args[flag] !== undefined) raw[key] = args[flag];
+  };
+  set('d-model', 'dModel');
+  set('layers', 'nLayers');
+  set('heads', 'nHeads');
+  set('d-ff', 'dFF');
+  set('context', 'contextLength');
+  set('activation', 'activation');
+  set('positions', 'positions');
+  set('norm-kind', 'normKind');
+  set('dropout', 'dropout');
+  set('bias', 'bias');
+  if (args.untied) raw.tiedEmbeddings = false;
+  if (args.norm !== undefined || args['norm-opt'] !== undefined) {
+    const prev = (raw.norm ?? {}) as { name?: string; options?: Record<string, unknown> };
+    const name = (args.norm as string | undefined) ?? (typeof prev === 'string' ? prev : prev.name) ?? 'pre-ln';
+    const opts = parseKeyValues((args['norm-opt'] as string[] | undefined) ?? [], '--norm-opt');
+    raw.norm = { name, options: { ...(typeof prev === 'object' && prev.name === name ? prev.options : {}), ...opts } };
+  }
+  for (const [k, v] of Object.entries(parseKeyValues((args['model-opt'] as string[] | undefined) ?? [], '--model-opt'))) raw[k] = coerceValue(v);
+  return { family, raw };
+}
+
+/** Builds the training config from flags (over a config file, over the family's and the CLI's defaults). */
+export function trainConfigFromArgs(args: ParsedArgs, familyDefaults: Readonly<Record<string, unknown>> = {}, contextLength?: number): TrainConfig {
+  const file = readConfigFile(args.config as string | undefined);
+  const raw: Record<string, unknown> = { ...CLI_TRAIN_DEFAULTS, ...familyDefaults, ...(file.training ?? {}) };
+  const set = (flag: string, key: keyof TrainConfig) => {
+    if (args[flag] !== undefined) raw[key] = args[flag];
+  };
+  set('steps', 'steps');
+  set('batch-size', 'batchSize');
+  set('seq-len', 'seqLen');
+  set('lr', 'lr');
+  set('min-lr', 'minLr');
+  set('warmup', 'warmupSteps');
+  set('schedule', 'decay');
+  set('weight-decay', 'weightDecay');
+  set('beta2', 'beta2');
+  set('grad-clip', 'gradClip');
+  set('seed', 'seed');
+  set('eval-every', 'evalEvery');
+  set('eval-batches', 'evalBatches');
+  set('checkpoint-every', 'checkpointEvery');
+  set('on-nonfinite', 'onNonFinite');
+  set('diagnostics', 'diagnosticsEvery');
+  set('val-fraction', 'valFraction');
+  if (raw.seqLen === undefined && contextLength !== undefined) raw.seqLen = contextLength;
+  if (raw.minLr === undefined || (args.lr !== undefined && args['min-lr'] === undefined && file.training?.minLr === undefined)) {
+    raw.minLr = (raw.lr as number) / 10;
+  }
+  if (raw.warmupSteps !== undefined && raw.steps !== undefined && (raw.warmupSteps as number) > (raw.steps as number)) {
+    raw.warmupSteps = raw.steps;
+  }
+  return parseTrainConfig(raw, contextLength);
+}
+
+/** What a finished (or stopped) run reports. */
+export interface RunResult {
+  runDir: string;
+  checkpointDir: string;
+  metricsPath: string;
+  plotPath: string;
+  steps: number;
+  finalTrainLoss: number;
+  finalValLoss?: number;
+  diverged?: { step: number; message: string };
+  interrupted: boolean;
+  trainSeconds: number;
+  msPerStep: number;
+  tokensPerSec: number;
+}
+
+/** Everything a run needs. */
+export interface RunSetup {
+  runDir: string;
+  model: LanguageModel;
+  training: TrainConfig;
+  data: DataSpec;
+  backend: ActiveBackend;
+  label: string;
+  json: boolean;
+  resume?: Awaited<ReturnType<typeof loadCheckpoint>>;
+  /** Stop (saving a checkpoint) when this returns true; checked after every step. */
+  shouldStop?: () => boolean;
+  /** Print the one-line summary at the end (default true). */
+  quiet?: boolean;
+}
+
+/** Layout of a run directory. */
+export function runPaths(runDir: string) {
+  return {
+    checkpoint: join(runDir, 'checkpoint'),
+    metrics: join(runDir, 'metrics.jsonl'),
+    plot: join(runDir, 'loss.svg'),
+  };
+}
+
+/** Finds the checkpoint directory for a path that is either a run directory or a checkpoint directory. */
+export async function resolveCheckpointDir(path: string, flag = '--checkpoint'): Promise<{ checkpointDir: string; runDir?: string }> {
+  if (!path) throw new UsageError(`${flag} DIR is required`);
+  if (!existsSync(path)) throw new StrataError('E_CHECKPOINT', `${flag} ${path}: no such directory`);
+  if (await isCheckpointDir(path)) {
+    const parent = dirname(resolve(path));
+    return { checkpointDir: path, ...(basename(resolve(path)) === 'checkpoint' ? { runDir: parent } : {}) };
+  }
+  const inner = join(path, 'checkpoint');
+  if (existsSync(inner)) return { checkpointDir: inner, runDir: path };
+  throw new StrataError('E_CHECKPOINT', `${flag} ${path}: neither a checkpoint directory (config.json + model.safetensors) nor a run directory containing checkpoint/`);
+}
+
+/** Writes the loss plot of a run from its metrics file. */
+export function writeLossPlot(metricsPath: string, plotPath: string, title: string): void {
+  const rows = readMetrics(metricsPath);
+  const train: [number, number][] = [];
+  const val: [number, number][] = [];
+  for (const r of rows) {
+    if (typeof r.step !== 'number') continue;
+    if (typeof r.loss === 'number') train.push([r.step, r.loss]);
+    if (typeof r.valLoss === 'number') val.push([r.step, r.valLoss]);
+  }
+  const series: Series[] = [{ label: 'train loss', points: train }];
+  if (val.length) series.push({ label: 'validation loss', points: val, markers: true });
+  writeFileSync(plotPath, lineChartSVG(series, { title, xLabel: 'step', yLabel: 'cross-entropy (nats/token)', hLines: [{ y: Math.log(256), label: 'ln 256 (uniform)' }] }));
+}
+
+/**
+ * Runs (or resumes) training with a progress display, periodic evaluation, atomic checkpoints and a metrics
+ * file; on SIGINT/SIGTERM it finishes the current step, writes a checkpoint, and returns `interrupted`.
+ */
+export async function runTraining(setup: RunSetup): Promise<RunResult> {
+  const { model, training, runDir } = setup;
+  const paths = runPaths(runDir);
+  mkdirSync(runDir, { recursive: true });
+  const tokenizer = new ByteTokenizer();
+  const source = await loadData(setup.data);
+  const dataset = new TextDataset(source, tokenizer, { valFraction: training.valFraction, seed: training.seed });
+  const fingerprint = dataset.datasetFingerprint();
+  const savedFingerprint = setup.resume?.state?.dataFingerprint;
+  if (savedFingerprint !== undefined && savedFingerprint !== fingerprint) {
+    throw new StrataError('E_DATA', `cannot resume: the training data changed since the checkpoint was written (fingerprint ${String(savedFingerprint)} → ${fingerprint})`);
+  }
+  const trainer = new Trainer(model, dataset, training, {
+    ...(setup.resume?.optimizer ? { optimizer: setup.resume.optimizer } : {}),
+    ...(setup.resume?.state ? { state: { step: setup.resume.state.step, trainSeconds: setup.resume.state.trainSeconds ?? 0, skippedSteps: setup.resume.state.skippedSteps ?? 0, ...(setup.resume.state.lastValLoss !== undefined ? { lastValLoss: setup.resume.state.lastValLoss } : {}) } } : {}),
+  });
+  const startStep = trainer.state.step;
+  const metrics = await MetricsWriter.open(paths.metrics, startStep > 0 ? { resumeFromStep: startStep } : {});
+  const progress = new Progress(setup.label, { json: setup.json });
+  const trainingRecord = { ...training, data: setup.data };
+  let stopSignal: string | undefined;
+  const onSignal = (sig: string) => {
+    if (stopSignal) {
+      progress.log(`${sig} again: exiting without a checkpoint`);
+      process.exit(130);
+    }
+    stopSignal = sig;
+    progress.log(`${sig}: finishing step ${trainer.state.step + 1}, then writing a checkpoint (press again to abort)`);
+  };
+  const sigint = () => onSignal('SIGINT');
+  const sigterm = () => onSignal('SIGTERM');
+  process.on('SIGINT', sigint);
+  process.on('SIGTERM', sigterm);
+  const save = async () => {
+    await saveCheckpoint(paths.checkpoint, model, {
+      tokenizer: tokenizer.toJSON(),
+      training: trainingRecord,
+      optimizer: await trainer.optimizer.exportState(),
+      state: { ...trainer.state, dataFingerprint: fingerprint, backend: setup.backend.name, savedAt: new Date().toISOString() },
+    });
+  };
+  let last: StepMetrics | undefined;
+  let diverged: RunResult['diverged'];
+  let lastSavedStep = startStep;
+  const t0 = performance.now();
+  let stepsRun = 0;
+  try {
+    if (startStep === 0 && training.steps > 0) {
+      const ev = await trainer.evaluate();
+      metrics.write({ step: 0, valLoss: ev.loss, valPerplexity: ev.perplexity, backend: setup.backend.name });
+      progress.log(`step 0: validation loss ${ev.loss.toFixed(4)} (uniform would be ${Math.log(model.config.vocabSize).toFixed(4)})`);
+    }
+    while (trainer.state.step < training.steps) {
+      try {
+        last = await trainer.step();
+      } catch (e) {
+        if ((e as { code?: string }).code === 'E_DIVERGED') {
+          diverged = { step: trainer.state.step + 1, message: (e as Error).message };
+          metrics.write({ step: trainer.state.step + 1, diverged: true, message: (e as Error).message });
+          break;
+        }
+        throw e;
+      }
+      stepsRun++;
+      const s = last.step;
+      const record: Record<string, unknown> = {
+        step: s,
+        loss: last.loss,
+        lr: last.lr,
+        gradNorm: last.gradNorm,
+        ms: Math.round(last.ms * 10) / 10,
+        tokensPerSec: Math.round(last.tokensPerSec),
+        numTensors: last.numTensors,
+        backend: setup.backend.name,
+      };
+      if (last.skipped) record.skipped = true;
+      if (last.diagnostics) record.diagnostics = last.diagnostics;
+      const evalNow = (training.evalEvery > 0 && s % training.evalEvery === 0) || s === training.steps;
+      if (evalNow) {
+        const ev = await trainer.evaluate();
+        record.valLoss = ev.loss;
+        record.valPerplexity = ev.perplexity;
+      }
+      metrics.write(record);
+      progress.update({ step: s, total: training.steps, loss: last.loss, tokensPerSec: last.tokensPerSec, extra: { lr: last.lr, ...(record.valLoss !== undefined ? { valLoss: record.valLoss } : {}) } });
+      if (evalNow) progress.log(`step ${s}: train loss ${last.loss.toFixed(4)}, validation loss ${(record.valLoss as number).toFixed(4)}`);
+      const stop = stopSignal !== undefined || setup.shouldStop?.() === true;
+      if ((training.checkpointEvery > 0 && s % training.checkpointEvery === 0) || s === training.steps || stop) {
+        await save();
+        lastSavedStep = s;
+      }
+      if (stop) break;
+    }
+  } finally {
+    process.off('SIGINT', sigint);
+    process.off('SIGTERM', sigterm);
+    progress.done();
+    metrics.close();
+  }
+  if (diverged) {
+    diverged.message += lastSavedStep > 0 ? `; the last good checkpoint (step ${lastSavedStep}) is ${paths.checkpoint}` : '; no checkpoint was written';
+  }
+  writeLossPlot(paths.metrics, paths.plot, `${setup.label}: loss`);
+  const seconds = (performance.now() - t0) / 1000;
+  trainer.dispose();
+  const result: RunResult = {
+    runDir,
+    checkpointDir: paths.checkpoint,
+    metricsPath: paths.metrics,
+    plotPath: paths.plot,
+    steps: trainer.state.step,
+    finalTrainLoss: last?.loss ?? Number.NaN,
+    ...(trainer.state.lastValLoss !== undefined ? { finalValLoss: trainer.state.lastValLoss } : {}),
+    ...(diverged ? { diverged } : {}),
+    interrupted: stopSignal !== undefined,
+    trainSeconds: trainer.state.trainSeconds,
+    msPerStep: stepsRun ? (trainer.state.trainSeconds * 1000) / Math.max(1, trainer.state.step) : 0,
+    tokensPerSec: stepsRun ? (trainer.tokensPerStep * trainer.state.step) / Math.max(1e-9, trainer.state.trainSeconds) : 0,
+  };
+  if (!setup.quiet) {
+    progress.log(
+      `${result.interrupted ? 'interrupted' : diverged ? 'diverged' : 'done'}: ${result.steps} steps in ${formatDuration(seconds)}` +
+        (result.finalValLoss !== undefined ? `, validation loss ${result.finalValLoss.toFixed(4)}` : ''),
+      { event: 'summary', ...result },
+    );
+  }
+  return result;
+}
+
+/** Creates a fresh model for `family` from a raw config. */
+export function createModel(family: string, raw: Record<string, unknown>, seed: number): LanguageModel {
+  const fam = getModelFamily(family);
+  return fam.create(fam.parseConfig(raw), { seed });
+}

@@ -1,0 +1,162 @@
+import type { CommandDef, OptionDef } from './args.js';
+
+/** Options every command that computes accepts. */
+export const RUNTIME_OPTIONS: OptionDef[] = [
+  {
+    name: 'backend',
+    type: 'string',
+    default: 'auto',
+    choices: ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'],
+    description: 'tfjs backend; auto tries tfjs-node-gpu, tfjs-node, wasm, cpu in that order',
+    group: 'Runtime',
+  },
+  {
+    name: 'plugin',
+    type: 'string',
+    multiple: true,
+    arg: 'MODULE',
+    description: 'load a module (package name or path) that registers norm strategies or model families',
+    group: 'Runtime',
+  },
+  { name: 'json', type: 'boolean', description: 'print JSON lines instead of a progress bar', group: 'Runtime' },
+];
+
+/** Model architecture flags (train, compare, bench). Defaults live in the command, not here. */
+export const MODEL_OPTIONS: OptionDef[] = [
+  { name: 'model', type: 'string', default: 'gpt', description: 'model family (gpt, ngpt, or one a plugin registers)', group: 'Model' },
+  { name: 'd-model', type: 'integer', description: 'residual width d_model [default: 128]', group: 'Model' },
+  { name: 'layers', type: 'integer', description: 'number of blocks [default: 4]', group: 'Model' },
+  { name: 'heads', type: 'integer', description: 'attention heads (must divide d-model) [default: 4]', group: 'Model' },
+  { name: 'd-ff', type: 'integer', description: 'MLP hidden width [default: 4·d-model]', group: 'Model' },
+  { name: 'context', type: 'integer', description: 'context length in tokens [default: 64]', group: 'Model' },
+  { name: 'activation', type: 'string', choices: ['gelu', 'gelu_erf', 'relu', 'swiglu'], description: 'MLP activation (gpt)', group: 'Model' },
+  { name: 'positions', type: 'string', choices: ['learned', 'rope', 'none'], description: 'position encoding (gpt)', group: 'Model' },
+  { name: 'norm', type: 'string', description: 'residual-normalization strategy (see `strata norms`) [default: pre-ln]', group: 'Model' },
+  { name: 'norm-opt', type: 'string', multiple: true, arg: 'KEY=VALUE', description: 'strategy option, e.g. --norm-opt alpha=2', group: 'Model' },
+  { name: 'norm-kind', type: 'string', choices: ['layernorm', 'rmsnorm'], description: 'LayerNorm or RMSNorm in every norm slot', group: 'Model' },
+  { name: 'untied', type: 'boolean', description: 'untie the output head from the token embedding', group: 'Model' },
+  { name: 'bias', type: 'boolean', description: 'biases on linear maps; --no-bias drops them [default: on]', group: 'Model' },
+  { name: 'dropout', type: 'number', description: 'dropout rate [default: 0]', group: 'Model' },
+  { name: 'model-opt', type: 'string', multiple: true, arg: 'KEY=VALUE', description: 'any other model config key, e.g. --model-opt ropeBase=500000', group: 'Model' },
+  { name: 'config', type: 'string', arg: 'FILE', description: 'JSON file with { "model": {...}, "training": {...} }; flags override it', group: 'Model' },
+];
+
+/** Training flags. */
+export const TRAINING_OPTIONS: OptionDef[] = [
+  { name: 'steps', type: 'integer', description: 'optimizer steps [default: 300]', group: 'Training' },
+  { name: 'batch-size', type: 'integer', description: 'sequences per step [default: 16]', group: 'Training' },
+  { name: 'seq-len', type: 'integer', description: 'tokens per sequence [default: context]', group: 'Training' },
+  { name: 'lr', type: 'number', description: 'peak learning rate [default: 3e-3]', group: 'Training' },
+  { name: 'min-lr', type: 'number', description: 'final learning rate of the cosine schedule [default: lr/10]', group: 'Training' },
+  { name: 'warmup', type: 'integer', description: 'linear warmup steps [default: 20]', group: 'Training' },
+  { name: 'schedule', type: 'string', choices: ['cosine', 'constant'], description: 'decay after warmup', group: 'Training' },
+  { name: 'weight-decay', type: 'number', description: 'decoupled weight decay on matrices [default: 0.1]', group: 'Training' },
+  { name: 'beta2', type: 'number', description: 'Adam β₂ [default: 0.95]', group: 'Training' },
+  { name: 'grad-clip', type: 'number', description: 'global gradient-norm clip, 0 disables [default: 1]', group: 'Training' },
+  { name: 'seed', type: 'integer', description: 'seed for init, data order and split [default: 1]', group: 'Training' },
+  { name: 'eval-every', type: 'integer', description: 'evaluate every N steps [default: 100]', group: 'Training' },
+  { name: 'eval-batches', type: 'integer', description: 'validation batches per evaluation [default: 8]', group: 'Training' },
+  { name: 'checkpoint-every', type: 'integer', description: 'write a checkpoint every N steps [default: 100]', group: 'Training' },
+  { name: 'on-nonfinite', type: 'string', choices: ['stop', 'skip'], description: 'on NaN/Inf loss or gradients: stop, or skip the update', group: 'Training' },
+  { name: 'diagnostics', type: 'integer', arg: 'N', description: 'record per-layer gradient norms, norm inputs and ‖ΔF‖ every N steps (0: off)', group: 'Training' },
+];
+
+/** Data flags. */
+export const DATA_OPTIONS: OptionDef[] = [
+  { name: 'data', type: 'string', arg: 'PATH', description: 'text file or folder to train on [default: the embedded Brown corpus]', group: 'Data' },
+  { name: 'val-fraction', type: 'number', description: 'fraction held out for validation [default: 0.1]', group: 'Data' },
+];
+
+export const trainSpec: CommandDef = {
+  name: 'train',
+  summary: 'train a model (or resume a run) and write checkpoints, metrics and a loss plot',
+  usage: 'strata train [--out DIR] [model, training, data options] | strata train --resume DIR',
+  description:
+    'Trains on the embedded Brown corpus unless --data is given. Writes DIR/checkpoint (atomic), DIR/metrics.jsonl\n' +
+    '(one JSON object per step) and DIR/loss.svg. Ctrl-C saves a checkpoint first; --resume continues exactly.',
+  options: [
+    { name: 'out', type: 'string', arg: 'DIR', description: 'run directory [default: runs/<model>-<norm>-<time>]', group: 'Output' },
+    { name: 'resume', type: 'string', arg: 'DIR', description: 'continue the run in DIR (or from a checkpoint directory)', group: 'Output' },
+    { name: 'force', type: 'boolean', description: 'overwrite an existing --out directory', group: 'Output' },
+    ...MODEL_OPTIONS,
+    ...TRAINING_OPTIONS,
+    ...DATA_OPTIONS,
+    ...RUNTIME_OPTIONS,
+  ],
+  examples: [
+    'strata train                                  # small GPT on the Brown corpus, a few minutes on 2 cores',
+    'strata train --norm deepnorm --layers 24 --out runs/deep',
+    'strata train --model ngpt --lr 3e-3 --out runs/ngpt',
+    'strata train --resume runs/deep',
+  ],
+};
+
+export const evalSpec: CommandDef = {
+  name: 'eval',
+  summary: 'print validation loss and perplexity of a checkpoint',
+  usage: 'strata eval --checkpoint DIR [--data FILE] [--batches N]',
+  description: 'Without --data, evaluates on the held-out split of the data the checkpoint was trained on.',
+  options: [
+    { name: 'checkpoint', type: 'string', arg: 'DIR', description: 'checkpoint or run directory', group: 'Input' },
+    { name: 'data', type: 'string', arg: 'PATH', description: 'evaluate on this text file/folder (all of it) instead', group: 'Input' },
+    { name: 'batches', type: 'integer', default: 16, description: 'maximum number of batches', group: 'Input' },
+    { name: 'batch-size', type: 'integer', default: 8, description: 'sequences per batch', group: 'Input' },
+    ...RUNTIME_OPTIONS,
+  ],
+};
+
+export const generateSpec: CommandDef = {
+  name: 'generate',
+  summary: 'sample text from a checkpoint',
+  usage: 'strata generate --checkpoint DIR [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K] [--seed S]',
+  options: [
+    { name: 'checkpoint', type: 'string', arg: 'DIR', description: 'checkpoint or run directory', group: 'Sampling' },
+    { name: 'prompt', type: 'string', default: '', description: 'text to continue', group: 'Sampling' },
+    { name: 'max-tokens', type: 'integer', default: 200, description: 'tokens to generate', group: 'Sampling' },
+    { name: 'temperature', type: 'number', default: 0.8, description: 'softmax temperature (0: greedy)', group: 'Sampling' },
+    { name: 'top-k', type: 'integer', default: 40, description: 'sample among the k most likely tokens (0: all)', group: 'Sampling' },
+    { name: 'seed', type: 'integer', default: 1, description: 'sampling seed', group: 'Sampling' },
+    ...RUNTIME_OPTIONS,
+  ],
+  examples: ['strata generate --checkpoint runs/demo --prompt "The jury said" --max-tokens 300'],
+};
+
+export const infoSpec: CommandDef = {
+  name: 'info',
+  summary: 'show a checkpoint: architecture, parameters per component, backend and training state',
+  usage: 'strata info --checkpoint DIR',
+  options: [{ name: 'checkpoint', type: 'string', arg: 'DIR', description: 'checkpoint or run directory', group: 'Input' }, ...RUNTIME_OPTIONS],
+};
+
+export const normsSpec: CommandDef = {
+  name: 'norms',
+  summary: 'list the registered residual-normalization strategies and their options',
+  usage: 'strata norms [--plugin MODULE]',
+  options: [
+    { name: 'plugin', type: 'string', multiple: true, arg: 'MODULE', description: 'also load this plugin module', group: 'Runtime' },
+    { name: 'json', type: 'boolean', description: 'print JSON', group: 'Runtime' },
+  ],
+};
+
+export const benchSpec: CommandDef = {
+  name: 'bench',
+  summary: 'measure training throughput (tokens/s, ms/step) and memory per backend',
+  usage: 'strata bench [--backends wasm,cpu] [--steps N] [--out FILE]',
+  description: 'Default: the reference GPT (d_model 128, 4 layers, 4 heads, context 128, batch 16, byte vocab, AdamW).',
+  options: [
+    { name: 'backends', type: 'string', default: 'available', description: 'comma-separated backends, or "available"', group: 'Bench' },
+    { name: 'steps', type: 'integer', default: 5, description: 'timed steps per backend (after 1 warm-up step)', group: 'Bench' },
+    { name: 'cpu-steps', type: 'integer', default: 1, description: 'timed steps on the slow pure-JS cpu backend', group: 'Bench' },
+    { name: 'd-model', type: 'integer', default: 128, description: 'd_model', group: 'Bench' },
+    { name: 'layers', type: 'integer', default: 4, description: 'layers', group: 'Bench' },
+    { name: 'heads', type: 'integer', default: 4, description: 'heads', group: 'Bench' },
+    { name: 'context', type: 'integer', default: 128, description: 'context length', group: 'Bench' },
+    { name: 'batch-size', type: 'integer', default: 16, description: 'batch size', group: 'Bench' },
+    { name: 'norm', type: 'string', default: 'pre-ln', description: 'norm strategy', group: 'Bench' },
+    { name: 'out', type: 'string', arg: 'FILE', description: 'also write the results as JSON', group: 'Bench' },
+    { name: 'json', type: 'boolean', description: 'print JSON only', group: 'Bench' },
+  ],
+};
+
+/** All commands, in help order. */
+export const COMMANDS: CommandDef[] = [trainSpec, evalSpec, generateSpec, infoSpec, normsSpec, benchSpec];

@@ -1,0 +1,115 @@
+import { StrataError } from './errors.js';
+import { type CheckpointConfig, type CheckpointData, type TensorData, CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION, readCheckpoint, writeCheckpoint } from './io/index.js';
+import type { LanguageModel } from './model/family.js';
+import { getModelFamily } from './model/registry.js';
+import { getNorm } from './norm/registry.js';
+import type { OptimizerState } from './train/adamw.js';
+import type { TrainState } from './train/trainer.js';
+
+/** Version of @strata/core written into checkpoints. */
+export const STRATA_VERSION = '0.1.0';
+
+/** What {@link saveCheckpoint} writes besides the weights. */
+export interface SaveCheckpointOptions {
+  /** Tokenizer description (`tokenizer.toJSON()`). */
+  tokenizer: Record<string, unknown>;
+  /** Training config and data source, recorded for `info` and `--resume`. */
+  training?: Record<string, unknown>;
+  /** Optimizer state (written to `optimizer.safetensors`). */
+  optimizer?: OptimizerState;
+  /** Run state (written to `state.json`). */
+  state?: TrainState & Record<string, unknown>;
+  /** Replace an existing checkpoint directory (default true: checkpoints of a run are replaced atomically). */
+  overwrite?: boolean;
+}
+
+/**
+ * Writes `model` (and optionally optimizer and run state) as a checkpoint directory, atomically:
+ * `config.json`, `model.safetensors`, `optimizer.safetensors`, `state.json`.
+ */
+export async function saveCheckpoint(dir: string, model: LanguageModel, options: SaveCheckpointOptions): Promise<void> {
+  const family = getModelFamily(model.family);
+  const weights = new Map<string, TensorData>();
+  const values = await model.params.read();
+  for (const spec of model.params.specs()) weights.set(spec.name, { shape: [...spec.shape], data: values.get(spec.name)! });
+  const config: CheckpointConfig = {
+    format: CHECKPOINT_FORMAT,
+    formatVersion: CHECKPOINT_FORMAT_VERSION,
+    family: model.family,
+    familyVersion: family.version,
+    model: { ...model.config },
+    tokenizer: options.tokenizer,
+    ...(options.training ? { training: options.training } : {}),
+    createdBy: { '@strata/core': STRATA_VERSION },
+  };
+  const data: CheckpointData = { config, weights };
+  if (options.optimizer) {
+    data.optimizer = new Map(options.optimizer.tensors);
+  }
+  if (options.state || options.optimizer) {
+    data.state = { ...(options.state ?? {}), optimizerStep: options.optimizer?.step ?? 0 };
+  }
+  await writeCheckpoint(dir, data, { overwrite: options.overwrite ?? true });
+}
+
+/** A loaded checkpoint: the model with its weights, plus whatever else was saved. */
+export interface LoadedCheckpoint {
+  model: LanguageModel;
+  config: CheckpointConfig;
+  optimizer?: OptimizerState;
+  state?: TrainState & Record<string, unknown>;
+}
+
+/**
+ * Loads a checkpoint directory: resolves the model family and norm strategy by name (the error lists what is
+ * registered when a plugin is missing), rebuilds the model and assigns the saved weights.
+ */
+export async function loadCheckpoint(dir: string, options: { optimizer?: boolean } = {}): Promise<LoadedCheckpoint> {
+  const data = await readCheckpoint(dir, { optimizer: options.optimizer ?? false });
+  const family = getModelFamily(data.config.family);
+  if (String(data.config.familyVersion) !== family.version) {
+    throw new StrataError(
+      'E_CHECKPOINT',
+      `${dir}: model family "${family.name}" layout version ${String(data.config.familyVersion)} differs from the installed version ${family.version}`,
+    );
+  }
+  const norm = (data.config.model as { norm?: { name?: string; version?: string } }).norm;
+  if (norm?.name) {
+    const strategy = getNorm(norm.name);
+    const major = (v: string | undefined) => String(v ?? '').split('.')[0];
+    if (norm.version && major(norm.version) !== major(strategy.version)) {
+      throw new StrataError(
+        'E_CHECKPOINT',
+        `${dir}: norm strategy "${norm.name}" was saved with version ${norm.version}, but version ${strategy.version} is registered (major versions differ)`,
+      );
+    }
+  }
+  let config;
+  try {
+    config = family.parseConfig(stripVersion(data.config.model));
+  } catch (e) {
+    throw new StrataError('E_CHECKPOINT', `${dir}/config.json: ${(e as Error).message}`, { cause: e });
+  }
+  const model = family.create(config, { seed: 0 });
+  try {
+    const values = new Map<string, Float32Array>();
+    for (const [name, t] of data.weights) values.set(name, t.data);
+    model.params.assign(values, `${dir}/model.safetensors`);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  const out: LoadedCheckpoint = { model, config: data.config };
+  if (data.state) out.state = data.state as TrainState & Record<string, unknown>;
+  if (data.optimizer) {
+    out.optimizer = { step: Number((data.state as { optimizerStep?: number } | undefined)?.optimizerStep ?? 0), tensors: data.optimizer };
+  }
+  return out;
+}
+
+/** The saved norm selection carries the version; configs take `{ name, options }`. */
+function stripVersion(model: Record<string, unknown>): Record<string, unknown> {
+  const norm = model.norm as { name?: string; options?: unknown } | undefined;
+  if (!norm || typeof norm !== 'object') return model;
+  return { ...model, norm: { name: norm.name, options: norm.options ?? {} } };
+}
