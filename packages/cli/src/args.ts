@@ -44,7 +44,11 @@ export type ParsedArgs = Record<string, string | number | boolean | string[] | u
 export function parseCommandArgs(cmd: CommandDef, argv: string[]): ParsedArgs {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
   for (const o of cmd.options) {
-    options[o.name] = { type: o.type === 'boolean' ? 'boolean' : 'string', ...(o.multiple ? { multiple: true } : {}), ...(o.short ? { short: o.short } : {}) };
+    options[o.name] = {
+      type: o.type === 'boolean' ? 'boolean' : 'string',
+      ...(o.multiple ? { multiple: true } : {}),
+      ...(o.short ? { short: o.short } : {}),
+    };
     if (o.type === 'boolean') options[`no-${o.name}`] = { type: 'boolean' };
   }
   let values: Record<string, unknown>;
@@ -69,7 +73,9 @@ export function parseCommandArgs(cmd: CommandDef, argv: string[]): ParsedArgs {
     if (o.type === 'number' || o.type === 'integer') {
       const n = Number(v);
       if (String(v).trim() === '' || !Number.isFinite(n) || (o.type === 'integer' && !Number.isInteger(n))) {
-        throw new UsageError(`--${o.name} must be ${o.type === 'integer' ? 'an integer' : 'a number'}, got "${String(v)}"`);
+        throw new UsageError(
+          `--${o.name} must be ${o.type === 'integer' ? 'an integer' : 'a number'}, got "${String(v)}"`,
+        );
       }
       out[o.name] = n;
     } else if (o.choices && !o.choices.includes(v as string)) {

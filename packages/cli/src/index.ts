@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+
+export type { CommandDef, OptionDef } from './args.js';
 export { main, reportError } from './main.js';
 export { COMMANDS } from './specs.js';
-export type { CommandDef, OptionDef } from './args.js';

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { type CommandDef, type ParsedArgs, UsageError, formatHelp, parseCommandArgs } from './args.js';
+import { type CommandDef, formatHelp, type ParsedArgs, parseCommandArgs, UsageError } from './args.js';
 import { COMMANDS } from './specs.js';
 
 type Runner = (args: ParsedArgs) => Promise<number | undefined>;
@@ -15,7 +15,9 @@ const RUNNERS: Record<string, () => Promise<{ run: Runner }>> = {
 };
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   return pkg.version;
 }
 
@@ -54,7 +56,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const spec = commands.find((c) => c.name === name);
   if (!spec) {
-    process.stderr.write(`error: unknown command "${name}"; commands: ${commands.map((c) => c.name).join(', ')}\n`);
+    process.stderr.write(
+      `error: unknown command "${name}"; commands: ${commands.map((c) => c.name).join(', ')}\n`,
+    );
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {

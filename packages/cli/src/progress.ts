@@ -68,7 +68,9 @@ export class Progress {
   /** Prints a message above the bar (or as a JSON line). */
   log(message: string, data?: Record<string, unknown>): void {
     if (!this.tty) {
-      process.stdout.write(`${JSON.stringify({ event: 'log', task: this.label, message, ...(data ?? {}) })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ event: 'log', task: this.label, message, ...(data ?? {}) })}\n`,
+      );
       return;
     }
     this.stream.write(`${this.drawn ? '\r\x1b[2K' : ''}${message}\n`);

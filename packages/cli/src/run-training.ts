@@ -3,29 +3,29 @@ import { basename, dirname, join, resolve } from 'node:path';
 import {
   type ActiveBackend,
   ByteTokenizer,
-  type LanguageModel,
-  MetricsWriter,
-  type StepMetrics,
-  StrataError,
-  type TextSource,
-  TextDataset,
-  type TrainConfig,
-  Trainer,
   getModelFamily,
   isCheckpointDir,
+  type LanguageModel,
   lineChartSVG,
   loadBrownCorpus,
-  loadCheckpoint,
+  type loadCheckpoint,
   loadTextSource,
+  MetricsWriter,
   parseKeyValues,
   parseTrainConfig,
   readMetrics,
-  saveCheckpoint,
   type Series,
+  type StepMetrics,
+  StrataError,
+  saveCheckpoint,
+  TextDataset,
+  type TextSource,
+  type TrainConfig,
+  Trainer,
 } from '@strata/core';
 import type { ParsedArgs } from './args.js';
 import { UsageError } from './args.js';
-import { Progress, formatDuration } from './progress.js';
+import { formatDuration, Progress } from './progress.js';
 
 /** Where the training text comes from; recorded in the checkpoint so `--resume` and `eval` can rebuild it. */
 export type DataSpec = { kind: 'brown' } | { kind: 'files'; path: string };
@@ -36,9 +36,21 @@ export async function loadData(spec: DataSpec): Promise<TextSource> {
 }
 
 /** CLI defaults for the GPT family: small enough to train in a few minutes on 2 CPU cores. */
-export const CLI_MODEL_DEFAULTS: Record<string, unknown> = { dModel: 128, nLayers: 4, nHeads: 4, contextLength: 64 };
+export const CLI_MODEL_DEFAULTS: Record<string, unknown> = {
+  dModel: 128,
+  nLayers: 4,
+  nHeads: 4,
+  contextLength: 64,
+};
 /** CLI training defaults (over core's TRAIN_DEFAULTS). */
-export const CLI_TRAIN_DEFAULTS: Partial<TrainConfig> = { steps: 300, batchSize: 16, lr: 3e-3, warmupSteps: 20, evalEvery: 100, checkpointEvery: 100 };
+export const CLI_TRAIN_DEFAULTS: Partial<TrainConfig> = {
+  steps: 300,
+  batchSize: 16,
+  lr: 3e-3,
+  warmupSteps: 20,
+  evalEvery: 100,
+  checkpointEvery: 100,
+};
 
 function coerceValue(v: string): unknown {
   if (v === 'true') return true;
@@ -48,7 +60,10 @@ function coerceValue(v: string): unknown {
   return v.trim() !== '' && Number.isFinite(n) ? n : v;
 }
 
-function readConfigFile(path: string | undefined): { model?: Record<string, unknown>; training?: Record<string, unknown> } {
+function readConfigFile(path: string | undefined): {
+  model?: Record<string, unknown>;
+  training?: Record<string, unknown>;
+} {
   if (!path) return {};
   let text: string;
   try {
@@ -62,11 +77,15 @@ function readConfigFile(path: string | undefined): { model?: Record<string, unkn
   } catch (e) {
     throw new StrataError('E_CONFIG', `--config ${path}: invalid JSON (${(e as Error).message})`);
   }
-  if (!json || typeof json !== 'object' || Array.isArray(json)) throw new StrataError('E_CONFIG', `--config ${path}: expected an object`);
+  if (!json || typeof json !== 'object' || Array.isArray(json))
+    throw new StrataError('E_CONFIG', `--config ${path}: expected an object`);
   const obj = json as Record<string, unknown>;
   for (const k of Object.keys(obj)) {
     if (!['model', 'training', 'data'].includes(k)) {
-      throw new StrataError('E_CONFIG', `--config ${path}: unknown top-level key "${k}"; valid keys: "model", "training", "data"`);
+      throw new StrataError(
+        'E_CONFIG',
+        `--config ${path}: unknown top-level key "${k}"; valid keys: "model", "training", "data"`,
+      );
     }
   }
   return obj as { model?: Record<string, unknown>; training?: Record<string, unknown> };
@@ -76,7 +95,10 @@ function readConfigFile(path: string | undefined): { model?: Record<string, unkn
 export function modelConfigFromArgs(args: ParsedArgs): { family: string; raw: Record<string, unknown> } {
   const file = readConfigFile(args.config as string | undefined);
   const family = String(args.model ?? 'gpt');
-  const raw: Record<string, unknown> = { ...(family === 'gpt' ? CLI_MODEL_DEFAULTS : { contextLength: 64 }), ...(file.model ?? {}) };
+  const raw: Record<string, unknown> = {
+    ...(family === 'gpt' ? CLI_MODEL_DEFAULTS : { contextLength: 64 }),
+    ...(file.model ?? {}),
+  };
   const set = (flag: string, key: string) => {
     if (args[flag] !== undefined) raw[key] = args[flag];
   };
@@ -93,16 +115,27 @@ export function modelConfigFromArgs(args: ParsedArgs): { family: string; raw: Re
   if (args.untied) raw.tiedEmbeddings = false;
   if (args.norm !== undefined || args['norm-opt'] !== undefined) {
     const prev = (raw.norm ?? {}) as { name?: string; options?: Record<string, unknown> };
-    const name = (args.norm as string | undefined) ?? (typeof prev === 'string' ? prev : prev.name) ?? 'pre-ln';
+    const name =
+      (args.norm as string | undefined) ?? (typeof prev === 'string' ? prev : prev.name) ?? 'pre-ln';
     const opts = parseKeyValues((args['norm-opt'] as string[] | undefined) ?? [], '--norm-opt');
-    raw.norm = { name, options: { ...(typeof prev === 'object' && prev.name === name ? prev.options : {}), ...opts } };
+    raw.norm = {
+      name,
+      options: { ...(typeof prev === 'object' && prev.name === name ? prev.options : {}), ...opts },
+    };
   }
-  for (const [k, v] of Object.entries(parseKeyValues((args['model-opt'] as string[] | undefined) ?? [], '--model-opt'))) raw[k] = coerceValue(v);
+  for (const [k, v] of Object.entries(
+    parseKeyValues((args['model-opt'] as string[] | undefined) ?? [], '--model-opt'),
+  ))
+    raw[k] = coerceValue(v);
   return { family, raw };
 }
 
 /** Builds the training config from flags (over a config file, over the family's and the CLI's defaults). */
-export function trainConfigFromArgs(args: ParsedArgs, familyDefaults: Readonly<Record<string, unknown>> = {}, contextLength?: number): TrainConfig {
+export function trainConfigFromArgs(
+  args: ParsedArgs,
+  familyDefaults: Readonly<Record<string, unknown>> = {},
+  contextLength?: number,
+): TrainConfig {
   const file = readConfigFile(args.config as string | undefined);
   const raw: Record<string, unknown> = { ...CLI_TRAIN_DEFAULTS, ...familyDefaults, ...(file.training ?? {}) };
   const set = (flag: string, key: keyof TrainConfig) => {
@@ -126,10 +159,17 @@ export function trainConfigFromArgs(args: ParsedArgs, familyDefaults: Readonly<R
   set('diagnostics', 'diagnosticsEvery');
   set('val-fraction', 'valFraction');
   if (raw.seqLen === undefined && contextLength !== undefined) raw.seqLen = contextLength;
-  if (raw.minLr === undefined || (args.lr !== undefined && args['min-lr'] === undefined && file.training?.minLr === undefined)) {
+  if (
+    raw.minLr === undefined ||
+    (args.lr !== undefined && args['min-lr'] === undefined && file.training?.minLr === undefined)
+  ) {
     raw.minLr = (raw.lr as number) / 10;
   }
-  if (raw.warmupSteps !== undefined && raw.steps !== undefined && (raw.warmupSteps as number) > (raw.steps as number)) {
+  if (
+    raw.warmupSteps !== undefined &&
+    raw.steps !== undefined &&
+    (raw.warmupSteps as number) > (raw.steps as number)
+  ) {
     raw.warmupSteps = raw.steps;
   }
   return parseTrainConfig(raw, contextLength);
@@ -177,7 +217,10 @@ export function runPaths(runDir: string) {
 }
 
 /** Finds the checkpoint directory for a path that is either a run directory or a checkpoint directory. */
-export async function resolveCheckpointDir(path: string, flag = '--checkpoint'): Promise<{ checkpointDir: string; runDir?: string }> {
+export async function resolveCheckpointDir(
+  path: string,
+  flag = '--checkpoint',
+): Promise<{ checkpointDir: string; runDir?: string }> {
   if (!path) throw new UsageError(`${flag} DIR is required`);
   if (!existsSync(path)) throw new StrataError('E_CHECKPOINT', `${flag} ${path}: no such directory`);
   if (await isCheckpointDir(path)) {
@@ -186,7 +229,10 @@ export async function resolveCheckpointDir(path: string, flag = '--checkpoint'):
   }
   const inner = join(path, 'checkpoint');
   if (existsSync(inner)) return { checkpointDir: inner, runDir: path };
-  throw new StrataError('E_CHECKPOINT', `${flag} ${path}: neither a checkpoint directory (config.json + model.safetensors) nor a run directory containing checkpoint/`);
+  throw new StrataError(
+    'E_CHECKPOINT',
+    `${flag} ${path}: neither a checkpoint directory (config.json + model.safetensors) nor a run directory containing checkpoint/`,
+  );
 }
 
 /** Writes the loss plot of a run from its metrics file. */
@@ -201,7 +247,15 @@ export function writeLossPlot(metricsPath: string, plotPath: string, title: stri
   }
   const series: Series[] = [{ label: 'train loss', points: train }];
   if (val.length) series.push({ label: 'validation loss', points: val, markers: true });
-  writeFileSync(plotPath, lineChartSVG(series, { title, xLabel: 'step', yLabel: 'cross-entropy (nats/token)', hLines: [{ y: Math.log(256), label: 'ln 256 (uniform)' }] }));
+  writeFileSync(
+    plotPath,
+    lineChartSVG(series, {
+      title,
+      xLabel: 'step',
+      yLabel: 'cross-entropy (nats/token)',
+      hLines: [{ y: Math.log(256), label: 'ln 256 (uniform)' }],
+    }),
+  );
 }
 
 /**
@@ -214,15 +268,32 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
   mkdirSync(runDir, { recursive: true });
   const tokenizer = new ByteTokenizer();
   const source = await loadData(setup.data);
-  const dataset = new TextDataset(source, tokenizer, { valFraction: training.valFraction, seed: training.seed });
+  const dataset = new TextDataset(source, tokenizer, {
+    valFraction: training.valFraction,
+    seed: training.seed,
+  });
   const fingerprint = dataset.datasetFingerprint();
   const savedFingerprint = setup.resume?.state?.dataFingerprint;
   if (savedFingerprint !== undefined && savedFingerprint !== fingerprint) {
-    throw new StrataError('E_DATA', `cannot resume: the training data changed since the checkpoint was written (fingerprint ${String(savedFingerprint)} → ${fingerprint})`);
+    throw new StrataError(
+      'E_DATA',
+      `cannot resume: the training data changed since the checkpoint was written (fingerprint ${String(savedFingerprint)} → ${fingerprint})`,
+    );
   }
   const trainer = new Trainer(model, dataset, training, {
     ...(setup.resume?.optimizer ? { optimizer: setup.resume.optimizer } : {}),
-    ...(setup.resume?.state ? { state: { step: setup.resume.state.step, trainSeconds: setup.resume.state.trainSeconds ?? 0, skippedSteps: setup.resume.state.skippedSteps ?? 0, ...(setup.resume.state.lastValLoss !== undefined ? { lastValLoss: setup.resume.state.lastValLoss } : {}) } } : {}),
+    ...(setup.resume?.state
+      ? {
+          state: {
+            step: setup.resume.state.step,
+            trainSeconds: setup.resume.state.trainSeconds ?? 0,
+            skippedSteps: setup.resume.state.skippedSteps ?? 0,
+            ...(setup.resume.state.lastValLoss !== undefined
+              ? { lastValLoss: setup.resume.state.lastValLoss }
+              : {}),
+          },
+        }
+      : {}),
   });
   const startStep = trainer.state.step;
   const metrics = await MetricsWriter.open(paths.metrics, startStep > 0 ? { resumeFromStep: startStep } : {});
@@ -235,7 +306,9 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
       process.exit(130);
     }
     stopSignal = sig;
-    progress.log(`${sig}: finishing step ${trainer.state.step + 1}, then writing a checkpoint (press again to abort)`);
+    progress.log(
+      `${sig}: finishing step ${trainer.state.step + 1}, then writing a checkpoint (press again to abort)`,
+    );
   };
   const sigint = () => onSignal('SIGINT');
   const sigterm = () => onSignal('SIGTERM');
@@ -246,7 +319,12 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
       tokenizer: tokenizer.toJSON(),
       training: trainingRecord,
       optimizer: await trainer.optimizer.exportState(),
-      state: { ...trainer.state, dataFingerprint: fingerprint, backend: setup.backend.name, savedAt: new Date().toISOString() },
+      state: {
+        ...trainer.state,
+        dataFingerprint: fingerprint,
+        backend: setup.backend.name,
+        savedAt: new Date().toISOString(),
+      },
     });
   };
   let last: StepMetrics | undefined;
@@ -258,7 +336,9 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
     if (startStep === 0 && training.steps > 0) {
       const ev = await trainer.evaluate();
       metrics.write({ step: 0, valLoss: ev.loss, valPerplexity: ev.perplexity, backend: setup.backend.name });
-      progress.log(`step 0: validation loss ${ev.loss.toFixed(4)} (uniform would be ${Math.log(model.config.vocabSize).toFixed(4)})`);
+      progress.log(
+        `step 0: validation loss ${ev.loss.toFixed(4)} (uniform would be ${Math.log(model.config.vocabSize).toFixed(4)})`,
+      );
     }
     while (trainer.state.step < training.steps) {
       try {
@@ -272,6 +352,8 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
         throw e;
       }
       stepsRun++;
+      // Let the event loop run (signals, stdout) — a wasm step resolves entirely in microtasks.
+      await new Promise<void>((r) => setImmediate(r));
       const s = last.step;
       const record: Record<string, unknown> = {
         step: s,
@@ -292,10 +374,23 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
         record.valPerplexity = ev.perplexity;
       }
       metrics.write(record);
-      progress.update({ step: s, total: training.steps, loss: last.loss, tokensPerSec: last.tokensPerSec, extra: { lr: last.lr, ...(record.valLoss !== undefined ? { valLoss: record.valLoss } : {}) } });
-      if (evalNow) progress.log(`step ${s}: train loss ${last.loss.toFixed(4)}, validation loss ${(record.valLoss as number).toFixed(4)}`);
+      progress.update({
+        step: s,
+        total: training.steps,
+        loss: last.loss,
+        tokensPerSec: last.tokensPerSec,
+        extra: { lr: last.lr, ...(record.valLoss !== undefined ? { valLoss: record.valLoss } : {}) },
+      });
+      if (evalNow)
+        progress.log(
+          `step ${s}: train loss ${last.loss.toFixed(4)}, validation loss ${(record.valLoss as number).toFixed(4)}`,
+        );
       const stop = stopSignal !== undefined || setup.shouldStop?.() === true;
-      if ((training.checkpointEvery > 0 && s % training.checkpointEvery === 0) || s === training.steps || stop) {
+      if (
+        (training.checkpointEvery > 0 && s % training.checkpointEvery === 0) ||
+        s === training.steps ||
+        stop
+      ) {
         await save();
         lastSavedStep = s;
       }
@@ -308,7 +403,10 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
     metrics.close();
   }
   if (diverged) {
-    diverged.message += lastSavedStep > 0 ? `; the last good checkpoint (step ${lastSavedStep}) is ${paths.checkpoint}` : '; no checkpoint was written';
+    diverged.message +=
+      lastSavedStep > 0
+        ? `; the last good checkpoint (step ${lastSavedStep}) is ${paths.checkpoint}`
+        : '; no checkpoint was written';
   }
   writeLossPlot(paths.metrics, paths.plot, `${setup.label}: loss`);
   const seconds = (performance.now() - t0) / 1000;
@@ -325,7 +423,9 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
     interrupted: stopSignal !== undefined,
     trainSeconds: trainer.state.trainSeconds,
     msPerStep: stepsRun ? (trainer.state.trainSeconds * 1000) / Math.max(1, trainer.state.step) : 0,
-    tokensPerSec: stepsRun ? (trainer.tokensPerStep * trainer.state.step) / Math.max(1e-9, trainer.state.trainSeconds) : 0,
+    tokensPerSec: stepsRun
+      ? (trainer.tokensPerStep * trainer.state.step) / Math.max(1e-9, trainer.state.trainSeconds)
+      : 0,
   };
   if (!setup.quiet) {
     progress.log(

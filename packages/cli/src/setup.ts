@@ -4,12 +4,12 @@ import { pathToFileURL } from 'node:url';
 import {
   type ActiveBackend,
   type AnyNormStrategy,
-  type ModelFamily,
-  StrataError,
   getNorm,
   initBackend,
+  type ModelFamily,
   registerModelFamily,
   registerNorm,
+  StrataError,
 } from '@strata/core';
 import { registerNGPT } from '@strata/ngpt';
 import { registerBuiltinNorms } from '@strata/norms';
@@ -22,13 +22,25 @@ export function registerBuiltins(): void {
 
 function isStrategy(v: unknown): v is AnyNormStrategy {
   const s = v as AnyNormStrategy;
-  return !!s && typeof s === 'object' && typeof s.name === 'string' && typeof s.createSite === 'function' && 'apiVersion' in s;
+  return (
+    !!s &&
+    typeof s === 'object' &&
+    typeof s.name === 'string' &&
+    typeof s.createSite === 'function' &&
+    'apiVersion' in s
+  );
 }
 // biome-ignore lint/suspicious/noExplicitAny: families of any config type
 function isFamily(v: unknown): v is ModelFamily<any> {
   // biome-ignore lint/suspicious/noExplicitAny: duck typing
   const f = v as ModelFamily<any>;
-  return !!f && typeof f === 'object' && typeof f.name === 'string' && typeof f.parseConfig === 'function' && typeof f.create === 'function';
+  return (
+    !!f &&
+    typeof f === 'object' &&
+    typeof f.name === 'string' &&
+    typeof f.parseConfig === 'function' &&
+    typeof f.create === 'function'
+  );
 }
 
 /**
@@ -48,7 +60,10 @@ export async function loadPlugins(specs: readonly string[] = []): Promise<string
         try {
           url = import.meta.resolve(spec);
         } catch (e) {
-          throw new StrataError('E_PLUGIN', `--plugin ${spec}: cannot find the module (${(e as Error).message.split('\n')[0]})`);
+          throw new StrataError(
+            'E_PLUGIN',
+            `--plugin ${spec}: cannot find the module (${(e as Error).message.split('\n')[0]})`,
+          );
         }
       }
     }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { StrataError, formatChoices } from './errors.js';
+import { formatChoices, StrataError } from './errors.js';
 
 /** Backends Strata knows how to load, in the order `auto` tries them. */
 export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -24,7 +24,11 @@ const INFO: Record<BackendName, BackendInfo> = {
   },
   tensorflow: { pkg: '@tensorflow/tfjs-node', tfName: 'tensorflow', description: 'libtensorflow on the CPU' },
   wasm: { pkg: '@tensorflow/tfjs-backend-wasm', tfName: 'wasm', description: 'WebAssembly + SIMD (XNNPACK)' },
-  cpu: { pkg: '@tensorflow/tfjs-backend-cpu', tfName: 'cpu', description: 'pure JavaScript (slow; a reference)' },
+  cpu: {
+    pkg: '@tensorflow/tfjs-backend-cpu',
+    tfName: 'cpu',
+    description: 'pure JavaScript (slow; a reference)',
+  },
 };
 
 /** The backend that {@link initBackend} activated. */
@@ -81,9 +85,13 @@ async function tryLoad(name: BackendName): Promise<void> {
         { cause: e },
       );
     }
-    throw new StrataError('E_BACKEND', `backend "${name}" (${info.pkg}) failed to load: ${(e as Error).message}`, {
-      cause: e,
-    });
+    throw new StrataError(
+      'E_BACKEND',
+      `backend "${name}" (${info.pkg}) failed to load: ${(e as Error).message}`,
+      {
+        cause: e,
+      },
+    );
   }
   if (name === 'tensorflow-gpu') {
     // tfjs-node-gpu silently falls back to the CPU when CUDA libraries are missing; there is no public
@@ -94,7 +102,9 @@ async function tryLoad(name: BackendName): Promise<void> {
     ok = await tf.setBackend(info.tfName);
     await tf.ready();
   } catch (e) {
-    throw new StrataError('E_BACKEND', `backend "${name}" failed to initialize: ${(e as Error).message}`, { cause: e });
+    throw new StrataError('E_BACKEND', `backend "${name}" failed to initialize: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   if (!ok || tf.getBackend() !== info.tfName) {
     throw new StrataError('E_BACKEND', `backend "${name}" could not be initialized by tfjs`);

@@ -1,5 +1,13 @@
 import { StrataError } from './errors.js';
-import { type CheckpointConfig, type CheckpointData, type TensorData, CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION, readCheckpoint, writeCheckpoint } from './io/index.js';
+import {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_FORMAT_VERSION,
+  type CheckpointConfig,
+  type CheckpointData,
+  readCheckpoint,
+  type TensorData,
+  writeCheckpoint,
+} from './io/index.js';
 import type { LanguageModel } from './model/family.js';
 import { getModelFamily } from './model/registry.js';
 import { getNorm } from './norm/registry.js';
@@ -27,11 +35,16 @@ export interface SaveCheckpointOptions {
  * Writes `model` (and optionally optimizer and run state) as a checkpoint directory, atomically:
  * `config.json`, `model.safetensors`, `optimizer.safetensors`, `state.json`.
  */
-export async function saveCheckpoint(dir: string, model: LanguageModel, options: SaveCheckpointOptions): Promise<void> {
+export async function saveCheckpoint(
+  dir: string,
+  model: LanguageModel,
+  options: SaveCheckpointOptions,
+): Promise<void> {
   const family = getModelFamily(model.family);
   const weights = new Map<string, TensorData>();
   const values = await model.params.read();
-  for (const spec of model.params.specs()) weights.set(spec.name, { shape: [...spec.shape], data: values.get(spec.name)! });
+  for (const spec of model.params.specs())
+    weights.set(spec.name, { shape: [...spec.shape], data: values.get(spec.name)! });
   const config: CheckpointConfig = {
     format: CHECKPOINT_FORMAT,
     formatVersion: CHECKPOINT_FORMAT_VERSION,
@@ -64,7 +77,10 @@ export interface LoadedCheckpoint {
  * Loads a checkpoint directory: resolves the model family and norm strategy by name (the error lists what is
  * registered when a plugin is missing), rebuilds the model and assigns the saved weights.
  */
-export async function loadCheckpoint(dir: string, options: { optimizer?: boolean } = {}): Promise<LoadedCheckpoint> {
+export async function loadCheckpoint(
+  dir: string,
+  options: { optimizer?: boolean } = {},
+): Promise<LoadedCheckpoint> {
   const data = await readCheckpoint(dir, { optimizer: options.optimizer ?? false });
   const family = getModelFamily(data.config.family);
   if (String(data.config.familyVersion) !== family.version) {
@@ -84,7 +100,7 @@ export async function loadCheckpoint(dir: string, options: { optimizer?: boolean
       );
     }
   }
-  let config;
+  let config: ReturnType<typeof family.parseConfig>;
   try {
     config = family.parseConfig(stripVersion(data.config.model));
   } catch (e) {
@@ -102,7 +118,10 @@ export async function loadCheckpoint(dir: string, options: { optimizer?: boolean
   const out: LoadedCheckpoint = { model, config: data.config };
   if (data.state) out.state = data.state as TrainState & Record<string, unknown>;
   if (data.optimizer) {
-    out.optimizer = { step: Number((data.state as { optimizerStep?: number } | undefined)?.optimizerStep ?? 0), tensors: data.optimizer };
+    out.optimizer = {
+      step: Number((data.state as { optimizerStep?: number } | undefined)?.optimizerStep ?? 0),
+      tensors: data.optimizer,
+    };
   }
   return out;
 }

@@ -5,26 +5,27 @@
  *
  * @packageDocumentation
  */
-export * from './errors.js';
+
 export * from './backend.js';
-export * from './ops.js';
-export * from './params.js';
-export * from './options.js';
-export * from './util/rng.js';
-export * from './norm/contract.js';
-export * from './norm/registry.js';
-export { preLN } from './norm/pre-ln.js';
-export * from './model/family.js';
-export { getModelFamily, listModelFamilies } from './model/registry.js';
-export * from './model/gpt-config.js';
-export { GPT, gptFamily } from './model/gpt.js';
-export { NormInputRecorder, ParamWeightHost, type HostSettings } from './model/host.js';
-export * from './io/index.js';
-export * from './data/index.js';
-export * from './train/adamw.js';
-export * from './train/schedule.js';
-export * from './train/config.js';
-export * from './train/trainer.js';
-export * from './sample.js';
 export * from './checkpoint.js';
+export * from './data/index.js';
+export * from './errors.js';
+export * from './io/index.js';
+export * from './model/family.js';
+export { GPT, gptFamily } from './model/gpt.js';
+export * from './model/gpt-config.js';
+export { type HostSettings, NormInputRecorder, ParamWeightHost } from './model/host.js';
+export { getModelFamily, listModelFamilies } from './model/registry.js';
+export * from './norm/contract.js';
+export { preLN } from './norm/pre-ln.js';
+export * from './norm/registry.js';
+export * from './ops.js';
+export * from './options.js';
+export * from './params.js';
+export * from './sample.js';
+export * from './train/adamw.js';
+export * from './train/config.js';
+export * from './train/schedule.js';
+export * from './train/trainer.js';
 export * from './util/plot.js';
+export * from './util/rng.js';

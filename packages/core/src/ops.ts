@@ -21,7 +21,10 @@ export const matmul2d: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D = tf.cust
       value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
-        return [tf.matMul(dy as tf.Tensor2D, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy as tf.Tensor2D)];
+        return [
+          tf.matMul(dy as tf.Tensor2D, tf.transpose(sb)),
+          tf.matMul(tf.transpose(sa), dy as tf.Tensor2D),
+        ];
       },
     };
   },
@@ -90,7 +93,12 @@ const embeddingLookupGrad = tf.customGrad(
 /**
  * LayerNorm over the last axis: `(x − mean) / sqrt(var + eps) · g + b`, biased variance (as PyTorch).
  */
-export function layerNorm(x: tf.Tensor, gain: tf.Tensor | undefined, bias: tf.Tensor | undefined, eps: number) {
+export function layerNorm(
+  x: tf.Tensor,
+  gain: tf.Tensor | undefined,
+  bias: tf.Tensor | undefined,
+  eps: number,
+) {
   const axis = x.rank - 1;
   const mean = tf.mean(x, axis, true);
   const xc = tf.sub(x, mean);

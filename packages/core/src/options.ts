@@ -2,7 +2,7 @@
  * A tiny declarative schema for plugin options: it validates JSON options, coerces CLI strings
  * (`--norm-opt alpha=2`), documents every option, and infers the options type for `defineNorm`.
  */
-import { StrataError, formatChoices } from './errors.js';
+import { formatChoices, StrataError } from './errors.js';
 
 interface OptionBase<T> {
   readonly description: string;
@@ -45,13 +45,18 @@ export type OptionsOf<S extends OptionsSchema> = {
 /** Helpers to declare options with literal types kept. */
 export const opt = {
   number: (o: Omit<NumberOption, 'type'>): NumberOption => ({ type: 'number', ...o }),
-  optionalNumber: (o: Omit<OptionalNumberOption, 'type' | 'default'> & { default?: null }): OptionalNumberOption => ({
+  optionalNumber: (
+    o: Omit<OptionalNumberOption, 'type' | 'default'> & { default?: null },
+  ): OptionalNumberOption => ({
     type: 'number?',
     default: null,
     ...o,
   }),
   boolean: (o: Omit<BooleanOption, 'type'>): BooleanOption => ({ type: 'boolean', ...o }),
-  enum: <const V extends string>(values: readonly V[], o: { description: string; default: NoInfer<V> }): EnumOption<V> => ({
+  enum: <const V extends string>(
+    values: readonly V[],
+    o: { description: string; default: NoInfer<V> },
+  ): EnumOption<V> => ({
     type: 'enum',
     values,
     ...o,
@@ -94,20 +99,26 @@ function coerce(spec: OptionSpec, v: unknown, where: string): unknown {
       throw new StrataError('E_CONFIG', `${where} must be true or false, got ${JSON.stringify(v)}`);
     case 'enum':
       if (typeof v === 'string' && spec.values.includes(v)) return v;
-      throw new StrataError('E_CONFIG', `${where} must be ${formatChoices(spec.values)}, got ${JSON.stringify(v)}`);
+      throw new StrataError(
+        'E_CONFIG',
+        `${where} must be ${formatChoices(spec.values)}, got ${JSON.stringify(v)}`,
+      );
     case 'number':
     case 'number?': {
       if (spec.type === 'number?' && (v === null || v === 'null' || v === 'auto')) return null;
       const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN;
-      if (!Number.isFinite(n)) throw new StrataError('E_CONFIG', `${where} must be a finite number, got ${JSON.stringify(v)}`);
+      if (!Number.isFinite(n))
+        throw new StrataError('E_CONFIG', `${where} must be a finite number, got ${JSON.stringify(v)}`);
       if (spec.type === 'number' && spec.integer && !Number.isInteger(n)) {
         throw new StrataError('E_CONFIG', `${where} must be an integer, got ${n}`);
       }
-      if (spec.min !== undefined && n < spec.min) throw new StrataError('E_CONFIG', `${where} must be >= ${spec.min}, got ${n}`);
+      if (spec.min !== undefined && n < spec.min)
+        throw new StrataError('E_CONFIG', `${where} must be >= ${spec.min}, got ${n}`);
       if (spec.type === 'number' && spec.max !== undefined && n > spec.max) {
         throw new StrataError('E_CONFIG', `${where} must be <= ${spec.max}, got ${n}`);
       }
-      if (spec.gt !== undefined && !(n > spec.gt)) throw new StrataError('E_CONFIG', `${where} must be > ${spec.gt}, got ${n}`);
+      if (spec.gt !== undefined && !(n > spec.gt))
+        throw new StrataError('E_CONFIG', `${where} must be > ${spec.gt}, got ${n}`);
       return n;
     }
   }

@@ -32,7 +32,7 @@ export interface ParamSpec {
   readonly decay: boolean;
   /** Block index, when the parameter belongs to a block. */
   readonly layer?: number;
-  /** Free-form tags a strategy or family may attach (e.g. `{ axis: 0 }` for nGPT's unit-norm axis). */
+  /** Free-form tags a strategy or family may attach (e.g. `{ unitNormAxis: 0 }` for nGPT's unit-norm axis). */
   readonly meta?: Readonly<Record<string, string | number | boolean>>;
 }
 
@@ -112,10 +112,14 @@ export class ParamStore {
       value.dispose();
       throw new StrataError('E_CONFIG', `duplicate parameter name "${spec.name}"`);
     }
-    const shapeOk = value.shape.length === spec.shape.length && value.shape.every((d, i) => d === spec.shape[i]);
+    const shapeOk =
+      value.shape.length === spec.shape.length && value.shape.every((d, i) => d === spec.shape[i]);
     if (!shapeOk) {
       value.dispose();
-      throw new StrataError('E_CONFIG', `parameter "${spec.name}": value shape [${value.shape}] != [${spec.shape}]`);
+      throw new StrataError(
+        'E_CONFIG',
+        `parameter "${spec.name}": value shape [${value.shape}] != [${spec.shape}]`,
+      );
     }
     const variable = tf.variable(value, true);
     value.dispose();
@@ -127,7 +131,9 @@ export class ParamStore {
   get(name: string): tf.Variable {
     const e = this.entries.get(name);
     if (!e) {
-      const near = this.names().filter((n) => n.split('.').slice(0, -1).join('.') === name.split('.').slice(0, -1).join('.'));
+      const near = this.names().filter(
+        (n) => n.split('.').slice(0, -1).join('.') === name.split('.').slice(0, -1).join('.'),
+      );
       throw new StrataError(
         'E_CONFIG',
         `no parameter named "${name}"${near.length ? ` (siblings: ${near.join(', ')})` : ''}`,

@@ -25,14 +25,22 @@ export const SAMPLE_DEFAULTS: SampleOptions = { maxTokens: 200, temperature: 0.8
  * samples from `softmax(logits/temperature)` restricted to the top-k tokens.
  * @returns the generated token ids (without the prompt)
  */
-export async function generate(model: LanguageModel, prompt: readonly number[], options: Partial<SampleOptions> = {}): Promise<number[]> {
+export async function generate(
+  model: LanguageModel,
+  prompt: readonly number[],
+  options: Partial<SampleOptions> = {},
+): Promise<number[]> {
   const o = { ...SAMPLE_DEFAULTS, ...options };
-  if (!Number.isInteger(o.maxTokens) || o.maxTokens < 0) throw new StrataError('E_USAGE', `--max-tokens must be a non-negative integer, got ${o.maxTokens}`);
-  if (!(o.temperature >= 0) || !Number.isFinite(o.temperature)) throw new StrataError('E_USAGE', `--temperature must be >= 0, got ${o.temperature}`);
-  if (!Number.isInteger(o.topK) || o.topK < 0) throw new StrataError('E_USAGE', `--top-k must be a non-negative integer, got ${o.topK}`);
+  if (!Number.isInteger(o.maxTokens) || o.maxTokens < 0)
+    throw new StrataError('E_USAGE', `--max-tokens must be a non-negative integer, got ${o.maxTokens}`);
+  if (!(o.temperature >= 0) || !Number.isFinite(o.temperature))
+    throw new StrataError('E_USAGE', `--temperature must be >= 0, got ${o.temperature}`);
+  if (!Number.isInteger(o.topK) || o.topK < 0)
+    throw new StrataError('E_USAGE', `--top-k must be a non-negative integer, got ${o.topK}`);
   const V = model.config.vocabSize;
   for (const id of prompt) {
-    if (!Number.isInteger(id) || id < 0 || id >= V) throw new StrataError('E_USAGE', `prompt token ${id} is outside the vocabulary [0, ${V})`);
+    if (!Number.isInteger(id) || id < 0 || id >= V)
+      throw new StrataError('E_USAGE', `prompt token ${id} is outside the vocabulary [0, ${V})`);
   }
   const rng = new Rng(o.seed);
   const ctx = [...prompt];
@@ -55,7 +63,12 @@ export async function generate(model: LanguageModel, prompt: readonly number[], 
 }
 
 /** Samples one index from logits with temperature and top-k, using `rng`. Pure; exported for tests. */
-export function sampleFromLogits(logits: ArrayLike<number>, temperature: number, topK: number, rng: Rng): number {
+export function sampleFromLogits(
+  logits: ArrayLike<number>,
+  temperature: number,
+  topK: number,
+  rng: Rng,
+): number {
   const n = logits.length;
   if (temperature === 0) {
     let best = 0;

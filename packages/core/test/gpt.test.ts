@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type GPTConfig, StrataError, getModelFamily, initBackend } from '../src/index.js';
+import { type GPTConfig, getModelFamily, initBackend, StrataError } from '../src/index.js';
 import { logitsOf, lossOf, tinyGPT } from './helpers.js';
 
 beforeAll(async () => {
@@ -55,7 +55,9 @@ function gpt2Reference(w: Map<string, Float32Array>, c: GPTConfig, ids: number[]
         const m = Math.max(...scores);
         const e = scores.map((s) => Math.exp(s - m));
         const z = e.reduce((a, b) => a + b, 0);
-        for (let j = 0; j <= i; j++) for (let k = 0; k < hd; k++) merged[i]![hh * hd + k]! += (e[j]! / z) * qkv[j]![2 * d + hh * hd + k]!;
+        for (let j = 0; j <= i; j++)
+          for (let k = 0; k < hd; k++)
+            merged[i]![hh * hd + k]! += (e[j]! / z) * qkv[j]![2 * d + hh * hd + k]!;
       }
     }
     const a = mm(merged, p('attn.proj.weight'), d, d, p('attn.proj.bias'));
@@ -66,7 +68,9 @@ function gpt2Reference(w: Map<string, Float32Array>, c: GPTConfig, ids: number[]
     x = x.map((row, i) => row.map((v, j) => v + o[i]![j]!));
   }
   x = ln(x, w.get('final.norm.weight')!, w.get('final.norm.bias')!, 1e-5);
-  return x.map((row) => Array.from({ length: c.vocabSize }, (_, v) => row.reduce((s, xv, j) => s + xv * wte[v * d + j]!, 0)));
+  return x.map((row) =>
+    Array.from({ length: c.vocabSize }, (_, v) => row.reduce((s, xv, j) => s + xv * wte[v * d + j]!, 0)),
+  );
 }
 
 describe('GPT', () => {
@@ -147,12 +151,14 @@ describe('GPT', () => {
           const fd = (at(h) - at(-h)) / (2 * h);
           v.assign(tf.tensor(vals, v.shape));
           // float32 losses (~1e-7 relative) and O(h²) truncation bound the achievable agreement.
-          expect(Math.abs(fd - g[idx]!), `${name}[${idx}]: analytic ${g[idx]} vs fd ${fd}`).toBeLessThan(2e-3 + 2e-2 * Math.abs(fd));
+          expect(Math.abs(fd - g[idx]!), `${name}[${idx}]: analytic ${g[idx]} vs fd ${fd}`).toBeLessThan(
+            2e-3 + 2e-2 * Math.abs(fd),
+          );
           checked++;
         }
       }
       expect(checked).toBeGreaterThan(30);
-      Object.values(grads).forEach((t) => t.dispose());
+      for (const t of Object.values(grads)) t.dispose();
       m.dispose();
     }
   });

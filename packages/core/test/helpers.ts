@@ -1,10 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { type GPTConfig, type LanguageModel, crossEntropy, getModelFamily } from '../src/index.js';
+import { crossEntropy, type GPTConfig, getModelFamily, type LanguageModel } from '../src/index.js';
 
 /** Builds a GPT from a partial config. */
 export function tinyGPT(overrides: Record<string, unknown> = {}, seed = 1): LanguageModel {
   const fam = getModelFamily('gpt');
-  const cfg = fam.parseConfig({ vocabSize: 13, contextLength: 8, dModel: 8, nLayers: 2, nHeads: 2, ...overrides }) as GPTConfig;
+  const cfg = fam.parseConfig({
+    vocabSize: 13,
+    contextLength: 8,
+    dModel: 8,
+    nLayers: 2,
+    nHeads: 2,
+    ...overrides,
+  }) as GPTConfig;
   return fam.create(cfg, { seed });
 }
 
@@ -14,7 +21,10 @@ export function lossOf(model: LanguageModel, ids: number[][], targets: number[][
     const B = ids.length;
     const T = ids[0]!.length;
     const logits = model.forward(tf.tensor2d(ids, [B, T], 'int32'));
-    return crossEntropy(tf.reshape(logits, [B * T, model.config.vocabSize]) as tf.Tensor2D, tf.tensor1d(targets.flat(), 'int32'));
+    return crossEntropy(
+      tf.reshape(logits, [B * T, model.config.vocabSize]) as tf.Tensor2D,
+      tf.tensor1d(targets.flat(), 'int32'),
+    );
   });
 }
 

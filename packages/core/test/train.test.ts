@@ -1,20 +1,20 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AdamW,
   type Batch,
   type BatchSource,
-  Rng,
-  Trainer,
   getModelFamily,
   initBackend,
   learningRateAt,
   loadCheckpoint,
   parseTrainConfig,
+  Rng,
   saveCheckpoint,
+  Trainer,
 } from '../src/index.js';
 import { tinyGPT } from './helpers.js';
 
@@ -55,7 +55,10 @@ beforeAll(async () => {
 });
 
 const cfg = (o: Record<string, unknown> = {}) =>
-  parseTrainConfig({ steps: 30, batchSize: 4, seqLen: 8, lr: 1e-2, minLr: 1e-3, warmupSteps: 3, evalBatches: 2, ...o }, 8);
+  parseTrainConfig(
+    { steps: 30, batchSize: 4, seqLen: 8, lr: 1e-2, minLr: 1e-3, warmupSteps: 3, evalBatches: 2, ...o },
+    8,
+  );
 
 describe('schedule', () => {
   it('warms up linearly then follows a cosine to minLr', () => {
@@ -73,7 +76,9 @@ describe('AdamW', () => {
     const m = tinyGPT();
     const opt = new AdamW(m.params, { weightDecay: 0.5, beta1: 0.9, beta2: 0.99, eps: 1e-8 });
     const before = new Map(m.params.variables().map(([n, v]) => [n, v.dataSync().slice()]));
-    const grads = new Map(m.params.variables().map(([n, v]) => [n, tf.fill(v.shape, 0.3)] as [string, tf.Tensor]));
+    const grads = new Map(
+      m.params.variables().map(([n, v]) => [n, tf.fill(v.shape, 0.3)] as [string, tf.Tensor]),
+    );
     opt.apply(grads, 0.01);
     for (const [name, v] of m.params.variables()) {
       const decay = m.params.spec(name).decay;
@@ -81,13 +86,14 @@ describe('AdamW', () => {
       const a = v.dataSync();
       // Step 1: m̂ = g, v̂ = g², update = g/(|g|+eps) ≈ 1 → θ' = θ(1 − lr·λ) − lr.
       const expected = (x: number) => x * (1 - (decay ? 0.01 * 0.5 : 0)) - 0.01 * (0.3 / (0.3 + 1e-8));
-      for (let i = 0; i < a.length; i += Math.max(1, Math.floor(a.length / 7))) expect(a[i]).toBeCloseTo(expected(b[i]!), 6);
+      for (let i = 0; i < a.length; i += Math.max(1, Math.floor(a.length / 7)))
+        expect(a[i]).toBeCloseTo(expected(b[i]!), 6);
     }
     expect(m.params.spec('tok_emb.weight').decay).toBe(false);
     expect(m.params.spec('blocks.0.attn.norm.weight').decay).toBe(false);
     expect(m.params.spec('blocks.0.attn.qkv.bias').decay).toBe(false);
     expect(m.params.spec('blocks.0.mlp.fc.weight').decay).toBe(true);
-    grads.forEach((g) => g.dispose());
+    for (const g of grads.values()) g.dispose();
     opt.dispose();
     m.dispose();
   });
@@ -98,7 +104,11 @@ describe('Trainer', () => {
     const m = tinyGPT({ dModel: 32, nHeads: 4, vocabSize: 16, contextLength: 8 });
     const fixed = new MarkovSource(16).trainBatch(0, 2, 8);
     const src: BatchSource = { trainBatch: () => fixed, valBatches: () => [fixed] };
-    const t = new Trainer(m, src, cfg({ steps: 150, batchSize: 2, lr: 1e-2, minLr: 1e-2, weightDecay: 0, warmupSteps: 0 }));
+    const t = new Trainer(
+      m,
+      src,
+      cfg({ steps: 150, batchSize: 2, lr: 1e-2, minLr: 1e-2, weightDecay: 0, warmupSteps: 0 }),
+    );
     let last = Number.NaN;
     for (let i = 0; i < 150; i++) last = (await t.step()).loss;
     expect(last).toBeLessThan(0.05);
@@ -146,7 +156,11 @@ describe('Trainer', () => {
     const lossesB: number[] = [];
     for (let i = 0; i < 5; i++) lossesB.push((await tb.step()).loss);
     const dir = join(tmp, 'resume');
-    await saveCheckpoint(dir, b, { tokenizer: { kind: 'byte' }, optimizer: await tb.optimizer.exportState(), state: { ...tb.state } });
+    await saveCheckpoint(dir, b, {
+      tokenizer: { kind: 'byte' },
+      optimizer: await tb.optimizer.exportState(),
+      state: { ...tb.state },
+    });
     tb.dispose();
     b.dispose();
     const loaded = await loadCheckpoint(dir, { optimizer: true });
@@ -163,7 +177,10 @@ describe('Trainer', () => {
   });
 
   it('checkpoint round trip is bit-exact for every family option', async () => {
-    for (const o of [{}, { positions: 'rope', activation: 'swiglu', tiedEmbeddings: false, normKind: 'rmsnorm', bias: false }]) {
+    for (const o of [
+      {},
+      { positions: 'rope', activation: 'swiglu', tiedEmbeddings: false, normKind: 'rmsnorm', bias: false },
+    ]) {
       const m = tinyGPT(o, 3);
       const dir = join(tmp, `rt-${Object.keys(o).length}`);
       await saveCheckpoint(dir, m, { tokenizer: { kind: 'byte' } });
@@ -195,11 +212,24 @@ describe('Trainer', () => {
   it('wasm and cpu agree on a forward pass', async () => {
     const ids = [[1, 2, 3, 4, 5, 6, 7, 8]];
     const fam = getModelFamily('gpt');
-    const c = fam.parseConfig({ vocabSize: 50, contextLength: 8, dModel: 32, nLayers: 2, nHeads: 4, positions: 'rope', activation: 'swiglu' });
+    const c = fam.parseConfig({
+      vocabSize: 50,
+      contextLength: 8,
+      dModel: 32,
+      nLayers: 2,
+      nHeads: 4,
+      positions: 'rope',
+      activation: 'swiglu',
+    });
     const run = async (backend: string) => {
       await initBackend(backend);
       const m = fam.create(c, { seed: 11 });
-      const out = tf.tidy(() => m.forward(tf.tensor2d(ids, [1, 8], 'int32')).dataSync().slice());
+      const out = tf.tidy(() =>
+        m
+          .forward(tf.tensor2d(ids, [1, 8], 'int32'))
+          .dataSync()
+          .slice(),
+      );
       m.dispose();
       return out;
     };

@@ -1,6 +1,17 @@
 import { writeFileSync } from 'node:fs';
+import {
+  BACKENDS,
+  type BackendName,
+  type Batch,
+  type BatchSource,
+  getModelFamily,
+  initBackend,
+  parseTrainConfig,
+  Rng,
+  StrataError,
+  Trainer,
+} from '@strata/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { BACKENDS, type BackendName, type Batch, type BatchSource, Rng, StrataError, Trainer, getModelFamily, initBackend, parseTrainConfig } from '@strata/core';
 import type { ParsedArgs } from '../args.js';
 import { formatCount } from '../progress.js';
 import { registerBuiltins } from '../setup.js';
@@ -41,9 +52,11 @@ export interface BenchRow {
 export async function run(args: ParsedArgs): Promise<number> {
   registerBuiltins();
   const wanted = String(args.backends);
-  const list: BackendName[] = wanted === 'available' ? [...BACKENDS] : (wanted.split(',').map((s) => s.trim()) as BackendName[]);
+  const list: BackendName[] =
+    wanted === 'available' ? [...BACKENDS] : (wanted.split(',').map((s) => s.trim()) as BackendName[]);
   for (const b of list) {
-    if (!BACKENDS.includes(b)) throw new StrataError('E_BACKEND', `--backends: unknown backend "${b}"; valid: ${BACKENDS.join(', ')}`);
+    if (!BACKENDS.includes(b))
+      throw new StrataError('E_BACKEND', `--backends: unknown backend "${b}"; valid: ${BACKENDS.join(', ')}`);
   }
   const cfgRaw = {
     dModel: args['d-model'] as number,
@@ -57,7 +70,9 @@ export async function run(args: ParsedArgs): Promise<number> {
   const log = (s: string) => {
     if (!args.json) process.stderr.write(`${s}\n`);
   };
-  log(`reference GPT: d_model ${cfgRaw.dModel}, ${cfgRaw.nLayers} layers, ${cfgRaw.nHeads} heads, context ${cfgRaw.contextLength}, batch ${batchSize}, byte vocab, AdamW`);
+  log(
+    `reference GPT: d_model ${cfgRaw.dModel}, ${cfgRaw.nLayers} layers, ${cfgRaw.nHeads} heads, context ${cfgRaw.contextLength}, batch ${batchSize}, byte vocab, AdamW`,
+  );
   for (const name of list) {
     try {
       await initBackend(name);
@@ -70,7 +85,18 @@ export async function run(args: ParsedArgs): Promise<number> {
     }
     const fam = getModelFamily('gpt');
     const model = fam.create(fam.parseConfig(cfgRaw), { seed: 1 });
-    const training = parseTrainConfig({ steps: 1000, batchSize, seqLen: cfgRaw.contextLength, lr: 1e-3, minLr: 1e-4, warmupSteps: 0, evalBatches: 1 }, cfgRaw.contextLength);
+    const training = parseTrainConfig(
+      {
+        steps: 1000,
+        batchSize,
+        seqLen: cfgRaw.contextLength,
+        lr: 1e-3,
+        minLr: 1e-4,
+        warmupSteps: 0,
+        evalBatches: 1,
+      },
+      cfgRaw.contextLength,
+    );
     const trainer = new Trainer(model, new RandomBatches(256), training);
     const steps = name === 'cpu' ? (args['cpu-steps'] as number) : (args.steps as number);
     let peakRss = process.memoryUsage().rss;
@@ -107,15 +133,28 @@ export async function run(args: ParsedArgs): Promise<number> {
     trainer.dispose();
     model.dispose();
   }
-  if (args.out) writeFileSync(String(args.out), `${JSON.stringify({ config: { ...cfgRaw, batchSize }, rows }, null, 2)}\n`);
+  if (args.out)
+    writeFileSync(
+      String(args.out),
+      `${JSON.stringify({ config: { ...cfgRaw, batchSize }, rows }, null, 2)}\n`,
+    );
   if (args.json) {
     process.stdout.write(`${JSON.stringify({ config: { ...cfgRaw, batchSize }, rows })}\n`);
     return 0;
   }
   const header = ['backend', 'ms/step', 'tokens/s', 'GFLOP/s', 'peak RSS MB', 'tensor MB', 'no leak'];
-  const table = rows.map((r) => [r.backend, r.msPerStep.toFixed(0), formatCount(r.tokensPerSec), r.gflopsPerSec.toFixed(2), r.peakRssMB.toFixed(0), r.peakTensorMB.toFixed(1), r.numTensorsFlat ? 'yes' : 'NO']);
+  const table = rows.map((r) => [
+    r.backend,
+    r.msPerStep.toFixed(0),
+    formatCount(r.tokensPerSec),
+    r.gflopsPerSec.toFixed(2),
+    r.peakRssMB.toFixed(0),
+    r.peakTensorMB.toFixed(1),
+    r.numTensorsFlat ? 'yes' : 'NO',
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i]!.length)));
-  const fmtRow = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const fmtRow = (r: string[]) =>
+    r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   process.stdout.write(`${[fmtRow(header), ...table.map(fmtRow)].join('\n')}\n`);
   return 0;
 }

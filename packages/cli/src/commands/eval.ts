@@ -1,4 +1,12 @@
-import { type Batch, ByteTokenizer, StrataError, TextDataset, evaluateLoss, loadCheckpoint, loadTextSource } from '@strata/core';
+import {
+  type Batch,
+  ByteTokenizer,
+  evaluateLoss,
+  loadCheckpoint,
+  loadTextSource,
+  StrataError,
+  TextDataset,
+} from '@strata/core';
 import type { ParsedArgs } from '../args.js';
 import { type DataSpec, loadData, resolveCheckpointDir } from '../run-training.js';
 import { setupRuntime } from '../setup.js';
@@ -13,7 +21,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     const maxBatches = args.batches as number;
     const seqLen = model.config.contextLength;
     const tokenizer = new ByteTokenizer();
-    let batches;
+    let batches: Batch[];
     let what: string;
     if (args.data) {
       const source = await loadTextSource(String(args.data));
@@ -28,12 +36,23 @@ export async function run(args: ParsedArgs): Promise<number> {
       batches = ds.valBatches(batchSize, seqLen, maxBatches);
       what = 'held-out validation split';
     }
-    if (batches.length === 0) throw new StrataError('E_DATA', `not enough text to form one batch of ${batchSize}×${seqLen} tokens`);
+    if (batches.length === 0)
+      throw new StrataError('E_DATA', `not enough text to form one batch of ${batchSize}×${seqLen} tokens`);
     const res = await evaluateLoss(model, batches, batchSize);
-    const out = { checkpoint: checkpointDir, data: what, loss: res.loss, perplexity: res.perplexity, bitsPerByte: res.loss / Math.LN2, tokens: res.tokens, backend: backend.name };
+    const out = {
+      checkpoint: checkpointDir,
+      data: what,
+      loss: res.loss,
+      perplexity: res.perplexity,
+      bitsPerByte: res.loss / Math.LN2,
+      tokens: res.tokens,
+      backend: backend.name,
+    };
     if (args.json) process.stdout.write(`${JSON.stringify(out)}\n`);
     else {
-      process.stdout.write(`data:        ${what} (${res.tokens} tokens)\nloss:        ${res.loss.toFixed(4)} nats/token\nperplexity:  ${res.perplexity.toFixed(3)}\nbits/byte:   ${(res.loss / Math.LN2).toFixed(4)}\nbackend:     ${backend.name}\n`);
+      process.stdout.write(
+        `data:        ${what} (${res.tokens} tokens)\nloss:        ${res.loss.toFixed(4)} nats/token\nperplexity:  ${res.perplexity.toFixed(3)}\nbits/byte:   ${(res.loss / Math.LN2).toFixed(4)}\nbackend:     ${backend.name}\n`,
+      );
     }
     return 0;
   } finally {
@@ -42,7 +61,12 @@ export async function run(args: ParsedArgs): Promise<number> {
 }
 
 /** Non-overlapping windows over all of `tokens`, grouped into full batches (`y` is `x` shifted by one). */
-export function sequentialBatches(tokens: ArrayLike<number>, batchSize: number, seqLen: number, maxBatches: number): Batch[] {
+export function sequentialBatches(
+  tokens: ArrayLike<number>,
+  batchSize: number,
+  seqLen: number,
+  maxBatches: number,
+): Batch[] {
   const out: Batch[] = [];
   let pos = 0;
   while (out.length < maxBatches) {

@@ -20,7 +20,10 @@ export async function run(args: ParsedArgs): Promise<number> {
       seed: args.seed as number,
       ...(args.json ? {} : { onToken: (id: number) => process.stdout.write(decoder.push(id)) }),
     });
-    if (args.json) process.stdout.write(`${JSON.stringify({ prompt, completion: tokenizer.decode(ids), tokens: ids.length })}\n`);
+    if (args.json)
+      process.stdout.write(
+        `${JSON.stringify({ prompt, completion: tokenizer.decode(ids), tokens: ids.length })}\n`,
+      );
     else process.stdout.write(`${decoder.flush()}\n`);
     return 0;
   } finally {

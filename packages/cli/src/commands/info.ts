@@ -13,22 +13,41 @@ export async function run(args: ParsedArgs): Promise<number> {
     const components = model.components();
     const total = model.params.count();
     if (args.json) {
-      process.stdout.write(`${JSON.stringify({ checkpoint: checkpointDir, family: model.family, config: model.config, components, parameters: total, backend: backend.name, state: state ?? null, training: config.training ?? null })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ checkpoint: checkpointDir, family: model.family, config: model.config, components, parameters: total, backend: backend.name, state: state ?? null, training: config.training ?? null })}\n`,
+      );
       return 0;
     }
-    const lines: string[] = [`checkpoint  ${checkpointDir}`, `format      ${config.format} v${config.formatVersion}, family ${config.family} v${config.familyVersion}`, ''];
+    const lines: string[] = [
+      `checkpoint  ${checkpointDir}`,
+      `format      ${config.format} v${config.formatVersion}, family ${config.family} v${config.familyVersion}`,
+      '',
+    ];
     lines.push(...model.summary(), '', 'parameters per component:');
     const w = Math.max(...components.map((c) => c.component.length));
-    for (const c of components) lines.push(`  ${c.component.padEnd(w)}  ${c.params.toLocaleString('en-US').padStart(12)}  ${((100 * c.params) / total).toFixed(1).padStart(5)}%`);
+    for (const c of components)
+      lines.push(
+        `  ${c.component.padEnd(w)}  ${c.params.toLocaleString('en-US').padStart(12)}  ${((100 * c.params) / total).toFixed(1).padStart(5)}%`,
+      );
     lines.push(`  ${'total'.padEnd(w)}  ${total.toLocaleString('en-US').padStart(12)}`);
     lines.push('', `backend     ${backend.name} (${backend.pkg}, tfjs ${backend.tfjsVersion})`);
     if (state) {
-      const tr = (config.training ?? {}) as { steps?: number; batchSize?: number; seqLen?: number; data?: { kind: string; path?: string } };
+      const tr = (config.training ?? {}) as {
+        steps?: number;
+        batchSize?: number;
+        seqLen?: number;
+        data?: { kind: string; path?: string };
+      };
       lines.push(
         `training    step ${state.step}${tr.steps ? `/${tr.steps}` : ''}, ${formatDuration(state.trainSeconds ?? 0)} of training` +
-          (state.lastValLoss !== undefined ? `, last validation loss ${Number(state.lastValLoss).toFixed(4)}` : ''),
+          (state.lastValLoss !== undefined
+            ? `, last validation loss ${Number(state.lastValLoss).toFixed(4)}`
+            : ''),
       );
-      if (tr.batchSize) lines.push(`            batch ${tr.batchSize} × ${tr.seqLen} tokens; data ${tr.data?.kind === 'files' ? tr.data.path : 'Brown corpus'}; saved on ${String(state.backend ?? '?')} at ${String(state.savedAt ?? '?')}`);
+      if (tr.batchSize)
+        lines.push(
+          `            batch ${tr.batchSize} × ${tr.seqLen} tokens; data ${tr.data?.kind === 'files' ? tr.data.path : 'Brown corpus'}; saved on ${String(state.backend ?? '?')} at ${String(state.savedAt ?? '?')}`,
+        );
     } else lines.push('training    (no run state: weights only)');
     process.stdout.write(`${lines.join('\n')}\n`);
     return 0;

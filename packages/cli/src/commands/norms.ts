@@ -8,7 +8,9 @@ export async function run(args: ParsedArgs): Promise<number> {
   await loadPlugins((args.plugin as string[] | undefined) ?? []);
   const norms = listNorms();
   if (args.json) {
-    process.stdout.write(`${JSON.stringify(norms.map((n) => ({ name: n.name, version: n.version, description: n.description, formula: n.formula, options: n.options })))}\n`);
+    process.stdout.write(
+      `${JSON.stringify(norms.map((n) => ({ name: n.name, version: n.version, description: n.description, formula: n.formula, options: n.options })))}\n`,
+    );
     return 0;
   }
   for (const n of norms) {

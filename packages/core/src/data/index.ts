@@ -1,1 +1,34 @@
-export {};
+/**
+ * Data: the embedded default corpus (Brown), user text files and folders, tokenizers, and the
+ * train/validation dataset with stateless batch sampling. Pure Node and typed arrays (no tensors).
+ *
+ * @module
+ */
+
+export {
+  BROWN_PACKAGE,
+  type BrownCorpusOptions,
+  brownToPlainText,
+  detokenize,
+  loadBrownCorpus,
+  resolveBrownCorpusDir,
+} from './brown.js';
+export {
+  type DatasetStats,
+  type DatasetText,
+  type Segment,
+  TextDataset,
+  type TextDatasetOptions,
+  type TokenBatch,
+} from './dataset.js';
+export { binaryReason, firstInvalidUtf8, loadTextSource, TEXT_EXTENSIONS } from './files.js';
+export {
+  ByteTokenizer,
+  createTokenizer,
+  listTokenizerKinds,
+  type StreamDecoder,
+  type TokenArray,
+  type Tokenizer,
+  tokenizerFromJSON,
+} from './tokenizer.js';
+export type { TextSource } from './types.js';

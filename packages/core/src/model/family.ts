@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import { StrataError, formatChoices } from '../errors.js';
+import { formatChoices, StrataError } from '../errors.js';
 import type { ParamStore } from '../params.js';
 
 /** Options for one forward pass. */

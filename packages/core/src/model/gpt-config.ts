@@ -1,4 +1,4 @@
-import { StrataError, formatChoices } from '../errors.js';
+import { formatChoices, StrataError } from '../errors.js';
 import type { Architecture, NormKind } from '../norm/contract.js';
 import type { NormSelection } from '../norm/registry.js';
 
@@ -47,7 +47,10 @@ export interface GPTConfig {
 }
 
 /** Default GPT config (a small byte-level model that trains in minutes on a laptop CPU). */
-export const GPT_DEFAULTS: Omit<GPTConfig, 'dFF' | 'norm'> & { dFF: number | null; norm: { name: string; options: Record<string, unknown> } } = {
+export const GPT_DEFAULTS: Omit<GPTConfig, 'dFF' | 'norm'> & {
+  dFF: number | null;
+  norm: { name: string; options: Record<string, unknown> };
+} = {
   vocabSize: 256,
   contextLength: 128,
   dModel: 128,
@@ -73,27 +76,37 @@ const KEYS = Object.keys(GPT_DEFAULTS);
 function int(raw: Record<string, unknown>, key: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const v = raw[key];
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new StrataError('E_CONFIG', `model.${key} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+    throw new StrataError(
+      'E_CONFIG',
+      `model.${key} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`,
+    );
   }
   return v;
 }
 function num(raw: Record<string, unknown>, key: string, lo: number, hi: number, loOpen = false): number {
   const v = raw[key];
   if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi || (loOpen && v === lo)) {
-    throw new StrataError('E_CONFIG', `model.${key} must be a number in ${loOpen ? '(' : '['}${lo}, ${hi}], got ${JSON.stringify(v)}`);
+    throw new StrataError(
+      'E_CONFIG',
+      `model.${key} must be a number in ${loOpen ? '(' : '['}${lo}, ${hi}], got ${JSON.stringify(v)}`,
+    );
   }
   return v;
 }
 function oneOf<T extends string>(raw: Record<string, unknown>, key: string, values: readonly T[]): T {
   const v = raw[key];
   if (typeof v !== 'string' || !values.includes(v as T)) {
-    throw new StrataError('E_CONFIG', `model.${key} must be ${formatChoices(values)}, got ${JSON.stringify(v)}`);
+    throw new StrataError(
+      'E_CONFIG',
+      `model.${key} must be ${formatChoices(values)}, got ${JSON.stringify(v)}`,
+    );
   }
   return v as T;
 }
 function bool(raw: Record<string, unknown>, key: string): boolean {
   const v = raw[key];
-  if (typeof v !== 'boolean') throw new StrataError('E_CONFIG', `model.${key} must be true or false, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'boolean')
+    throw new StrataError('E_CONFIG', `model.${key} must be true or false, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -111,7 +124,10 @@ export function parseGPTConfig(
   const given = input as Record<string, unknown>;
   for (const k of Object.keys(given)) {
     if (!KEYS.includes(k)) {
-      throw new StrataError('E_CONFIG', `unknown model config key "${k}"; valid keys: ${formatChoices(KEYS)}`);
+      throw new StrataError(
+        'E_CONFIG',
+        `unknown model config key "${k}"; valid keys: ${formatChoices(KEYS)}`,
+      );
     }
   }
   const raw: Record<string, unknown> = { ...GPT_DEFAULTS, ...given };
@@ -125,13 +141,19 @@ export function parseGPTConfig(
   }
   const positions = oneOf(raw, 'positions', ['learned', 'rope', 'none'] as const);
   if (positions === 'rope' && (dModel / nHeads) % 2 !== 0) {
-    throw new StrataError('E_CONFIG', `RoPE needs an even head dimension; dModel/nHeads = ${dModel / nHeads}`);
+    throw new StrataError(
+      'E_CONFIG',
+      `RoPE needs an even head dimension; dModel/nHeads = ${dModel / nHeads}`,
+    );
   }
   const dFF = raw.dFF === null ? 4 * dModel : int(raw, 'dFF', 1, 1 << 20);
   const norm = raw.norm as { name?: unknown; options?: unknown } | string;
   const normName = typeof norm === 'string' ? norm : norm?.name;
   if (typeof normName !== 'string') {
-    throw new StrataError('E_CONFIG', `model.norm must be a strategy name or { name, options }, got ${JSON.stringify(norm)}`);
+    throw new StrataError(
+      'E_CONFIG',
+      `model.norm must be a strategy name or { name, options }, got ${JSON.stringify(norm)}`,
+    );
   }
   const cfg: GPTConfig = {
     vocabSize: int(raw, 'vocabSize', 2, 1 << 24),
@@ -160,5 +182,8 @@ function divisorsNear(d: number, h: number): string {
   const divs: number[] = [];
   for (let i = 1; i <= Math.min(d, 64); i++) if (d % i === 0) divs.push(i);
   divs.sort((a, b) => Math.abs(a - h) - Math.abs(b - h));
-  return divs.slice(0, 3).sort((a, b) => a - b).join(', ');
+  return divs
+    .slice(0, 3)
+    .sort((a, b) => a - b)
+    .join(', ');
 }

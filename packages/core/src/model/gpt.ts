@@ -13,7 +13,7 @@ import {
   ropeTables,
   silu,
 } from '../ops.js';
-import { type InitSpec, type ParamRole, ParamStore, initValues } from '../params.js';
+import { type InitSpec, initValues, type ParamRole, ParamStore } from '../params.js';
 import { Rng } from '../util/rng.js';
 import type { ComponentCount, ForwardOptions, LanguageModel, ModelFamily } from './family.js';
 import { type GPTConfig, parseGPTConfig } from './gpt-config.js';
@@ -71,7 +71,14 @@ export class GPT implements LanguageModel {
     const opts = c.norm.options;
     const d = c.dModel;
     const P = this.params;
-    const add = (name: string, shape: number[], role: ParamRole, init: InitSpec, layer?: number, decay = false) =>
+    const add = (
+      name: string,
+      shape: number[],
+      role: ParamRole,
+      init: InitSpec,
+      layer?: number,
+      decay = false,
+    ) =>
       P.add(
         { name, shape, role, decay, ...(layer !== undefined ? { layer } : {}) },
         tf.tensor(initValues(init, shape, rng), shape, 'float32'),
@@ -95,48 +102,113 @@ export class GPT implements LanguageModel {
     const projStd = std / Math.sqrt(2 * c.nLayers);
     for (let i = 0; i < c.nLayers; i++) {
       const host = (site: string) =>
-        new ParamWeightHost(`blocks.${i}.${site}.`, P, rng, { normKind: c.normKind, eps: c.normEps, normBias: c.normBias, dModel: d, layer: i }, this.recorder);
+        new ParamWeightHost(
+          `blocks.${i}.${site}.`,
+          P,
+          rng,
+          { normKind: c.normKind, eps: c.normEps, normBias: c.normBias, dModel: d, layer: i },
+          this.recorder,
+        );
       const actx: NormContext = { ...ctxBase, layer: i, site: 'attn' };
       const mctx: NormContext = { ...ctxBase, layer: i, site: 'mlp' };
       const attnSite = this.strategy.createSite(actx, opts, host('attn'));
       // Weight init: each matrix (and each q/k/v slice of the fused QKV matrix) asks the strategy.
       const initFor = (ctx: NormContext, req: Omit<InitRequest, 'base'>, base: InitSpec) =>
         this.strategy.init ? this.strategy.init({ ...req, base }, ctx, opts) : base;
-      const mat = (ctx: NormContext, role: ParamRole, fanIn: number, fanOut: number, base: InitSpec, slice?: 'q' | 'k' | 'v') =>
-        initValues(initFor(ctx, { role, kind: 'weight', fanIn, fanOut, ...(slice ? { slice } : {}) }, base), [fanIn, fanOut], rng, fanIn, fanOut);
-      const biasInit = (ctx: NormContext, role: ParamRole, n: number, fanIn: number, slice?: 'q' | 'k' | 'v') =>
-        initValues(initFor(ctx, { role, kind: 'bias', fanIn, fanOut: n, ...(slice ? { slice } : {}) }, { kind: 'zeros' }), [n], rng, fanIn, n);
+      const mat = (
+        ctx: NormContext,
+        role: ParamRole,
+        fanIn: number,
+        fanOut: number,
+        base: InitSpec,
+        slice?: 'q' | 'k' | 'v',
+      ) =>
+        initValues(
+          initFor(ctx, { role, kind: 'weight', fanIn, fanOut, ...(slice ? { slice } : {}) }, base),
+          [fanIn, fanOut],
+          rng,
+          fanIn,
+          fanOut,
+        );
+      const biasInit = (
+        ctx: NormContext,
+        role: ParamRole,
+        n: number,
+        fanIn: number,
+        slice?: 'q' | 'k' | 'v',
+      ) =>
+        initValues(
+          initFor(
+            ctx,
+            { role, kind: 'bias', fanIn, fanOut: n, ...(slice ? { slice } : {}) },
+            { kind: 'zeros' },
+          ),
+          [n],
+          rng,
+          fanIn,
+          n,
+        );
       const normal: InitSpec = { kind: 'normal', std };
       const qkv = interleaveColumns(
         d,
         (['q', 'k', 'v'] as const).map((s) => mat(actx, 'qkv', d, d, normal, s)),
       );
       const b: Partial<Block> = {};
-      b.qkvW = P.add({ name: `blocks.${i}.attn.qkv.weight`, shape: [d, 3 * d], role: 'qkv', decay: true, layer: i }, tf.tensor(qkv, [d, 3 * d]));
+      b.qkvW = P.add(
+        { name: `blocks.${i}.attn.qkv.weight`, shape: [d, 3 * d], role: 'qkv', decay: true, layer: i },
+        tf.tensor(qkv, [d, 3 * d]),
+      );
       if (c.bias) {
         const bq = (['q', 'k', 'v'] as const).map((s) => biasInit(actx, 'qkv', d, d, s));
         const all = new Float32Array(3 * d);
-        bq.forEach((v, j) => all.set(v, j * d));
-        b.qkvB = P.add({ name: `blocks.${i}.attn.qkv.bias`, shape: [3 * d], role: 'bias', decay: false, layer: i }, tf.tensor(all, [3 * d]));
+        bq.forEach((v, j) => {
+          all.set(v, j * d);
+        });
+        b.qkvB = P.add(
+          { name: `blocks.${i}.attn.qkv.bias`, shape: [3 * d], role: 'bias', decay: false, layer: i },
+          tf.tensor(all, [3 * d]),
+        );
       }
       b.projW = P.add(
         { name: `blocks.${i}.attn.proj.weight`, shape: [d, d], role: 'attn_out', decay: true, layer: i },
         tf.tensor(mat(actx, 'attn_out', d, d, { kind: 'normal', std: projStd }), [d, d]),
       );
-      if (c.bias) b.projB = P.add({ name: `blocks.${i}.attn.proj.bias`, shape: [d], role: 'bias', decay: false, layer: i }, tf.tensor(biasInit(actx, 'attn_out', d, d), [d]));
+      if (c.bias)
+        b.projB = P.add(
+          { name: `blocks.${i}.attn.proj.bias`, shape: [d], role: 'bias', decay: false, layer: i },
+          tf.tensor(biasInit(actx, 'attn_out', d, d), [d]),
+        );
       const mlpSite = this.strategy.createSite(mctx, opts, host('mlp'));
       const f = c.dFF;
-      b.fcW = P.add({ name: `blocks.${i}.mlp.fc.weight`, shape: [d, f], role: 'ffn_in', decay: true, layer: i }, tf.tensor(mat(mctx, 'ffn_in', d, f, normal), [d, f]));
-      if (c.bias) b.fcB = P.add({ name: `blocks.${i}.mlp.fc.bias`, shape: [f], role: 'bias', decay: false, layer: i }, tf.tensor(biasInit(mctx, 'ffn_in', f, d), [f]));
+      b.fcW = P.add(
+        { name: `blocks.${i}.mlp.fc.weight`, shape: [d, f], role: 'ffn_in', decay: true, layer: i },
+        tf.tensor(mat(mctx, 'ffn_in', d, f, normal), [d, f]),
+      );
+      if (c.bias)
+        b.fcB = P.add(
+          { name: `blocks.${i}.mlp.fc.bias`, shape: [f], role: 'bias', decay: false, layer: i },
+          tf.tensor(biasInit(mctx, 'ffn_in', f, d), [f]),
+        );
       if (c.activation === 'swiglu') {
-        b.gateW = P.add({ name: `blocks.${i}.mlp.gate.weight`, shape: [d, f], role: 'ffn_gate', decay: true, layer: i }, tf.tensor(mat(mctx, 'ffn_gate', d, f, normal), [d, f]));
-        if (c.bias) b.gateB = P.add({ name: `blocks.${i}.mlp.gate.bias`, shape: [f], role: 'bias', decay: false, layer: i }, tf.tensor(biasInit(mctx, 'ffn_gate', f, d), [f]));
+        b.gateW = P.add(
+          { name: `blocks.${i}.mlp.gate.weight`, shape: [d, f], role: 'ffn_gate', decay: true, layer: i },
+          tf.tensor(mat(mctx, 'ffn_gate', d, f, normal), [d, f]),
+        );
+        if (c.bias)
+          b.gateB = P.add(
+            { name: `blocks.${i}.mlp.gate.bias`, shape: [f], role: 'bias', decay: false, layer: i },
+            tf.tensor(biasInit(mctx, 'ffn_gate', f, d), [f]),
+          );
       }
       b.outW = P.add(
         { name: `blocks.${i}.mlp.proj.weight`, shape: [f, d], role: 'ffn_out', decay: true, layer: i },
         tf.tensor(mat(mctx, 'ffn_out', f, d, { kind: 'normal', std: projStd }), [f, d]),
       );
-      if (c.bias) b.outB = P.add({ name: `blocks.${i}.mlp.proj.bias`, shape: [d], role: 'bias', decay: false, layer: i }, tf.tensor(biasInit(mctx, 'ffn_out', d, f), [d]));
+      if (c.bias)
+        b.outB = P.add(
+          { name: `blocks.${i}.mlp.proj.bias`, shape: [d], role: 'bias', decay: false, layer: i },
+          tf.tensor(biasInit(mctx, 'ffn_out', d, f), [d]),
+        );
       this.blocks.push({ ...(b as Block), attnSite, mlpSite });
     }
     const fctx: FinalNormContext = ctxBase;
@@ -144,9 +216,16 @@ export class GPT implements LanguageModel {
       this.strategy.createFinal?.(
         fctx,
         opts,
-        new ParamWeightHost('final.', P, rng, { normKind: c.normKind, eps: c.normEps, normBias: c.normBias, dModel: d }, this.recorder),
+        new ParamWeightHost(
+          'final.',
+          P,
+          rng,
+          { normKind: c.normKind, eps: c.normEps, normBias: c.normBias, dModel: d },
+          this.recorder,
+        ),
       ) ?? null;
-    if (!c.tiedEmbeddings) this.head = add('lm_head.weight', [d, c.vocabSize], 'head', { kind: 'normal', std }, undefined, true);
+    if (!c.tiedEmbeddings)
+      this.head = add('lm_head.weight', [d, c.vocabSize], 'head', { kind: 'normal', std }, undefined, true);
   }
 
   private cached(key: string, make: () => tf.Tensor): tf.Tensor {
@@ -185,7 +264,8 @@ export class GPT implements LanguageModel {
         sin = this.cached(`sin${T}`, () => tf.tensor2d(tables.sin, [T, hd]));
       }
       const H = c.nHeads;
-      const heads = (t: tf.Tensor) => tf.reshape(tf.transpose(tf.reshape(t, [B, T, H, hd]), [0, 2, 1, 3]), [B * H, T, hd]);
+      const heads = (t: tf.Tensor) =>
+        tf.reshape(tf.transpose(tf.reshape(t, [B, T, H, hd]), [0, 2, 1, 3]), [B * H, T, hd]);
       const scale = 1 / Math.sqrt(hd);
       for (const blk of this.blocks) {
         x = blk.attnSite.forward(x, (h) => {
@@ -198,12 +278,20 @@ export class GPT implements LanguageModel {
             q = applyRope(q, cos, sin);
             k = applyRope(k, cos, sin);
           }
-          const scores = tf.add(tf.mul(batchMatmul(q as tf.Tensor3D, tf.transpose(k, [0, 2, 1]) as tf.Tensor3D), scale), mask);
+          const scores = tf.add(
+            tf.mul(batchMatmul(q as tf.Tensor3D, tf.transpose(k, [0, 2, 1]) as tf.Tensor3D), scale),
+            mask,
+          );
           const att = dropout(tf.softmax(scores)) as tf.Tensor3D;
           const y = batchMatmul(att, v);
-          let merged = tf.reshape(tf.transpose(tf.reshape(y, [B, H, T, hd]), [0, 2, 1, 3]), [B * T, d]) as tf.Tensor2D;
+          let merged = tf.reshape(tf.transpose(tf.reshape(y, [B, H, T, hd]), [0, 2, 1, 3]), [
+            B * T,
+            d,
+          ]) as tf.Tensor2D;
           if (blk.attnSite.inner) merged = blk.attnSite.inner(merged) as tf.Tensor2D;
-          return dropout(linear(merged, blk.projW as tf.Tensor2D, blk.projB as tf.Tensor1D | undefined)) as tf.Tensor2D;
+          return dropout(
+            linear(merged, blk.projW as tf.Tensor2D, blk.projB as tf.Tensor1D | undefined),
+          ) as tf.Tensor2D;
         });
         x = blk.mlpSite.forward(x, (h) => {
           const a = linear(h, blk.fcW as tf.Tensor2D, blk.fcB as tf.Tensor1D | undefined);
@@ -219,15 +307,22 @@ export class GPT implements LanguageModel {
               hidden = tf.relu(a);
               break;
             case 'swiglu':
-              hidden = tf.mul(a, silu(linear(h, blk.gateW as tf.Tensor2D, blk.gateB as tf.Tensor1D | undefined)));
+              hidden = tf.mul(
+                a,
+                silu(linear(h, blk.gateW as tf.Tensor2D, blk.gateB as tf.Tensor1D | undefined)),
+              );
               break;
           }
           if (blk.mlpSite.inner) hidden = blk.mlpSite.inner(hidden);
-          return dropout(linear(hidden as tf.Tensor2D, blk.outW as tf.Tensor2D, blk.outB as tf.Tensor1D | undefined)) as tf.Tensor2D;
+          return dropout(
+            linear(hidden as tf.Tensor2D, blk.outW as tf.Tensor2D, blk.outB as tf.Tensor1D | undefined),
+          ) as tf.Tensor2D;
         });
       }
       if (this.final) x = this.final(x) as tf.Tensor2D;
-      const logits = this.head ? matmul2d(x, this.head as tf.Tensor2D) : matmul2d(x, tf.transpose(this.tokEmb) as tf.Tensor2D);
+      const logits = this.head
+        ? matmul2d(x, this.head as tf.Tensor2D)
+        : matmul2d(x, tf.transpose(this.tokEmb) as tf.Tensor2D);
       return tf.reshape(logits, [B, T, c.vocabSize]) as tf.Tensor3D;
     });
   }

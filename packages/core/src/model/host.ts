@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { AddWeightOptions, NormFn, NormKind, WeightHost } from '../norm/contract.js';
 import { layerNorm, rmsNorm } from '../ops.js';
-import { type InitSpec, type ParamStore, initValues } from '../params.js';
+import { type InitSpec, initValues, type ParamStore } from '../params.js';
 import type { Rng } from '../util/rng.js';
 
 /** Records each norm's mean input L2 norm while diagnostics are on (DeepNet §3: ‖x‖ entering each LN). */
@@ -81,7 +81,12 @@ export class ParamWeightHost implements WeightHost {
     const kind = options.kind ?? this.settings.normKind;
     const eps = options.eps ?? this.settings.eps;
     const full = this.prefix + name;
-    const gain = this.addWeight(`${name}.weight`, [dim], { kind: 'ones' }, { role: 'norm_gain', meta: { norm: kind, eps } });
+    const gain = this.addWeight(
+      `${name}.weight`,
+      [dim],
+      { kind: 'ones' },
+      { role: 'norm_gain', meta: { norm: kind, eps } },
+    );
     const bias =
       kind === 'layernorm' && this.settings.normBias
         ? this.addWeight(`${name}.bias`, [dim], { kind: 'zeros' }, { role: 'norm_bias' })

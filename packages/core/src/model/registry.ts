@@ -1,4 +1,8 @@
-import { getModelFamily as getFamily, listModelFamilies as listFamilies, registerModelFamily } from './family.js';
+import {
+  getModelFamily as getFamily,
+  listModelFamilies as listFamilies,
+  registerModelFamily,
+} from './family.js';
 import { gptFamily } from './gpt.js';
 
 let builtins = false;

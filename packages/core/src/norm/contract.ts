@@ -168,4 +168,3 @@ export function defineNorm<const Name extends string, const S extends OptionsSch
     ...strategy,
   }) as NormStrategy<Name, S>;
 }
-

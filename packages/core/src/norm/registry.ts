@@ -1,6 +1,6 @@
-import { StrataError, formatChoices } from '../errors.js';
-import { type AnyNormStrategy, NORM_API_VERSION, type NormStrategy } from './contract.js';
+import { formatChoices, StrataError } from '../errors.js';
 import type { OptionsSchema } from '../options.js';
+import { type AnyNormStrategy, NORM_API_VERSION, type NormStrategy } from './contract.js';
 import { preLN } from './pre-ln.js';
 
 /**
@@ -47,7 +47,10 @@ export function registerNorm(strategy: AnyNormStrategy, options: { override?: bo
     }
   }
   if (typeof strategy.version !== 'string' || !/^\d+\.\d+\.\d+/.test(strategy.version)) {
-    throw new StrataError('E_PLUGIN', `norm "${strategy.name}" needs a semver "version", got ${JSON.stringify(strategy.version)}`);
+    throw new StrataError(
+      'E_PLUGIN',
+      `norm "${strategy.name}" needs a semver "version", got ${JSON.stringify(strategy.version)}`,
+    );
   }
   const s = store();
   const existing = s.strategies.get(strategy.name);
@@ -108,7 +111,10 @@ export interface NormSelection {
 }
 
 /** Resolves and validates a `{ name, options }` pair. */
-export function selectNorm(name: string, rawOptions: unknown = {}): { strategy: AnyNormStrategy; selection: NormSelection } {
+export function selectNorm(
+  name: string,
+  rawOptions: unknown = {},
+): { strategy: AnyNormStrategy; selection: NormSelection } {
   const strategy = getNorm(name);
   const options = strategy.parseOptions(rawOptions) as Record<string, unknown>;
   return { strategy, selection: { name: strategy.name, version: strategy.version, options } };

@@ -45,10 +45,13 @@ export class AdamW {
   ) {
     this.config = { ...ADAMW_DEFAULTS, ...config };
     const c = this.config;
-    if (!(c.beta1 >= 0 && c.beta1 < 1)) throw new StrataError('E_CONFIG', `train.beta1 must be in [0, 1), got ${c.beta1}`);
-    if (!(c.beta2 >= 0 && c.beta2 < 1)) throw new StrataError('E_CONFIG', `train.beta2 must be in [0, 1), got ${c.beta2}`);
+    if (!(c.beta1 >= 0 && c.beta1 < 1))
+      throw new StrataError('E_CONFIG', `train.beta1 must be in [0, 1), got ${c.beta1}`);
+    if (!(c.beta2 >= 0 && c.beta2 < 1))
+      throw new StrataError('E_CONFIG', `train.beta2 must be in [0, 1), got ${c.beta2}`);
     if (!(c.eps > 0)) throw new StrataError('E_CONFIG', `train.eps must be > 0, got ${c.eps}`);
-    if (!(c.weightDecay >= 0)) throw new StrataError('E_CONFIG', `train.weightDecay must be >= 0, got ${c.weightDecay}`);
+    if (!(c.weightDecay >= 0))
+      throw new StrataError('E_CONFIG', `train.weightDecay must be >= 0, got ${c.weightDecay}`);
     for (const [name, variable] of params.variables()) {
       this.m.set(name, tf.variable(tf.zerosLike(variable), false));
       this.v.set(name, tf.variable(tf.zerosLike(variable), false));
@@ -106,7 +109,10 @@ export class AdamW {
         const t = state.tensors.get(`${kind}.${name}`);
         if (!t) throw new StrataError('E_CHECKPOINT', `${source}: missing tensor "${kind}.${name}"`);
         if (t.data.length !== variable.size) {
-          throw new StrataError('E_CHECKPOINT', `${source}: "${kind}.${name}" has ${t.data.length} values, expected ${variable.size}`);
+          throw new StrataError(
+            'E_CHECKPOINT',
+            `${source}: "${kind}.${name}" has ${t.data.length} values, expected ${variable.size}`,
+          );
         }
         const value = tf.tensor(t.data, variable.shape, 'float32');
         variable.assign(value);

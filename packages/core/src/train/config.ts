@@ -1,4 +1,4 @@
-import { StrataError, formatChoices } from '../errors.js';
+import { formatChoices, StrataError } from '../errors.js';
 
 /** Everything that controls a training run (recorded in the checkpoint's `config.json` under `training`). */
 export interface TrainConfig {
@@ -67,11 +67,15 @@ const KEYS = Object.keys(TRAIN_DEFAULTS) as (keyof TrainConfig)[];
 /** Validates a (partial) training config, filling defaults; errors name the field. */
 export function parseTrainConfig(raw: unknown, contextLength?: number): TrainConfig {
   if (raw == null) raw = {};
-  if (typeof raw !== 'object' || Array.isArray(raw)) throw new StrataError('E_CONFIG', 'training config must be an object');
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    throw new StrataError('E_CONFIG', 'training config must be an object');
   const given = raw as Record<string, unknown>;
   for (const k of Object.keys(given)) {
     if (!KEYS.includes(k as keyof TrainConfig)) {
-      throw new StrataError('E_CONFIG', `unknown training config key "${k}"; valid keys: ${formatChoices(KEYS)}`);
+      throw new StrataError(
+        'E_CONFIG',
+        `unknown training config key "${k}"; valid keys: ${formatChoices(KEYS)}`,
+      );
     }
   }
   const c = { ...TRAIN_DEFAULTS, ...(given as Partial<TrainConfig>) };
@@ -84,7 +88,10 @@ export function parseTrainConfig(raw: unknown, contextLength?: number): TrainCon
   const numField = (k: keyof TrainConfig, lo: number, hi: number, loOpen = false) => {
     const v = c[k];
     if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi || (loOpen && v === lo)) {
-      throw new StrataError('E_CONFIG', `train.${k} must be in ${loOpen ? '(' : '['}${lo}, ${hi}], got ${JSON.stringify(v)}`);
+      throw new StrataError(
+        'E_CONFIG',
+        `train.${k} must be in ${loOpen ? '(' : '['}${lo}, ${hi}], got ${JSON.stringify(v)}`,
+      );
     }
   };
   intField('steps', 0);
@@ -105,13 +112,22 @@ export function parseTrainConfig(raw: unknown, contextLength?: number): TrainCon
   numField('gradClip', 0, 1e9);
   numField('valFraction', 0, 0.9, true);
   if (!['cosine', 'constant'].includes(c.decay)) {
-    throw new StrataError('E_CONFIG', `train.decay must be "cosine" or "constant", got ${JSON.stringify(c.decay)}`);
+    throw new StrataError(
+      'E_CONFIG',
+      `train.decay must be "cosine" or "constant", got ${JSON.stringify(c.decay)}`,
+    );
   }
   if (!['stop', 'skip'].includes(c.onNonFinite)) {
-    throw new StrataError('E_CONFIG', `train.onNonFinite must be "stop" or "skip", got ${JSON.stringify(c.onNonFinite)}`);
+    throw new StrataError(
+      'E_CONFIG',
+      `train.onNonFinite must be "stop" or "skip", got ${JSON.stringify(c.onNonFinite)}`,
+    );
   }
   if (contextLength !== undefined && c.seqLen > contextLength) {
-    throw new StrataError('E_CONFIG', `train.seqLen (${c.seqLen}) must be <= model.contextLength (${contextLength})`);
+    throw new StrataError(
+      'E_CONFIG',
+      `train.seqLen (${c.seqLen}) must be <= model.contextLength (${contextLength})`,
+    );
   }
   return c;
 }

@@ -28,9 +28,14 @@ export function learningRateAt(step: number, s: ScheduleConfig): number {
 
 /** Validates a schedule, naming the offending field. */
 export function validateSchedule(s: ScheduleConfig): void {
-  if (!(s.lr > 0) || !Number.isFinite(s.lr)) throw new StrataError('E_CONFIG', `train.lr must be > 0, got ${s.lr}`);
-  if (!(s.minLr >= 0 && s.minLr <= s.lr)) throw new StrataError('E_CONFIG', `train.minLr must be in [0, lr], got ${s.minLr}`);
+  if (!(s.lr > 0) || !Number.isFinite(s.lr))
+    throw new StrataError('E_CONFIG', `train.lr must be > 0, got ${s.lr}`);
+  if (!(s.minLr >= 0 && s.minLr <= s.lr))
+    throw new StrataError('E_CONFIG', `train.minLr must be in [0, lr], got ${s.minLr}`);
   if (!Number.isInteger(s.warmupSteps) || s.warmupSteps < 0) {
-    throw new StrataError('E_CONFIG', `train.warmupSteps must be a non-negative integer, got ${s.warmupSteps}`);
+    throw new StrataError(
+      'E_CONFIG',
+      `train.warmupSteps must be a non-negative integer, got ${s.warmupSteps}`,
+    );
   }
 }

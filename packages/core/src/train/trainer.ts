@@ -4,7 +4,7 @@ import type { LanguageModel } from '../model/family.js';
 import { crossEntropy } from '../ops.js';
 import { AdamW, type OptimizerState } from './adamw.js';
 import type { TrainConfig } from './config.js';
-import { type ScheduleConfig, learningRateAt, validateSchedule } from './schedule.js';
+import { learningRateAt, type ScheduleConfig, validateSchedule } from './schedule.js';
 
 /** One batch of next-token data: `x` and `y` are `[batchSize·seqLen]` row-major, `y` is `x` shifted by one. */
 export interface Batch {
@@ -90,7 +90,10 @@ export class Trainer {
   ) {
     const ctx = model.config.contextLength;
     if (config.seqLen > ctx) {
-      throw new StrataError('E_CONFIG', `train.seqLen (${config.seqLen}) must be <= model.contextLength (${ctx})`);
+      throw new StrataError(
+        'E_CONFIG',
+        `train.seqLen (${config.seqLen}) must be <= model.contextLength (${ctx})`,
+      );
     }
     this.schedule = {
       lr: config.lr,
@@ -235,7 +238,11 @@ export class Trainer {
   }
 
   private valBatches(): Batch[] {
-    this.valCache ??= this.data.valBatches(this.config.batchSize, this.config.seqLen, this.config.evalBatches);
+    this.valCache ??= this.data.valBatches(
+      this.config.batchSize,
+      this.config.seqLen,
+      this.config.evalBatches,
+    );
     return this.valCache;
   }
 
@@ -254,8 +261,13 @@ export class Trainer {
 }
 
 /** Mean next-token loss of `model` over `batches` (each `[batchSize·seqLen]`), and its perplexity. */
-export async function evaluateLoss(model: LanguageModel, batches: readonly Batch[], batchSize: number): Promise<EvalResult> {
-  if (batches.length === 0) throw new StrataError('E_DATA', 'no validation batches: the validation split is too small');
+export async function evaluateLoss(
+  model: LanguageModel,
+  batches: readonly Batch[],
+  batchSize: number,
+): Promise<EvalResult> {
+  if (batches.length === 0)
+    throw new StrataError('E_DATA', 'no validation batches: the validation split is too small');
   let total = 0;
   let tokens = 0;
   for (const b of batches) {
@@ -263,7 +275,10 @@ export async function evaluateLoss(model: LanguageModel, batches: readonly Batch
     const loss = tf.tidy(() => {
       const x = tf.tensor2d(b.x, [batchSize, T], 'int32');
       const logits = model.forward(x);
-      return crossEntropy(tf.reshape(logits, [batchSize * T, model.config.vocabSize]) as tf.Tensor2D, tf.tensor1d(b.y, 'int32'));
+      return crossEntropy(
+        tf.reshape(logits, [batchSize * T, model.config.vocabSize]) as tf.Tensor2D,
+        tf.tensor1d(b.y, 'int32'),
+      );
     });
     total += (await loss.data())[0]! * b.x.length;
     tokens += b.x.length;

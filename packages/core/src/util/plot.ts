@@ -30,7 +30,18 @@ export interface ChartOptions {
   hLines?: { y: number; label: string }[];
 }
 
-const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
+const PALETTE = [
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#ff7f0e',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#17becf',
+  '#7f7f7f',
+  '#bcbd22',
+];
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -43,7 +54,8 @@ function niceTicks(lo: number, hi: number, count = 6): number[] {
   const mag = 10 ** Math.floor(Math.log10(step0));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => span / s <= count) ?? 10 * mag;
   const out: number[] = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step)
+    out.push(Number(v.toPrecision(12)));
   return out;
 }
 
@@ -74,7 +86,7 @@ export function lineChartSVG(series: readonly Series[], o: ChartOptions): string
       if (Number.isFinite(y)) ys.push(ty(y));
     }
   for (const h of o.hLines ?? []) ys.push(ty(h.y));
-  let x0 = xs.length ? Math.min(...xs) : 0;
+  const x0 = xs.length ? Math.min(...xs) : 0;
   let x1 = xs.length ? Math.max(...xs) : 1;
   let y0 = o.yMin !== undefined ? ty(o.yMin) : ys.length ? Math.min(...ys) : 0;
   let y1 = o.yMax !== undefined ? ty(o.yMax) : ys.length ? Math.max(...ys) : 1;
@@ -91,30 +103,44 @@ export function lineChartSVG(series: readonly Series[], o: ChartOptions): string
   const px = (x: number) => m.l + ((tx(x) - x0) / (x1 - x0)) * pw;
   const py = (y: number) => m.t + ph - ((Math.min(Math.max(ty(y), y0), y1) - y0) / (y1 - y0)) * ph;
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+  );
   parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  parts.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(o.title)}</text>`);
+  parts.push(
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(o.title)}</text>`,
+  );
   const xt = o.logX ? niceTicks(Math.floor(x0), Math.ceil(x1)).map((e) => 10 ** e) : niceTicks(x0, x1);
   const yt = o.logY ? niceTicks(Math.floor(y0), Math.ceil(y1)).map((e) => 10 ** e) : niceTicks(y0, y1);
   for (const v of xt) {
     const X = px(v);
     if (X < m.l - 0.5 || X > m.l + pw + 0.5) continue;
-    parts.push(`<line x1="${X.toFixed(1)}" y1="${m.t}" x2="${X.toFixed(1)}" y2="${m.t + ph}" stroke="#e5e5e5"/>`);
+    parts.push(
+      `<line x1="${X.toFixed(1)}" y1="${m.t}" x2="${X.toFixed(1)}" y2="${m.t + ph}" stroke="#e5e5e5"/>`,
+    );
     parts.push(`<text x="${X.toFixed(1)}" y="${m.t + ph + 16}" text-anchor="middle">${fmt(v)}</text>`);
   }
   for (const v of yt) {
     if (ty(v) < y0 || ty(v) > y1) continue;
     const Y = py(v);
-    parts.push(`<line x1="${m.l}" y1="${Y.toFixed(1)}" x2="${m.l + pw}" y2="${Y.toFixed(1)}" stroke="#e5e5e5"/>`);
+    parts.push(
+      `<line x1="${m.l}" y1="${Y.toFixed(1)}" x2="${m.l + pw}" y2="${Y.toFixed(1)}" stroke="#e5e5e5"/>`,
+    );
     parts.push(`<text x="${m.l - 6}" y="${(Y + 4).toFixed(1)}" text-anchor="end">${fmt(v)}</text>`);
   }
   parts.push(`<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`);
   parts.push(`<text x="${m.l + pw / 2}" y="${m.t + ph + 36}" text-anchor="middle">${esc(o.xLabel)}</text>`);
-  parts.push(`<text transform="translate(18 ${m.t + ph / 2}) rotate(-90)" text-anchor="middle">${esc(o.yLabel)}</text>`);
+  parts.push(
+    `<text transform="translate(18 ${m.t + ph / 2}) rotate(-90)" text-anchor="middle">${esc(o.yLabel)}</text>`,
+  );
   for (const h of o.hLines ?? []) {
     const Y = py(h.y).toFixed(1);
-    parts.push(`<line x1="${m.l}" y1="${Y}" x2="${m.l + pw}" y2="${Y}" stroke="#999" stroke-dasharray="4 4"/>`);
-    parts.push(`<text x="${m.l + pw - 4}" y="${Number(Y) - 4}" text-anchor="end" fill="#666">${esc(h.label)}</text>`);
+    parts.push(
+      `<line x1="${m.l}" y1="${Y}" x2="${m.l + pw}" y2="${Y}" stroke="#999" stroke-dasharray="4 4"/>`,
+    );
+    parts.push(
+      `<text x="${m.l + pw - 4}" y="${Number(Y) - 4}" text-anchor="end" fill="#666">${esc(h.label)}</text>`,
+    );
   }
   series.forEach((s, i) => {
     const color = s.color ?? PALETTE[i % PALETTE.length]!;
@@ -136,14 +162,18 @@ export function lineChartSVG(series: readonly Series[], o: ChartOptions): string
       }
       if (cur.length) segs.push(cur.join(' '));
       for (const d of segs) {
-        parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.6"${s.dashed ? ' stroke-dasharray="6 3"' : ''}/>`);
+        parts.push(
+          `<path d="${d}" fill="none" stroke="${color}" stroke-width="1.6"${s.dashed ? ' stroke-dasharray="6 3"' : ''}/>`,
+        );
       }
     }
     const col = i % 3;
     const row = Math.floor(i / 3);
     const lx = m.l + col * (pw / 3);
     const ly = H - legendRows * 18 - 6 + row * 18;
-    parts.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${color}" stroke-width="2.5"${s.dashed ? ' stroke-dasharray="6 3"' : ''}/>`);
+    parts.push(
+      `<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${color}" stroke-width="2.5"${s.dashed ? ' stroke-dasharray="6 3"' : ''}/>`,
+    );
     parts.push(`<text x="${lx + 28}" y="${ly + 4}">${esc(s.label)}</text>`);
   });
   parts.push('</svg>');

@@ -1,0 +1,369 @@
+import {
+  applyRope,
+  batchMatmul,
+  type ComponentCount,
+  causalMask,
+  embeddingLookup,
+  type ForwardOptions,
+  initValues,
+  type LanguageModel,
+  l2Normalize,
+  matmul2d,
+  NormInputRecorder,
+  type ParamRole,
+  ParamStore,
+  Rng,
+  ropeTables,
+  StrataError,
+  silu,
+} from '@strata/core';
+import * as tf from '@tensorflow/tfjs-core';
+import type { NGPTConfig } from './config.js';
+import { normalizeMatrices, UNIT_NORM_AXIS, unitNormalizeHost } from './normalize.js';
+import { effectiveScale, type ScaleMeta, type ScaleSymbol } from './scales.js';
+
+interface Scale {
+  readonly p: tf.Variable;
+  readonly meta: ScaleMeta;
+}
+
+interface NGPTBlock {
+  /** W_q | W_k | W_v, `[d, 3d]`. */
+  readonly qkv: tf.Variable;
+  readonly sQK: Scale;
+  /** W_o, `[d, d]`. */
+  readonly proj: tf.Variable;
+  readonly alphaA: Scale;
+  /** W_u, `[d, dFF]`. */
+  readonly fc: tf.Variable;
+  /** W_ν, `[d, dFF]`. */
+  readonly gate: tf.Variable;
+  readonly sU: Scale;
+  readonly sNu: Scale;
+  /** W_oM, `[dFF, d]`. */
+  readonly out: tf.Variable;
+  readonly alphaM: Scale;
+}
+
+/** Result of {@link NGPT.forwardWithHidden}. */
+export interface NGPTForwardWithHidden {
+  /** `[batch, seq, vocab]` logits, as {@link NGPT.forward}. */
+  readonly logits: tf.Tensor3D;
+  /**
+   * Hidden states `[batch, seq, d]` on the hypersphere: index 0 is the embedding `h⁰ = E_in[token]`,
+   * `2i + 1` is after block i's attention update, `2i + 2` after its MLP update (so `2·nLayers + 1` in all).
+   * The caller disposes them.
+   */
+  readonly hidden: tf.Tensor3D[];
+}
+
+/**
+ * nGPT, the normalized Transformer (Loshchilov, Hsieh, Sun, Ginsburg, arXiv 2410.01131), as the NVIDIA
+ * reference (`NVIDIA/ngpt`) defines it, with a correct rotate-half RoPE (NVIDIA/ngpt issue #10):
+ *
+ * ```text
+ * h ← E_in[token]                                       (rows of E_in are unit vectors; no positions added)
+ * per block:
+ *   q, k, v = h W_q, h W_k, h W_v                       (no bias), split into H heads of d_k
+ *   q ← s_qk ⊙ Norm(RoPE(q)),  k ← s_qk ⊙ Norm(RoPE(k))  (per head; s_qk [d] viewed as [H, d_k])
+ *   h_A = concat_heads(softmax(attnScale · q kᵀ + causal) v) W_o        (attnScale = √d_k)
+ *   h ← Norm(h + α_A ⊙ (Norm(h_A) − h))
+ *   u = s_u ⊙ (h W_u),  ν = s_ν ⊙ (h W_ν) · nuGain                      (nuGain = √d_model)
+ *   h_M = (u ⊙ SiLU(ν)) W_oM
+ *   h ← Norm(h + α_M ⊙ (Norm(h_M) − h))
+ * logits = s_z ⊙ (h E_out)                              (no final norm; cosines times s_z)
+ * ```
+ *
+ * `Norm(x) = x/√(Σx² + normEps)` over the last axis. Every scaling vector is stored as `p` (init `sScale`)
+ * and used as `p · sInit/sScale`; α is used as `|·|` unless `alphaAbs` is false. No biases, no dropout, no
+ * weight decay (`decay: false` on every parameter). Matrices are projected to unit norm along d_model once
+ * at init and in {@link NGPT.afterStep} after every optimizer step.
+ *
+ * Parameter names and layouts (tfjs `[in, out]`; `meta.unitNormAxis` is the axis of length d_model):
+ *
+ * | name | shape | role | unit-norm axis | symbol |
+ * |---|---|---|---|---|
+ * | `tok_emb.weight` | [V, d] | tok_embedding | 1 | E_in |
+ * | `blocks.{i}.attn.qkv.weight` | [d, 3d] | qkv | 0 | W_q \| W_k \| W_v (columns; heads contiguous) |
+ * | `blocks.{i}.attn.s_qk` | [d] | scale | — | s_qk (as [H, d_k]) |
+ * | `blocks.{i}.attn.proj.weight` | [d, d] | attn_out | 1 | W_o |
+ * | `blocks.{i}.attn.alpha_A` | [d] | scale | — | α_A |
+ * | `blocks.{i}.mlp.fc.weight` | [d, dFF] | ffn_in | 0 | W_u |
+ * | `blocks.{i}.mlp.gate.weight` | [d, dFF] | ffn_gate | 0 | W_ν |
+ * | `blocks.{i}.mlp.s_u` | [dFF] | scale | — | s_u |
+ * | `blocks.{i}.mlp.s_nu` | [dFF] | scale | — | s_ν |
+ * | `blocks.{i}.mlp.proj.weight` | [dFF, d] | ffn_out | 1 | W_oM |
+ * | `blocks.{i}.mlp.alpha_M` | [d] | scale | — | α_M |
+ * | `lm_head.weight` | [d, V] | head | 0 | E_outᵀ (stored transposed: logits = h · W) |
+ * | `s_z` | [V] | scale | — | s_z |
+ */
+export class NGPT implements LanguageModel {
+  /** Always `ngpt`. */
+  readonly family = 'ngpt';
+  /** All parameters, named as in the table above. */
+  readonly params = new ParamStore();
+  private readonly blocks: NGPTBlock[] = [];
+  private readonly tokEmb: tf.Variable;
+  private readonly head: tf.Variable;
+  private readonly sZ: Scale;
+  private readonly recorder = new NormInputRecorder();
+  private readonly cache = new Map<string, tf.Tensor>();
+
+  /**
+   * Builds a freshly initialized model: every matrix is drawn from N(0, 1/d) with Strata's seeded RNG and
+   * projected to unit norm on the host (bit-identical on every backend); every scaling vector starts at its
+   * `sScale`.
+   * @param config a config validated by `parseNGPTConfig` (or `ngptFamily.parseConfig`)
+   */
+  constructor(
+    readonly config: NGPTConfig,
+    options: { seed: number },
+  ) {
+    const c = config;
+    const d = c.dModel;
+    const f = c.dFF;
+    const rng = Rng.derive(options.seed, 'init');
+    const std = 1 / Math.sqrt(d);
+    const P = this.params;
+    const matrix = (
+      name: string,
+      shape: [number, number],
+      role: ParamRole,
+      axis: 0 | 1,
+      symbol: string,
+      layer?: number,
+    ) =>
+      P.add(
+        {
+          name,
+          shape,
+          role,
+          decay: false,
+          ...(layer !== undefined ? { layer } : {}),
+          meta: { [UNIT_NORM_AXIS]: axis, symbol },
+        },
+        tf.tensor(
+          unitNormalizeHost(initValues({ kind: 'normal', std }, shape, rng), shape, axis),
+          shape,
+          'float32',
+        ),
+      );
+    const scale = (
+      name: string,
+      n: number,
+      symbol: ScaleSymbol,
+      sInit: number,
+      sScale: number,
+      opts: { abs?: boolean; gain?: number; layer?: number } = {},
+    ): Scale => {
+      const meta: ScaleMeta = { symbol, sInit, sScale, abs: opts.abs ?? false, gain: opts.gain ?? 1 };
+      const p = P.add(
+        {
+          name,
+          shape: [n],
+          role: 'scale',
+          decay: false,
+          ...(opts.layer !== undefined ? { layer: opts.layer } : {}),
+          meta: { ...meta },
+        },
+        tf.fill([n], sScale, 'float32'),
+      );
+      return { p, meta };
+    };
+
+    this.tokEmb = matrix('tok_emb.weight', [c.vocabSize, d], 'tok_embedding', 1, 'E_in');
+    for (let i = 0; i < c.nLayers; i++) {
+      const pre = `blocks.${i}`;
+      const qkv = matrix(`${pre}.attn.qkv.weight`, [d, 3 * d], 'qkv', 0, 'W_q|W_k|W_v', i);
+      const sQK = scale(`${pre}.attn.s_qk`, d, 's_qk', c.sQKInit, c.sQKScale, { layer: i });
+      const proj = matrix(`${pre}.attn.proj.weight`, [d, d], 'attn_out', 1, 'W_o', i);
+      const alphaA = scale(`${pre}.attn.alpha_A`, d, 'alpha_A', c.alphaInit, c.alphaScale, {
+        abs: c.alphaAbs,
+        layer: i,
+      });
+      const fc = matrix(`${pre}.mlp.fc.weight`, [d, f], 'ffn_in', 0, 'W_u', i);
+      const gate = matrix(`${pre}.mlp.gate.weight`, [d, f], 'ffn_gate', 0, 'W_nu', i);
+      const sU = scale(`${pre}.mlp.s_u`, f, 's_u', c.sUVInit, c.sUVScale, { layer: i });
+      const sNu = scale(`${pre}.mlp.s_nu`, f, 's_nu', c.sUVInit, c.sUVScale, { gain: c.nuGain, layer: i });
+      const out = matrix(`${pre}.mlp.proj.weight`, [f, d], 'ffn_out', 1, 'W_oM', i);
+      const alphaM = scale(`${pre}.mlp.alpha_M`, d, 'alpha_M', c.alphaInit, c.alphaScale, {
+        abs: c.alphaAbs,
+        layer: i,
+      });
+      this.blocks.push({ qkv, sQK, proj, alphaA, fc, gate, sU, sNu, out, alphaM });
+    }
+    this.head = matrix('lm_head.weight', [d, c.vocabSize], 'head', 0, 'E_out^T');
+    this.sZ = scale('s_z', c.vocabSize, 's_z', c.sZInit, c.sZScale);
+  }
+
+  private cached(key: string, make: () => tf.Tensor): tf.Tensor {
+    let t = this.cache.get(key);
+    if (!t) {
+      t = tf.keep(make());
+      this.cache.set(key, t);
+    }
+    return t;
+  }
+
+  /** `Norm(x) = x / √(Σx² + normEps)` over the last axis. */
+  private norm(x: tf.Tensor): tf.Tensor {
+    return l2Normalize(x, -1, this.config.normEps);
+  }
+
+  /** Runs the network; must be called inside `tf.tidy`. */
+  private run(ids: tf.Tensor2D, collect: boolean): NGPTForwardWithHidden {
+    const c = this.config;
+    if (ids.rank !== 2)
+      throw new StrataError('E_USAGE', `nGPT.forward expects ids of shape [batch, seq], got [${ids.shape}]`);
+    const [B, T] = ids.shape;
+    if (T > c.contextLength) {
+      throw new StrataError(
+        'E_USAGE',
+        `sequence length ${T} exceeds the model's contextLength ${c.contextLength}`,
+      );
+    }
+    const d = c.dModel;
+    const H = c.nHeads;
+    const dk = d / H;
+    const hidden: tf.Tensor3D[] = [];
+    const keepHidden = (x: tf.Tensor) => {
+      if (collect) hidden.push(tf.reshape(x, [B, T, d]) as tf.Tensor3D);
+    };
+    const eff = (s: Scale) => effectiveScale(s.p, s.meta);
+    const rec = this.recorder;
+
+    const mask = this.cached(`mask${T}`, () => causalMask(T));
+    // RoPE tables [T, 1, d_k] broadcast over heads of q viewed as [B, T, H, d_k].
+    const cos = this.cached(`cos${T}`, () => tf.tensor3d(ropeTables(T, dk, c.ropeBase).cos, [T, 1, dk]));
+    const sin = this.cached(`sin${T}`, () => tf.tensor3d(ropeTables(T, dk, c.ropeBase).sin, [T, 1, dk]));
+    const toHeads = (t: tf.Tensor) =>
+      tf.reshape(tf.transpose(t, [0, 2, 1, 3]), [B * H, T, dk]) as tf.Tensor3D;
+
+    const flat = tf.reshape(ids, [B * T]) as tf.Tensor1D;
+    // h⁰ = E_in[token]: rows are unit-norm by the projection; no re-normalization (as NVIDIA).
+    let h: tf.Tensor = embeddingLookup(this.tokEmb as tf.Tensor2D, flat);
+    keepHidden(h);
+
+    this.blocks.forEach((blk, i) => {
+      // ---- attention ----
+      const qkv = matmul2d(h as tf.Tensor2D, blk.qkv as tf.Tensor2D);
+      const [q0, k0, v0] = tf.split(qkv, 3, 1) as [tf.Tensor, tf.Tensor, tf.Tensor];
+      const sQK = tf.reshape(eff(blk.sQK), [H, dk]);
+      // RoPE → Norm (over d_k, per head) → × s_qk, on both q and k.
+      const qk = (t: tf.Tensor) =>
+        toHeads(tf.mul(this.norm(applyRope(tf.reshape(t, [B, T, H, dk]), cos, sin)), sQK));
+      const q = qk(q0);
+      const k = qk(k0);
+      const v = toHeads(tf.reshape(v0, [B, T, H, dk]));
+      const scores = tf.add(
+        tf.mul(batchMatmul(q, tf.transpose(k, [0, 2, 1]) as tf.Tensor3D), c.attnScale),
+        mask,
+      );
+      const y = batchMatmul(tf.softmax(scores) as tf.Tensor3D, v);
+      const merged = tf.reshape(tf.transpose(tf.reshape(y, [B, H, T, dk]), [0, 2, 1, 3]), [
+        B * T,
+        d,
+      ]) as tf.Tensor2D;
+      const hA = matmul2d(merged, blk.proj as tf.Tensor2D);
+      rec.record(`blocks.${i}.attn.h_A`, hA);
+      const preA = tf.add(h, tf.mul(eff(blk.alphaA), tf.sub(this.norm(hA), h)));
+      rec.record(`blocks.${i}.attn.residual`, preA);
+      h = this.norm(preA);
+      keepHidden(h);
+
+      // ---- MLP (SwiGLU) ----
+      const u = tf.mul(matmul2d(h as tf.Tensor2D, blk.fc as tf.Tensor2D), eff(blk.sU));
+      const nu = tf.mul(
+        matmul2d(h as tf.Tensor2D, blk.gate as tf.Tensor2D),
+        tf.mul(eff(blk.sNu), blk.sNu.meta.gain),
+      );
+      const hM = matmul2d(tf.mul(u, silu(nu)) as tf.Tensor2D, blk.out as tf.Tensor2D);
+      rec.record(`blocks.${i}.mlp.h_M`, hM);
+      const preM = tf.add(h, tf.mul(eff(blk.alphaM), tf.sub(this.norm(hM), h)));
+      rec.record(`blocks.${i}.mlp.residual`, preM);
+      h = this.norm(preM);
+      keepHidden(h);
+    });
+
+    const logits = tf.mul(matmul2d(h as tf.Tensor2D, this.head as tf.Tensor2D), eff(this.sZ));
+    return { logits: tf.reshape(logits, [B, T, c.vocabSize]) as tf.Tensor3D, hidden };
+  }
+
+  /**
+   * Next-token logits `s_z ⊙ cos(h, E_out)`.
+   * @param ids `[batch, seq]` int32, `seq ≤ contextLength`
+   * @param _options accepted for the {@link LanguageModel} contract; nGPT has no dropout, so it is unused
+   * @returns `[batch, seq, vocab]`
+   */
+  forward(ids: tf.Tensor2D, _options: ForwardOptions = {}): tf.Tensor3D {
+    return tf.tidy(() => this.run(ids, false).logits);
+  }
+
+  /**
+   * Like {@link NGPT.forward}, and also returns every hidden state between blocks and sub-blocks (for tests
+   * of the unit-norm invariant and for growth verification). The caller disposes all returned tensors.
+   */
+  forwardWithHidden(ids: tf.Tensor2D): NGPTForwardWithHidden {
+    const [logits, ...hidden] = tf.tidy(() => {
+      const r = this.run(ids, true);
+      return [r.logits, ...r.hidden];
+    }) as tf.Tensor3D[];
+    return { logits: logits!, hidden };
+  }
+
+  /** Re-projects every matrix to unit norm along d_model ({@link normalizeMatrices}); call after each optimizer step. */
+  afterStep(): void {
+    normalizeMatrices(this.params);
+  }
+
+  /** Parameter counts: embeddings, attention and MLP matrices, the scaling vectors, head, s_z. */
+  components(): ComponentCount[] {
+    const groups = new Map<string, number>();
+    for (const s of this.params.specs()) {
+      const n = s.shape.reduce((a, b) => a * b, 1);
+      let key: string;
+      if (s.name.startsWith('blocks.')) {
+        key =
+          s.role === 'scale'
+            ? 'blocks.*.scales (alpha_A, alpha_M, s_qk, s_u, s_nu)'
+            : `blocks.*.${s.name.split('.')[2]!}`;
+      } else key = s.name.split('.')[0]!;
+      groups.set(key, (groups.get(key) ?? 0) + n);
+    }
+    return [...groups].map(([component, params]) => ({ component, params }));
+  }
+
+  /** A short description of the architecture and its scaling constants. */
+  summary(): string[] {
+    const c = this.config;
+    const r = (x: number) => Number(x.toPrecision(4));
+    return [
+      `nGPT: ${c.nLayers} layers, d_model ${c.dModel}, ${c.nHeads} heads (head dim ${c.dModel / c.nHeads}), SwiGLU d_ff ${c.dFF} per branch`,
+      `RoPE base ${c.ropeBase}, context ${c.contextLength}, vocab ${c.vocabSize}, untied unit-norm embeddings, no biases, no final norm`,
+      `alpha init ${r(c.alphaInit)} / scale ${r(c.alphaScale)} (${c.alphaAbs ? '|alpha|' : 'signed alpha'}), s_qk ${r(c.sQKInit)} / ${r(c.sQKScale)}, s_uv ${r(c.sUVInit)} / ${r(c.sUVScale)} (nu x ${r(c.nuGain)}), s_z ${r(c.sZInit)} / ${r(c.sZScale)}, softmax scale ${r(c.attnScale)}`,
+      `parameters ${this.params.count().toLocaleString('en-US')}`,
+    ];
+  }
+
+  /**
+   * Turns on recording of the mean L2 norm of each `Norm` input: `blocks.{i}.attn.h_A`, `blocks.{i}.attn.residual`
+   * (`h + α_A ⊙ (Norm(h_A) − h)`), `blocks.{i}.mlp.h_M`, `blocks.{i}.mlp.residual`.
+   */
+  setDiagnostics(on: boolean): void {
+    this.recorder.enabled = on;
+    if (!on) this.recorder.clear();
+  }
+
+  /** Recorded `name → mean ‖input‖₂` since the last call (see {@link NGPT.setDiagnostics}). */
+  takeNormInputs(): Promise<Map<string, number>> {
+    return this.recorder.take();
+  }
+
+  /** Frees every tensor the model owns. */
+  dispose(): void {
+    this.params.dispose();
+    this.recorder.clear();
+    for (const t of this.cache.values()) t.dispose();
+    this.cache.clear();
+  }
+}

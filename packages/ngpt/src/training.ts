@@ -1,0 +1,19 @@
+/**
+ * nGPT's training recipe (ngpt.md §5.2 and §8.4; NVIDIA `train.py` / `launcher.sh`): Adam with β₁ 0.9,
+ * β₂ 0.95, ε 1e-8, **no weight decay**, **no warmup**, cosine decay to 0, global-norm clipping at 1.0, one
+ * learning rate for every parameter (the per-parameter multipliers come from the scale re-parameterization).
+ * The keys match `@strata/core`'s training config, so the CLI can spread these over its defaults for
+ * `--model ngpt`. `lr` is the NVIDIA launcher's 3e-3; nGPT's best learning rate does not transfer across
+ * sizes (ngpt.md §6 pitfall 12), so tune it per model.
+ */
+export const NGPT_TRAINING_DEFAULTS = {
+  lr: 3e-3,
+  minLr: 0,
+  warmupSteps: 0,
+  decay: 'cosine',
+  beta1: 0.9,
+  beta2: 0.95,
+  eps: 1e-8,
+  weightDecay: 0,
+  gradClip: 1,
+} as const satisfies Readonly<Record<string, number | string>>;
