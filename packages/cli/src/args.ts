@@ -41,7 +41,11 @@ export class UsageError extends Error {
 export type ParsedArgs = Record<string, string | number | boolean | string[] | undefined>;
 
 /** Parses argv for `cmd`; numbers are validated and errors name the flag. */
-export function parseCommandArgs(cmd: CommandDef, argv: string[]): ParsedArgs {
+export function parseCommandArgs(
+  cmd: CommandDef,
+  argv: string[],
+  settings: { defaults?: boolean } = {},
+): ParsedArgs {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
   for (const o of cmd.options) {
     options[o.name] = {
@@ -63,7 +67,7 @@ export function parseCommandArgs(cmd: CommandDef, argv: string[]): ParsedArgs {
     let v = values[o.name];
     if (o.type === 'boolean' && values[`no-${o.name}`]) v = false;
     if (v === undefined) {
-      out[o.name] = o.default;
+      if (settings.defaults !== false) out[o.name] = o.default;
       continue;
     }
     if (o.multiple) {
@@ -105,4 +109,12 @@ export function formatHelp(cmd: CommandDef): string {
   }
   if (cmd.examples?.length) lines.push('', 'Examples:', ...cmd.examples.map((e) => `  ${e}`));
   return lines.join('\n');
+}
+
+/** Splits a flag string (`--norm deepnorm --lr "3e-3"`) into argv words, honoring simple quotes. */
+export function splitWords(text: string): string[] {
+  const out: string[] = [];
+  const re = /"([^"]*)"|'([^']*)'|(\S+)/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) out.push(m[1] ?? m[2] ?? m[3]!);
+  return out;
 }

@@ -7,6 +7,7 @@ type Runner = (args: ParsedArgs) => Promise<number | undefined>;
 /** Command runners, imported only when the command runs (so `--help` never loads tfjs). */
 const RUNNERS: Record<string, () => Promise<{ run: Runner }>> = {
   train: () => import('./commands/train.js'),
+  compare: () => import('./commands/compare.js'),
   eval: () => import('./commands/eval.js'),
   generate: () => import('./commands/generate.js'),
   info: () => import('./commands/info.js'),

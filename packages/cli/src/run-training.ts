@@ -10,6 +10,7 @@ import {
   loadBrownCorpus,
   type loadCheckpoint,
   loadTextSource,
+  MarkovDataset,
   MetricsWriter,
   parseKeyValues,
   parseTrainConfig,
@@ -28,11 +29,37 @@ import { UsageError } from './args.js';
 import { formatDuration, Progress } from './progress.js';
 
 /** Where the training text comes from; recorded in the checkpoint so `--resume` and `eval` can rebuild it. */
-export type DataSpec = { kind: 'brown' } | { kind: 'files'; path: string };
+export type DataSpec =
+  | { kind: 'brown' }
+  | { kind: 'files'; path: string }
+  | { kind: 'markov'; vocab: number; successors: number; seed: number };
 
-/** Loads the text a {@link DataSpec} names. */
+/** Loads the text a {@link DataSpec} names (text sources only). */
 export async function loadData(spec: DataSpec): Promise<TextSource> {
+  if (spec.kind === 'markov') throw new StrataError('E_DATA', 'synthetic markov data has no text');
   return spec.kind === 'brown' ? loadBrownCorpus() : loadTextSource(spec.path);
+}
+
+/** Parses `--data`: a path, or `markov:VOCAB[:SUCCESSORS]` for the synthetic Markov language. */
+export function dataSpecFromArg(arg: unknown, seed: number): DataSpec {
+  if (arg === undefined) return { kind: 'brown' };
+  const s = String(arg);
+  const m = /^markov(?::(\d+))?(?::(\d+))?$/.exec(s);
+  if (m) return { kind: 'markov', vocab: Number(m[1] ?? 32), successors: Number(m[2] ?? 2), seed };
+  return { kind: 'files', path: s };
+}
+
+/** A batch source for a {@link DataSpec}: a tokenized text split, or the synthetic Markov language. */
+export async function datasetFor(
+  spec: DataSpec,
+  training: TrainConfig,
+): Promise<TextDataset | MarkovDataset> {
+  if (spec.kind === 'markov')
+    return new MarkovDataset({ vocab: spec.vocab, successors: spec.successors, seed: spec.seed });
+  return new TextDataset(await loadData(spec), new ByteTokenizer(), {
+    valFraction: training.valFraction,
+    seed: training.seed,
+  });
 }
 
 /** CLI defaults for the GPT family: small enough to train in a few minutes on 2 CPU cores. */
@@ -267,11 +294,13 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
   const paths = runPaths(runDir);
   mkdirSync(runDir, { recursive: true });
   const tokenizer = new ByteTokenizer();
-  const source = await loadData(setup.data);
-  const dataset = new TextDataset(source, tokenizer, {
-    valFraction: training.valFraction,
-    seed: training.seed,
-  });
+  if (setup.data.kind === 'markov' && model.config.vocabSize < setup.data.vocab) {
+    throw new StrataError(
+      'E_CONFIG',
+      `model.vocabSize (${model.config.vocabSize}) is smaller than the markov vocabulary (${setup.data.vocab}); pass --model-opt vocabSize=${setup.data.vocab}`,
+    );
+  }
+  const dataset = await datasetFor(setup.data, training);
   const fingerprint = dataset.datasetFingerprint();
   const savedFingerprint = setup.resume?.state?.dataFingerprint;
   if (savedFingerprint !== undefined && savedFingerprint !== fingerprint) {

@@ -392,5 +392,85 @@ export const benchSpec: CommandDef = {
   ],
 };
 
+export const compareSpec: CommandDef = {
+  name: 'compare',
+  summary: 'train several variants on the same data, seeds and budget; write plots and a report',
+  usage:
+    'strata compare --norms post-ln,pre-ln,deepnorm [--seeds 1,2,3] [shared model/training/data options] --out DIR',
+  description:
+    'Every variant × seed is trained with the shared options (variants override them), then DIR/report.md gets a table\n' +
+    '(final loss, diverged/stalled, steps to --target-loss, time per step) and the plots DIR/loss.svg, DIR/val.svg,\n' +
+    'DIR/delta-f.svg and DIR/grad-norms.svg (the last two with --diagnostics N). Runs are kept in DIR/<variant>-s<seed>/.',
+  options: [
+    {
+      name: 'out',
+      type: 'string',
+      arg: 'DIR',
+      description: 'report directory [default: runs/compare-<time>]',
+      group: 'Comparison',
+    },
+    {
+      name: 'norms',
+      type: 'string',
+      arg: 'LIST',
+      description: 'one variant per norm strategy, e.g. post-ln,pre-ln,deepnorm',
+      group: 'Comparison',
+    },
+    {
+      name: 'models',
+      type: 'string',
+      arg: 'LIST',
+      description: 'one variant per model family, e.g. gpt,ngpt',
+      group: 'Comparison',
+    },
+    {
+      name: 'variant',
+      type: 'string',
+      multiple: true,
+      arg: 'LABEL=FLAGS',
+      description: 'a variant with its own flags, e.g. "ngpt=--model ngpt --lr 5e-3"',
+      group: 'Comparison',
+    },
+    {
+      name: 'seeds',
+      type: 'string',
+      default: '1',
+      arg: 'LIST',
+      description: 'seeds to repeat every variant with',
+      group: 'Comparison',
+    },
+    {
+      name: 'target-loss',
+      type: 'number',
+      description: 'report steps (and seconds) to reach this loss',
+      group: 'Comparison',
+    },
+    {
+      name: 'force',
+      type: 'boolean',
+      description: 'overwrite an existing report directory',
+      group: 'Comparison',
+    },
+    ...MODEL_OPTIONS.filter((o) => o.name !== 'model'),
+    ...TRAINING_OPTIONS.filter((o) => o.name !== 'seed'),
+    ...DATA_OPTIONS,
+    ...RUNTIME_OPTIONS,
+  ],
+  examples: [
+    '# DeepNet §3 in minutes: 24 layers, Post-LN stalls, DeepNorm and Pre-LN train',
+    'strata compare --norms post-ln,pre-ln,deepnorm --seeds 1,2,3 --data markov:32 --model-opt vocabSize=32 \\',
+    '  --layers 24 --d-model 32 --d-ff 64 --heads 2 --context 16 --batch-size 16 --lr 1e-3 --warmup 0 --schedule constant \\',
+    '  --weight-decay 0 --grad-clip 0 --beta2 0.98 --activation relu --steps 300 --diagnostics 10 --out runs/deepnet',
+  ],
+};
+
 /** All commands, in help order. */
-export const COMMANDS: CommandDef[] = [trainSpec, evalSpec, generateSpec, infoSpec, normsSpec, benchSpec];
+export const COMMANDS: CommandDef[] = [
+  trainSpec,
+  compareSpec,
+  evalSpec,
+  generateSpec,
+  infoSpec,
+  normsSpec,
+  benchSpec,
+];

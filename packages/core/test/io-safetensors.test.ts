@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StrataError } from '../src/errors.js';
 import {
@@ -12,6 +13,7 @@ import {
 } from '../src/io/index.js';
 
 const enc = new TextEncoder();
+const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 
 /** Builds a safetensors file by hand, exactly as the format defines: u64 LE length, JSON header, data. */
 function build(
@@ -59,15 +61,16 @@ const bitsOf = (a: Float32Array) => [...new Uint32Array(a.buffer, a.byteOffset, 
 describe('encodeSafetensors layout', () => {
   it('matches a hand-built buffer byte for byte', () => {
     const tensors = new Map<string, SafetensorsTensor>([
-      ['b', { dtype: 'F32', shape: [2], data: new Float32Array([1.5, -2]) }],
       ['a', { dtype: 'I32', shape: [1, 1], data: new Int32Array([7]) }],
+      ['c', { dtype: 'F32', shape: [2], data: new Float32Array([1.5, -2]) }],
     ]);
     const bytes = encodeSafetensors(tensors, { format: 'strata' });
+    // F32 ranks above I32 in the reference storage order, so "c" comes first despite its name.
     const headerJson =
       '{"__metadata__":{"format":"strata"},' +
-      '"a":{"dtype":"I32","shape":[1,1],"data_offsets":[0,4]},' +
-      '"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}';
-    const expected = build(JSON.parse(headerJson), [7, 0, 0, 0, ...f32le(1.5, -2)], {
+      '"c":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},' +
+      '"a":{"dtype":"I32","shape":[1,1],"data_offsets":[8,12]}}';
+    const expected = build(JSON.parse(headerJson), [...f32le(1.5, -2), 7, 0, 0, 0], {
       pad: true,
       rawHeader: headerJson,
     });
@@ -79,7 +82,36 @@ describe('encodeSafetensors layout', () => {
     expect(new TextDecoder().decode(bytes.subarray(8, 8 + n)).trimEnd()).toBe(headerJson);
   });
 
-  it('omits __metadata__ when there is none and sorts names by code unit', () => {
+  it('matches the reference Python library byte for byte (fixtures/reference.safetensors)', async () => {
+    const reference = new Uint8Array(await readFile(join(fixtures, 'reference.safetensors')));
+    // The same tensors as fixtures/make-reference-safetensors.py, inserted in a different order.
+    const tensors = new Map<string, SafetensorsTensor>([
+      ['mask', { dtype: 'BOOL', shape: [3], data: new Uint8Array([1, 0, 1]) }],
+      ['u8', { dtype: 'U8', shape: [3], data: new Uint8Array([0, 1, 255]) }],
+      ['f16', { dtype: 'F16', shape: [4], data: new Float32Array([1, -2, 65504, 2 ** -24]) }],
+      ['i32', { dtype: 'I32', shape: [2], data: new Int32Array([-7, 2 ** 31 - 1]) }],
+      ['i64', { dtype: 'I64', shape: [2], data: new BigInt64Array([-(2n ** 63n), 2n ** 63n - 1n]) }],
+      ['f64', { dtype: 'F64', shape: [2], data: new Float64Array([1 / 3, -1e300]) }],
+      [
+        'wte.weight',
+        { dtype: 'F32', shape: [2, 3], data: new Float32Array([1.5, -2, 0, -0, 1e-45, 3.4028235e38]) },
+      ],
+      ['scalar', { dtype: 'F32', shape: [], data: new Float32Array([3]) }],
+      ['empty', { dtype: 'F32', shape: [0, 4], data: new Float32Array(0) }],
+      ['ln_f.bias', { dtype: 'F32', shape: [2], data: new Float32Array([0.25, -0.5]) }],
+    ]);
+    expect(encodeSafetensors(tensors, { format: 'pt', note: 'reference' })).toEqual(reference);
+    const file = decodeSafetensors(reference);
+    expect(file.metadata).toEqual({ format: 'pt', note: 'reference' });
+    for (const [name, t] of tensors) {
+      const d = file.tensors.get(name)!;
+      expect(d.dtype, name).toBe(t.dtype);
+      expect(d.shape, name).toEqual(t.shape);
+      expect(d.data, name).toEqual(t.data);
+    }
+  });
+
+  it('omits __metadata__ when there is none and sorts one dtype by name', () => {
     const t = (v: number): SafetensorsTensor => ({ dtype: 'U8', shape: [1], data: new Uint8Array([v]) });
     const bytes = encodeSafetensors(
       new Map([
@@ -94,6 +126,7 @@ describe('encodeSafetensors layout', () => {
     const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
     const text = new TextDecoder().decode(bytes.subarray(8, 8 + n));
     expect(text).not.toContain('__metadata__');
+    expect(new TextDecoder().decode(encodeSafetensors(new Map(), {}))).toContain('{"__metadata__":{}}');
     // Header order = data order = name order (integer-like names are not moved first as in a JS object).
     const keys = [...text.matchAll(/"([^"]+)":\{"dtype"/g)].map((m) => m[1]);
     expect(keys).toEqual(['10', '9', 'B', '_', 'a', 'z']);

@@ -4,11 +4,11 @@ import {
   evaluateLoss,
   loadCheckpoint,
   loadTextSource,
+  parseTrainConfig,
   StrataError,
-  TextDataset,
 } from '@strata/core';
 import type { ParsedArgs } from '../args.js';
-import { type DataSpec, loadData, resolveCheckpointDir } from '../run-training.js';
+import { type DataSpec, datasetFor, resolveCheckpointDir } from '../run-training.js';
 import { setupRuntime } from '../setup.js';
 
 /** `strata eval`: loss and perplexity of a checkpoint on held-out or given data. */
@@ -28,11 +28,9 @@ export async function run(args: ParsedArgs): Promise<number> {
       batches = sequentialBatches(tokenizer.encode(source.text), batchSize, seqLen, maxBatches);
       what = String(args.data);
     } else {
-      const training = (config.training ?? {}) as { data?: DataSpec; valFraction?: number; seed?: number };
-      const ds = new TextDataset(await loadData(training.data ?? { kind: 'brown' }), tokenizer, {
-        valFraction: training.valFraction ?? 0.1,
-        seed: training.seed ?? 1,
-      });
+      const { data: spec = { kind: 'brown' }, ...saved } = (config.training ?? {}) as { data?: DataSpec };
+      const training = parseTrainConfig(saved);
+      const ds = await datasetFor(spec, training);
       batches = ds.valBatches(batchSize, seqLen, maxBatches);
       what = 'held-out validation split';
     }

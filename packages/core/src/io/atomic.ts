@@ -114,7 +114,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
 
 /** Options of {@link replaceDirAtomic}. */
 export interface ReplaceDirOptions {
-  /** Replace `finalDir` when it exists (the CLI's `--force`). Default `false`: an existing target is an error. */
+  /** Replace `finalDir` when it exists (the CLI's `--force`). Default `false`: an existing one is an error. */
   overwrite?: boolean;
 }
 

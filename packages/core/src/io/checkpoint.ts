@@ -114,8 +114,8 @@ function toSafetensors(tensors: ReadonlyMap<string, TensorData>): Map<string, Sa
  *
  * @param dir the checkpoint directory (created, or replaced when `overwrite`).
  * @param data config, weights and optionally optimizer state and run state.
- * @throws StrataError `E_CHECKPOINT` when `data.config` lacks the format tag or the current format version, or a tensor's
- *   data does not match its shape; `E_IO` when `dir` exists without `overwrite`
+ * @throws StrataError `E_CHECKPOINT` when `data.config` lacks the format tag or the current format version,
+ *   or a tensor's data does not match its shape; `E_IO` when `dir` exists without `overwrite`
  *   (`<dir> exists; pass --force to overwrite`) or the disk fails.
  */
 export async function writeCheckpoint(
@@ -150,7 +150,7 @@ export async function writeCheckpoint(
   );
 }
 
-/** Reads a whole file of the checkpoint; `undefined` when it does not exist. Size-bounded when `maxBytes` is given. */
+/** Reads a whole file of the checkpoint; `undefined` when it does not exist. At most `maxBytes` when given. */
 async function readCheckpointFile(dir: string, name: string, maxBytes?: number): Promise<Buffer | undefined> {
   const file = join(dir, name);
   let handle: fsp.FileHandle;

@@ -30,7 +30,7 @@ export type SafetensorsDtype =
   | 'U8'
   | 'BOOL';
 
-/** The typed arrays that hold safetensors data (one per {@link SafetensorsDtype}, see {@link SAFETENSORS_DTYPES}). */
+/** The typed arrays that hold safetensors data (per {@link SafetensorsDtype}: see {@link SAFETENSORS_DTYPES}). */
 export type SafetensorsData =
   | Float64Array
   | Float32Array
@@ -57,7 +57,10 @@ export interface SafetensorsTensor {
   data: SafetensorsData;
 }
 
-/** A decoded safetensors file: tensors by name, and the `__metadata__` string map (`{}` when absent). */
+/**
+ * A decoded safetensors file: tensors by name (in storage order), and the `__metadata__` string map (`{}`
+ * when absent).
+ */
 export interface SafetensorsFile {
   tensors: Map<string, SafetensorsTensor>;
   metadata: Record<string, string>;
@@ -71,7 +74,7 @@ export interface SafetensorsDtypeInfo {
   array: { new (length: number): SafetensorsData; readonly name: string };
 }
 
-/** Bytes per element and in-memory typed array of every supported dtype (F16/BF16: see {@link SafetensorsTensor}). */
+/** Bytes per element and in-memory typed array of each dtype (F16/BF16: see {@link SafetensorsTensor}). */
 export const SAFETENSORS_DTYPES: Readonly<Record<SafetensorsDtype, Readonly<SafetensorsDtypeInfo>>> = {
   F64: { size: 8, array: Float64Array },
   F32: { size: 4, array: Float32Array },
@@ -92,6 +95,26 @@ export const SAFETENSORS_DTYPES: Readonly<Record<SafetensorsDtype, Readonly<Safe
 export const SAFETENSORS_MAX_HEADER_BYTES = 100_000_000;
 
 const METADATA_KEY = '__metadata__';
+
+/**
+ * Storage order of the reference implementation: larger (more aligned) dtypes first, so every tensor in the
+ * data region is aligned to its element size. Index = rank; written in descending rank.
+ */
+const DTYPE_RANK: readonly SafetensorsDtype[] = [
+  'BOOL',
+  'U8',
+  'I8',
+  'I16',
+  'U16',
+  'F16',
+  'BF16',
+  'I32',
+  'U32',
+  'F32',
+  'F64',
+  'I64',
+  'U64',
+];
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function isDtype(s: unknown): s is SafetensorsDtype {
@@ -234,9 +257,11 @@ function tensorBytes(name: string, t: SafetensorsTensor): Uint8Array {
 }
 
 /**
- * Serializes tensors to safetensors bytes. Tensors are stored in name order (code-unit order), contiguous
- * from offset 0; the JSON header lists `__metadata__` first (when given) and is padded with spaces to a
- * multiple of 8 bytes.
+ * Serializes tensors to safetensors bytes, byte for byte as the reference Python/Rust library does: tensors
+ * are stored contiguously from offset 0, ordered by element size (8-byte dtypes first, so each tensor is
+ * aligned to its element size) and then by name (UTF-8 byte order; for a single dtype, plain name order);
+ * the JSON header lists `__metadata__` first (when `metadata` is given, even empty) and then the tensors in
+ * storage order, and is padded with spaces to a multiple of 8 bytes.
  *
  * @param tensors tensors by name (`__metadata__` is reserved).
  * @param metadata optional string-to-string map stored as `__metadata__`.
@@ -247,11 +272,16 @@ export function encodeSafetensors(
   tensors: ReadonlyMap<string, SafetensorsTensor>,
   metadata?: Readonly<Record<string, string>>,
 ): Uint8Array {
-  const names = [...tensors.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const utf8 = (s: string) => Buffer.from(s, 'utf8');
+  const names = [...tensors.keys()].sort(
+    (a, b) =>
+      DTYPE_RANK.indexOf(tensors.get(b)!.dtype) - DTYPE_RANK.indexOf(tensors.get(a)!.dtype) ||
+      Buffer.compare(utf8(a), utf8(b)),
+  );
   // Serialized entry by entry, not through an object, so that names keep their order (an object would put
   // integer-like names first) and a name like `__proto__` stays an ordinary key.
   const header: [string, unknown][] = [];
-  if (metadata !== undefined && Object.keys(metadata).length > 0) {
+  if (metadata !== undefined) {
     for (const [k, v] of Object.entries(metadata))
       if (typeof v !== 'string')
         throw new StrataError('E_SAFETENSORS', `cannot encode metadata ${quote(k)}: values must be strings`);
@@ -357,8 +387,8 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<buffer>'): Safet
   if (covered !== dataLen)
     throw fail(`the data region has ${dataLen} bytes but the tensors cover only ${covered} (trailing bytes)`);
 
-  const tensors = new Map<string, SafetensorsTensor>();
-  for (const e of entries) {
+  const tensors = new Map<string, SafetensorsTensor>(); // in storage order
+  for (const e of sorted) {
     const src = bytes.subarray(dataStart + e.begin, dataStart + e.end);
     tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: copyTensorData(src, e.dtype) });
   }
