@@ -71,12 +71,12 @@ export const CLI_MODEL_DEFAULTS: Record<string, unknown> = {
 };
 /** CLI training defaults (over core's TRAIN_DEFAULTS). */
 export const CLI_TRAIN_DEFAULTS: Partial<TrainConfig> = {
-  steps: 300,
+  steps: 200,
   batchSize: 16,
   lr: 3e-3,
   warmupSteps: 20,
-  evalEvery: 100,
-  checkpointEvery: 100,
+  evalEvery: 50,
+  checkpointEvery: 50,
 };
 
 function coerceValue(v: string): unknown {

@@ -112,7 +112,7 @@ export const MODEL_OPTIONS: OptionDef[] = [
 
 /** Training flags. */
 export const TRAINING_OPTIONS: OptionDef[] = [
-  { name: 'steps', type: 'integer', description: 'optimizer steps [default: 300]', group: 'Training' },
+  { name: 'steps', type: 'integer', description: 'optimizer steps [default: 200]', group: 'Training' },
   { name: 'batch-size', type: 'integer', description: 'sequences per step [default: 16]', group: 'Training' },
   {
     name: 'seq-len',
@@ -157,7 +157,7 @@ export const TRAINING_OPTIONS: OptionDef[] = [
   {
     name: 'eval-every',
     type: 'integer',
-    description: 'evaluate every N steps [default: 100]',
+    description: 'evaluate every N steps [default: 50]',
     group: 'Training',
   },
   {
@@ -169,7 +169,7 @@ export const TRAINING_OPTIONS: OptionDef[] = [
   {
     name: 'checkpoint-every',
     type: 'integer',
-    description: 'write a checkpoint every N steps [default: 100]',
+    description: 'write a checkpoint every N steps [default: 50]',
     group: 'Training',
   },
   {
