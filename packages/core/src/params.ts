@@ -30,6 +30,11 @@ export interface ParamSpec {
   readonly role: ParamRole;
   /** Whether AdamW applies weight decay to it (default: only 2-D matrices that are not embeddings). */
   readonly decay: boolean;
+  /**
+   * False for a fixed buffer that is saved and loaded with the model but never trained (e.g. DeepNorm's
+   * per-layer α pinned by growth). The trainer computes no gradient for it and AdamW skips it. Default true.
+   */
+  readonly trainable?: boolean;
   /** Block index, when the parameter belongs to a block. */
   readonly layer?: number;
   /** Free-form tags a strategy or family may attach (e.g. `{ unitNormAxis: 0 }` for nGPT's unit-norm axis). */
@@ -121,7 +126,7 @@ export class ParamStore {
         `parameter "${spec.name}": value shape [${value.shape}] != [${spec.shape}]`,
       );
     }
-    const variable = tf.variable(value, true);
+    const variable = tf.variable(value, spec.trainable !== false);
     value.dispose();
     this.entries.set(spec.name, { variable, spec: { ...spec, shape: [...spec.shape] } });
     return variable;
@@ -166,6 +171,11 @@ export class ParamStore {
   /** `[name, variable]` pairs in creation order. */
   variables(): [string, tf.Variable][] {
     return [...this.entries].map(([n, e]) => [n, e.variable]);
+  }
+
+  /** `[name, variable]` pairs of the trainable parameters (what the optimizer updates). */
+  trainableVariables(): [string, tf.Variable][] {
+    return [...this.entries].filter(([, e]) => e.spec.trainable !== false).map(([n, e]) => [n, e.variable]);
   }
 
   /** Total number of scalar parameters. */

@@ -40,6 +40,12 @@ export interface GPTConfig {
   dropout: number;
   /** Std of the default normal init (GPT-2: 0.02); output projections get std/√(2·nLayers). */
   initStd: number;
+  /**
+   * Base init of the sublayer matrices (q, k, v, out, ffn): `gpt2` = N(0, initStd²) with output projections
+   * ÷√(2·nLayers); `xavier` = Xavier-normal with gain 1 (DeepNet's baseline init). Norm strategies may
+   * still override it per role (DeepNorm's paper init is Xavier-normal with gain β).
+   */
+  initScheme: 'gpt2' | 'xavier';
   /** Residual-normalization strategy and its validated options. */
   norm: NormSelection;
   /** Only decoder-only models are built today; recorded for strategies whose constants depend on it. */
@@ -67,6 +73,7 @@ export const GPT_DEFAULTS: Omit<GPTConfig, 'dFF' | 'norm'> & {
   tiedEmbeddings: true,
   dropout: 0,
   initStd: 0.02,
+  initScheme: 'gpt2',
   norm: { name: 'pre-ln', options: {} },
   architecture: 'decoder-only',
 };
@@ -172,6 +179,7 @@ export function parseGPTConfig(
     tiedEmbeddings: bool(raw, 'tiedEmbeddings'),
     dropout: num(raw, 'dropout', 0, 0.99),
     initStd: num(raw, 'initStd', 0, 10, true),
+    initScheme: oneOf(raw, 'initScheme', ['gpt2', 'xavier'] as const),
     architecture: oneOf(raw, 'architecture', ['decoder-only'] as const),
     norm: resolveNorm(normName, typeof norm === 'string' ? {} : (norm.options ?? {})),
   };

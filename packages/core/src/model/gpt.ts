@@ -148,7 +148,11 @@ export class GPT implements LanguageModel {
           fanIn,
           n,
         );
-      const normal: InitSpec = { kind: 'normal', std };
+      // Base init of sublayer matrices: GPT-2's N(0, initStd²) with output projections ÷√(2N), or
+      // Xavier-normal (gain 1) everywhere, the base the DeepNet paper's experiments use for every strategy.
+      const xavier = c.initScheme === 'xavier';
+      const normal: InitSpec = xavier ? { kind: 'xavier-normal', gain: 1 } : { kind: 'normal', std };
+      const projInit: InitSpec = xavier ? { kind: 'xavier-normal', gain: 1 } : { kind: 'normal', std: projStd };
       const qkv = interleaveColumns(
         d,
         (['q', 'k', 'v'] as const).map((s) => mat(actx, 'qkv', d, d, normal, s)),
@@ -171,7 +175,7 @@ export class GPT implements LanguageModel {
       }
       b.projW = P.add(
         { name: `blocks.${i}.attn.proj.weight`, shape: [d, d], role: 'attn_out', decay: true, layer: i },
-        tf.tensor(mat(actx, 'attn_out', d, d, { kind: 'normal', std: projStd }), [d, d]),
+        tf.tensor(mat(actx, 'attn_out', d, d, projInit), [d, d]),
       );
       if (c.bias)
         b.projB = P.add(
@@ -202,7 +206,7 @@ export class GPT implements LanguageModel {
       }
       b.outW = P.add(
         { name: `blocks.${i}.mlp.proj.weight`, shape: [f, d], role: 'ffn_out', decay: true, layer: i },
-        tf.tensor(mat(mctx, 'ffn_out', f, d, { kind: 'normal', std: projStd }), [f, d]),
+        tf.tensor(mat(mctx, 'ffn_out', f, d, projInit), [f, d]),
       );
       if (c.bias)
         b.outB = P.add(

@@ -69,6 +69,7 @@ export class ParamWeightHost implements WeightHost {
         shape,
         role: options.role ?? 'scale',
         decay: options.decay ?? false,
+        ...(options.trainable === false ? { trainable: false } : {}),
         ...(this.settings.layer !== undefined ? { layer: this.settings.layer } : {}),
         ...(options.meta ? { meta: options.meta } : {}),
       },

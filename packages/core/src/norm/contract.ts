@@ -48,6 +48,8 @@ export interface AddWeightOptions {
   role?: ParamRole;
   /** Apply weight decay to it (default false). */
   decay?: boolean;
+  /** False for a saved but never-trained buffer (no gradient, no optimizer update). Default true. */
+  trainable?: boolean;
   /** Extra tags stored in the {@link ParamSpec}. */
   meta?: Record<string, string | number | boolean>;
 }

@@ -52,7 +52,7 @@ export class AdamW {
     if (!(c.eps > 0)) throw new StrataError('E_CONFIG', `train.eps must be > 0, got ${c.eps}`);
     if (!(c.weightDecay >= 0))
       throw new StrataError('E_CONFIG', `train.weightDecay must be >= 0, got ${c.weightDecay}`);
-    for (const [name, variable] of params.variables()) {
+    for (const [name, variable] of params.trainableVariables()) {
       this.m.set(name, tf.variable(tf.zerosLike(variable), false));
       this.v.set(name, tf.variable(tf.zerosLike(variable), false));
     }
@@ -69,7 +69,7 @@ export class AdamW {
     const { beta1, beta2, eps, weightDecay } = this.config;
     const bc1 = 1 - beta1 ** this.step;
     const bc2 = 1 - beta2 ** this.step;
-    for (const [name, param] of this.params.variables()) {
+    for (const [name, param] of this.params.trainableVariables()) {
       const g0 = grads.get(name);
       if (!g0) continue;
       const decay = this.params.spec(name).decay ? weightDecay : 0;

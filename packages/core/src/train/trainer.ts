@@ -145,7 +145,7 @@ export class Trainer {
     this.model.setDiagnostics?.(diag);
     const { value, grads } = tf.variableGrads(
       () => this.lossOf(batch, true, c.seed * 1_000_003 + stepIndex),
-      this.model.params.variables().map(([, v]) => v),
+      this.model.params.trainableVariables().map(([, v]) => v),
     );
     const byName = new Map<string, tf.Tensor>();
     for (const [vn, g] of Object.entries(grads)) byName.set(this.varToParam.get(vn) ?? vn, g);

@@ -1,0 +1,178 @@
+/**
+ * Depth-dependent constants of the built-in strategies, as pure functions so that training code, growth
+ * transforms and docs can compute them without building a model.
+ *
+ * @module
+ */
+import { type Architecture, StrataError } from '@strata/core';
+
+/** Layer counts of a model: N encoder layers and M decoder layers (0 where the stack does not exist). */
+export interface StackDepths {
+  /** N, the number of encoder layers. */
+  readonly encoderLayers?: number;
+  /** M, the number of decoder layers. */
+  readonly decoderLayers?: number;
+}
+
+/** Which stack a residual site belongs to. */
+export type Stack = 'encoder' | 'decoder';
+
+function defaultStack(architecture: Architecture): Stack {
+  return architecture === 'encoder-only' ? 'encoder' : 'decoder';
+}
+
+function count(n: number | undefined, what: string, where: string): number {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
+    throw new StrataError('E_CONFIG', `${where}: ${what} must be an integer >= 1, got ${JSON.stringify(n)}`);
+  }
+  return n;
+}
+
+/** Validates (architecture, stack) and returns N and M as the formulas need them. */
+function depths(
+  architecture: Architecture,
+  layers: StackDepths,
+  stack: Stack,
+  where: string,
+): { N: number; M: number } {
+  switch (architecture) {
+    case 'decoder-only':
+      if (stack !== 'decoder')
+        throw new StrataError('E_CONFIG', `${where}: a decoder-only model has no encoder stack`);
+      return { N: 0, M: count(layers.decoderLayers, 'decoderLayers (M)', where) };
+    case 'encoder-only':
+      if (stack !== 'encoder')
+        throw new StrataError('E_CONFIG', `${where}: an encoder-only model has no decoder stack`);
+      return { N: count(layers.encoderLayers, 'encoderLayers (N)', where), M: 0 };
+    case 'encoder-decoder':
+      return {
+        N: count(layers.encoderLayers, 'encoderLayers (N)', where),
+        M: count(layers.decoderLayers, 'decoderLayers (M)', where),
+      };
+    default:
+      throw new StrataError('E_CONFIG', `${where}: unknown architecture ${JSON.stringify(architecture)}`);
+  }
+}
+
+/**
+ * DeepNorm's residual scale **α** (DeepNet, Wang et al. 2022, arXiv 2203.00555, Fig. 2b; identical in
+ * microsoft/torchscale `architecture/encoder.py` / `decoder.py`). The skip is multiplied by α:
+ * `x ← LN(α·x + G(x))`.
+ *
+ * | architecture | encoder α | decoder α |
+ * |---|---|---|
+ * | encoder-only (N) | (2N)^(1/4) | – |
+ * | decoder-only (M) | – | (2M)^(1/4) |
+ * | encoder-decoder | 0.81·(N⁴M)^(1/16) | (3M)^(1/4) |
+ *
+ * Fixtures: N = 8 → α = 2; N = 2 → α = √2; N = M = 6 → α_e = 1.4179, α_d = 2.0598.
+ *
+ * @param architecture model layout
+ * @param layers N (`encoderLayers`) and M (`decoderLayers`) — the depths the model was **created** with
+ * @param stack which stack's α (default: the only stack of a single-stack model; `decoder` for encoder-decoder)
+ */
+export function deepNormAlpha(
+  architecture: Architecture,
+  layers: StackDepths,
+  stack: Stack = defaultStack(architecture),
+): number {
+  const { N, M } = depths(architecture, layers, stack, 'deepNormAlpha');
+  if (architecture === 'decoder-only') return (2 * M) ** 0.25;
+  if (architecture === 'encoder-only') return (2 * N) ** 0.25;
+  return stack === 'encoder' ? 0.81 * (N ** 4 * M) ** (1 / 16) : (3 * M) ** 0.25;
+}
+
+/**
+ * DeepNorm's init gain **β** (DeepNet, arXiv 2203.00555, Fig. 2b), applied to the value projection, the
+ * attention output projection and the FFN matrices (never to q/k): Xavier-normal with gain β.
+ *
+ * | architecture | encoder β | decoder β |
+ * |---|---|---|
+ * | encoder-only (N) | (8N)^(-1/4) | – |
+ * | decoder-only (M) | – | (8M)^(-1/4) |
+ * | encoder-decoder | 0.87·(N⁴M)^(-1/16) | (12M)^(-1/4) |
+ *
+ * Note: torchscale's encoder-decoder *encoder* uses 1.15·(N⁴M)^(-1/16) (it divides by (N⁴M)^(1/16)/1.15),
+ * 32 % larger than the paper; this function follows the paper. Pass DeepNorm's `beta` option to override.
+ *
+ * Fixtures: N = 8 → β = 0.35355; N = 2 → β = 0.5; N = M = 6 → β_e = 0.4970, β_d = 0.3433.
+ */
+export function deepNormBeta(
+  architecture: Architecture,
+  layers: StackDepths,
+  stack: Stack = defaultStack(architecture),
+): number {
+  const { N, M } = depths(architecture, layers, stack, 'deepNormBeta');
+  if (architecture === 'decoder-only') return (8 * M) ** -0.25;
+  if (architecture === 'encoder-only') return (8 * N) ** -0.25;
+  return stack === 'encoder' ? 0.87 * (N ** 4 * M) ** (-1 / 16) : (12 * M) ** -0.25;
+}
+
+/**
+ * SubLN / Magneto's init up-scaling **γ** (Wang et al. 2022, "Foundation Transformers", arXiv 2210.06423;
+ * torchscale `subln` init): v, out, ffn-in and ffn-out weights are multiplied by γ.
+ *
+ * - encoder-only / decoder-only: γ = √(ln 2N) (resp. √(ln 2M))
+ * - encoder-decoder: encoder γ_e = √(ln(3M)·ln(2N)/3), decoder γ_d = √(ln 3M)
+ *
+ * Fixtures: N = 8 → γ = 1.6651; N = 2 → γ = 1.1774.
+ */
+export function subLnGamma(
+  architecture: Architecture,
+  layers: StackDepths,
+  stack: Stack = defaultStack(architecture),
+): number {
+  const { N, M } = depths(architecture, layers, stack, 'subLnGamma');
+  if (architecture === 'decoder-only') return Math.sqrt(Math.log(2 * M));
+  if (architecture === 'encoder-only') return Math.sqrt(Math.log(2 * N));
+  return stack === 'encoder'
+    ? Math.sqrt((Math.log(3 * M) * Math.log(2 * N)) / 3)
+    : Math.sqrt(Math.log(3 * M));
+}
+
+/**
+ * LayerScale's initial diagonal **λ = ε** by depth (CaiT, Touvron et al. 2021, arXiv 2103.17239, §2; timm/deit
+ * `init_values`): ε = 0.1 for depth ≤ 18, 1e-5 for depth ≤ 24, 1e-6 deeper.
+ * @param depth number of blocks
+ */
+export function layerScaleInit(depth: number): number {
+  if (depth <= 18) return 0.1;
+  if (depth <= 24) return 1e-5;
+  return 1e-6;
+}
+
+/** Admin's output-change regimes (microsoft/admin-torch `output_change_scale`). */
+export type AdminScale = 'O(logn)' | 'O(1)' | 'O(n)';
+
+/**
+ * Admin's skip scale **ω** at init (Liu et al. 2020, "Understanding the Difficulty of Training Transformers",
+ * arXiv 2004.08249; microsoft/admin-torch `calculate_init`), for `x ← LN(x ⊙ ω + G(x))`:
+ * - `O(logn)` (default): ω = √((n+1)/ln(n+1) − 1)
+ * - `O(1)`: ω = √n
+ * - `O(n)`: ω = 1 (plain Post-LN)
+ *
+ * @param n number of residual sublayers (2N for an N-layer encoder or decoder-only stack)
+ */
+export function adminOmega(n: number, scale: AdminScale = 'O(logn)'): number {
+  if (!(n >= 1)) throw new StrataError('E_CONFIG', `adminOmega: n must be >= 1, got ${n}`);
+  if (scale === 'O(n)') return 1;
+  if (scale === 'O(1)') return Math.sqrt(n);
+  return Math.sqrt((n + 1) / Math.log(n + 1) - 1);
+}
+
+/**
+ * The depths of the model a residual site belongs to, in the form the constants above take. Falls back to
+ * `numLayers` for single-stack models whose context leaves the stack's own count at 0.
+ */
+export function depthsOf(ctx: {
+  readonly architecture: Architecture;
+  readonly numLayers: number;
+  readonly encoderLayers: number;
+  readonly decoderLayers: number;
+}): Required<StackDepths> {
+  if (ctx.architecture === 'decoder-only')
+    return { encoderLayers: 0, decoderLayers: ctx.decoderLayers || ctx.numLayers };
+  if (ctx.architecture === 'encoder-only')
+    return { encoderLayers: ctx.encoderLayers || ctx.numLayers, decoderLayers: 0 };
+  return { encoderLayers: ctx.encoderLayers, decoderLayers: ctx.decoderLayers };
+}

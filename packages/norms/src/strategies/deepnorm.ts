@@ -1,0 +1,115 @@
+import {
+  defineNorm,
+  type InitRequest,
+  type InitSpec,
+  type NormContext,
+  type OptionsOf,
+  opt,
+  scaleInit,
+} from '@strata/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { deepNormAlpha, deepNormBeta, depthsOf } from '../constants.js';
+import { frozen, isSublayerRole, isValueOrOutput } from '../util.js';
+
+/** DeepNorm's option schema (see {@link deepNorm}); `parseOptions` validates against it. */
+export const deepNormOptions = {
+  alpha: opt.optionalNumber({
+    gt: 0,
+    description:
+      'pins α for every site (default auto: from the architecture and the depth the model was created with; a grown model keeps its old α this way)',
+  }),
+  beta: opt.optionalNumber({
+    gt: 0,
+    description: 'pins the init gain β (default auto: from architecture and depth)',
+  }),
+  init: opt.enum(['paper', 'torchscale'], {
+    default: 'paper',
+    description:
+      'paper: Xavier-normal, gain β on v/out/ffn, gain 1 on q/k, zero biases; torchscale: the model’s own init with v/out/ffn weights and biases × β',
+  }),
+  perLayerAlpha: opt.boolean({
+    default: false,
+    description:
+      'store each site’s α as a frozen scalar weight <site>.alpha (saved with the model; lets a grown model keep per-layer α)',
+  }),
+};
+
+/** The options of {@link deepNorm}. */
+export type DeepNormOptions = OptionsOf<typeof deepNormOptions>;
+
+/**
+ * α and β of one DeepNorm site: the `alpha` / `beta` options when set, else {@link deepNormAlpha} /
+ * {@link deepNormBeta} of the site's architecture, stack and the depths in its context (the depths the model
+ * was created with).
+ */
+export function deepNormConstants(
+  ctx: Pick<NormContext, 'architecture' | 'stack' | 'numLayers' | 'encoderLayers' | 'decoderLayers'>,
+  opts: Pick<DeepNormOptions, 'alpha' | 'beta'>,
+): { alpha: number; beta: number } {
+  const layers = depthsOf(ctx);
+  return {
+    alpha: opts.alpha ?? deepNormAlpha(ctx.architecture, layers, ctx.stack),
+    beta: opts.beta ?? deepNormBeta(ctx.architecture, layers, ctx.stack),
+  };
+}
+
+/**
+ * DeepNorm's init rule for one sublayer weight (DeepNet, arXiv 2203.00555, §4.3 and Fig. 2a).
+ * - `paper`: Xavier-normal (std = gain·√(2/(fanIn+fanOut))) with gain **β** on the V slice of the fused QKV
+ *   matrix, the attention output projection, and the FFN input/gate/output matrices; gain **1** on the Q and
+ *   K slices; zero biases.
+ * - `torchscale` (microsoft/torchscale `Encoder`/`Decoder` constructors): keep the model's base init and
+ *   multiply the weights **and biases** of v/out/ffn by β; q/k untouched.
+ */
+export function deepNormInit(req: InitRequest, beta: number, mode: DeepNormOptions['init']): InitSpec {
+  if (!isSublayerRole(req.role)) return req.base;
+  const scaled = isValueOrOutput(req);
+  if (mode === 'torchscale') return scaled ? scaleInit(req.base, beta) : req.base;
+  if (req.kind === 'bias') return { kind: 'zeros' };
+  return { kind: 'xavier-normal', gain: scaled ? beta : 1 };
+}
+
+/**
+ * **DeepNorm** (DeepNet: Scaling Transformers to 1,000 Layers, Wang, Ma, Dong, Huang, Zhang, Wei 2022,
+ * arXiv 2203.00555): Post-LN with the **skip** (not the branch) multiplied by α > 1,
+ *
+ * `x ← LN(α·x + G(x))`
+ *
+ * plus an init that scales the value/output/FFN weights by β (see {@link deepNormInit}); **no final norm**.
+ * Decoder-only: α = (2M)^(1/4), β = (8M)^(-1/4); encoder-only: α = (2N)^(1/4), β = (8N)^(-1/4);
+ * encoder-decoder: encoder α = 0.81·(N⁴M)^(1/16), β = 0.87·(N⁴M)^(-1/16), decoder α = (3M)^(1/4),
+ * β = (12M)^(-1/4) ({@link deepNormAlpha}, {@link deepNormBeta}).
+ *
+ * α is computed from the depth the model was **created** with. Growing the depth changes the formula's α,
+ * which would silently shrink every existing branch; to stay exact, a grown model pins the old α with the
+ * `alpha` option (or absorbs α′/α into the existing output projections and keeps `alpha: null`). With
+ * `perLayerAlpha: true` each site stores α as a frozen scalar weight `<site>.alpha` (role `scale`,
+ * `meta.frozen`), so different layers can carry different α through checkpoints.
+ *
+ * Weights per site: `<site>.norm.weight` (+ `.bias` for LayerNorm), `<site>.alpha` with `perLayerAlpha`.
+ */
+export const deepNorm = defineNorm({
+  name: 'deepnorm',
+  version: '1.0.0',
+  description: 'DeepNorm (DeepNet): x ← LN(α·x + G(x)), β-scaled init of v/out/ffn, no final norm',
+  formula: 'x_{l+1} = LN(α·x_l + G_l(x_l)); α=(2M)^¼, β=(8M)^-¼ (decoder-only)',
+  options: deepNormOptions,
+  createSite(ctx, opts, host) {
+    const { alpha } = deepNormConstants(ctx, opts);
+    const ln = host.norm('norm');
+    if (opts.perLayerAlpha) {
+      const a = host.addWeight(
+        'alpha',
+        [1],
+        { kind: 'constant', value: alpha },
+        { role: 'scale', trainable: false, meta: { frozen: true } },
+      );
+      return { forward: (x, branch) => ln(tf.add(tf.mul(x, frozen(a)), branch(x))) as tf.Tensor2D };
+    }
+    return { forward: (x, branch) => ln(tf.add(tf.mul(x, alpha), branch(x))) as tf.Tensor2D };
+  },
+  createFinal: () => null,
+  init(req, ctx, opts) {
+    return deepNormInit(req, deepNormConstants(ctx, opts).beta, opts.init);
+  },
+});
