@@ -442,7 +442,14 @@ export const compareSpec: CommandDef = {
     {
       name: 'target-loss',
       type: 'number',
-      description: 'report steps (and seconds) to reach this loss',
+      description: 'report steps (and seconds) to reach this validation loss',
+      group: 'Comparison',
+    },
+    {
+      name: 'target-from',
+      type: 'string',
+      arg: 'LABEL',
+      description: "use this variant's mean final validation loss as the target; report speed-ups over it",
       group: 'Comparison',
     },
     {

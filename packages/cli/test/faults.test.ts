@@ -1,8 +1,8 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { decodeSafetensors, encodeSafetensors, Rng, readMetrics } from '@strata/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeSafetensors, encodeSafetensors, readMetrics, Rng } from '@strata/core';
 import { strata, strataAsync } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'strata-faults-'));
@@ -10,8 +10,30 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const corpus = join(tmp, 'corpus.txt');
 writeFileSync(corpus, 'a stitch in time saves nine; the early bird catches the worm. '.repeat(300));
 const RUN = [
-  '--data', corpus, '--steps', '60', '--eval-every', '20', '--checkpoint-every', '4', '--dropout', '0.1',
-  '--d-model', '32', '--layers', '2', '--heads', '2', '--context', '16', '--batch-size', '4', '--eval-batches', '2', '--backend', 'wasm',
+  '--data',
+  corpus,
+  '--steps',
+  '60',
+  '--eval-every',
+  '20',
+  '--checkpoint-every',
+  '4',
+  '--dropout',
+  '0.1',
+  '--d-model',
+  '32',
+  '--layers',
+  '2',
+  '--heads',
+  '2',
+  '--context',
+  '16',
+  '--batch-size',
+  '4',
+  '--eval-batches',
+  '2',
+  '--backend',
+  'wasm',
 ];
 
 /** Starts a run and SIGKILLs it once it has logged `atStep` (or when it exits by itself). */
@@ -44,7 +66,9 @@ describe('fault tolerance', () => {
         // the last complete checkpoint must always load
         const info = strata(['info', '--checkpoint', run]);
         expect(info.code, info.stderr).toBe(0);
-        const step = (JSON.parse(readFileSync(join(run, 'checkpoint', 'state.json'), 'utf8')) as { step: number }).step;
+        const step = (
+          JSON.parse(readFileSync(join(run, 'checkpoint', 'state.json'), 'utf8')) as { step: number }
+        ).step;
         outcome = await killAt(['train', '--resume', run], step + 2 + rng.int(15));
       }
       if (outcome === 'killed') kills++;
@@ -73,7 +97,9 @@ describe('fault tolerance', () => {
     const before = readFileSync(file);
     const r = strata(['train', '--resume', run, '--steps', '12']);
     expect(r.code, r.stderr).toBe(3);
-    expect(r.stderr).toMatch(/training diverged at step 9: loss is NaN; the update was not applied; the last good checkpoint \(step 8\) is /);
+    expect(r.stderr).toMatch(
+      /training diverged at step 9: loss is NaN; the update was not applied; the last good checkpoint \(step 8\) is /,
+    );
     expect(readFileSync(file).equals(before)).toBe(true);
     const last = readMetrics(join(run, 'metrics.jsonl')).at(-1)!;
     expect(last).toMatchObject({ step: 9, diverged: true });

@@ -145,12 +145,6 @@ export async function run(args: ParsedArgs): Promise<number> {
         deltaF,
         ...(grad1 ? { grad1 } : {}),
       });
-      const target = args['target-loss'] as number | undefined;
-      let stepsToTarget: number | null = null;
-      if (target !== undefined) {
-        const hit = val.find(([, l]) => l <= target);
-        stepsToTarget = hit ? hit[0] : null;
-      }
       const tail = train.slice(-10).map((p) => p[1]);
       summaries.push({
         variant: variant.label,
@@ -160,8 +154,8 @@ export async function run(args: ParsedArgs): Promise<number> {
         initialValLoss: val[0]?.[1] ?? Number.NaN,
         finalValLoss: res.finalValLoss ?? Number.NaN,
         finalTrainLoss: tail.reduce((a, b) => a + b, 0) / Math.max(1, tail.length),
-        stepsToTarget,
-        secondsToTarget: stepsToTarget === null ? null : (stepsToTarget * res.msPerStep) / 1000,
+        stepsToTarget: null,
+        secondsToTarget: null,
         msPerStep: res.msPerStep,
         ...(deltaF.length ? { deltaF1: deltaF[0]![1] } : {}),
         runDir,
@@ -170,19 +164,39 @@ export async function run(args: ParsedArgs): Promise<number> {
       if (!json) {
         const s = summaries[summaries.length - 1]!;
         process.stderr.write(
-          `    ${s.status}: final validation loss ${s.finalValLoss.toFixed(4)}, ${s.msPerStep.toFixed(0)} ms/step${s.stepsToTarget !== null ? `, target at step ${s.stepsToTarget}` : ''}\n`,
+          `    ${s.status}: final validation loss ${s.finalValLoss.toFixed(4)}, ${s.msPerStep.toFixed(0)} ms/step\n`,
         );
       }
     }
   }
   markStalled(summaries, Math.log(Math.max(...vocabFor)));
-  writeReport(outDir, args, variants, seeds, summaries, curves, Math.log(Math.max(...vocabFor)));
+  const target = resolveTarget(args, summaries);
+  if (target !== undefined) {
+    for (const s of summaries) {
+      const val = curves.get(`${s.variant} s${s.seed}`)!.val;
+      const hit = val.find(([, l]) => l <= target);
+      s.stepsToTarget = hit ? hit[0] : null;
+      s.secondsToTarget = hit ? (hit[0] * s.msPerStep) / 1000 : null;
+    }
+  }
+  writeReport(outDir, args, variants, seeds, summaries, curves, Math.log(Math.max(...vocabFor)), target);
   if (json) process.stdout.write(`${JSON.stringify({ event: 'compare', outDir, runs: summaries })}\n`);
   else
     process.stdout.write(
       `report: ${join(outDir, 'report.md')}\nplots:  ${join(outDir, 'loss.svg')}, ${join(outDir, 'val.svg')}\n`,
     );
   return 0;
+}
+
+/** The target loss: `--target-loss`, or the mean final validation loss of the `--target-from` variant. */
+export function resolveTarget(args: ParsedArgs, runs: readonly RunSummary[]): number | undefined {
+  if (args['target-from'] !== undefined) {
+    const ref = runs.filter((r) => r.variant === args['target-from'] && Number.isFinite(r.finalValLoss));
+    if (!ref.length)
+      throw new UsageError(`--target-from ${String(args['target-from'])}: no finished run of that variant`);
+    return ref.reduce((a, r) => a + r.finalValLoss, 0) / ref.length;
+  }
+  return args['target-loss'] as number | undefined;
 }
 
 /**
@@ -212,6 +226,7 @@ function writeReport(
     { train: [number, number][]; val: [number, number][]; deltaF: [number, number][]; grad1?: number[] }
   >,
   chance: number,
+  target: number | undefined,
 ): void {
   const palette = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
   const colorOf = (label: string) =>
@@ -303,6 +318,44 @@ function writeReport(
     const mean = f.reduce((a, b) => a + b, 0) / Math.max(1, f.length);
     lines.push(
       `| ${v.label} | ${rs.length} | ${rs.filter((r) => r.status === 'ok').length} | ${rs.filter((r) => r.status === 'stalled').length} | ${rs.filter((r) => r.status === 'diverged').length} | ${fmt(mean)} | ${fmt(Math.min(...f))} | ${fmt(Math.max(...f))} |`,
+    );
+  }
+  if (target !== undefined) {
+    const ref = args['target-from'] as string | undefined;
+    lines.push(
+      '',
+      `## Steps to the target validation loss ${target.toFixed(4)}${ref ? ` (mean final loss of ${ref})` : ''}`,
+      '',
+    );
+    const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
+    const stats = (v: string) => {
+      const rs = runs.filter((r) => r.variant === v);
+      const hit = rs.filter((r) => r.stepsToTarget !== null);
+      return {
+        n: rs.length,
+        hit: hit.length,
+        steps: mean(hit.map((r) => r.stepsToTarget!)),
+        seconds: mean(hit.map((r) => r.secondsToTarget!)),
+      };
+    };
+    lines.push(
+      `| variant | runs reaching target | mean steps | mean seconds |${ref ? ` step ratio vs ${ref} | time ratio vs ${ref} |` : ''}`,
+    );
+    lines.push(`|---|---|---|---|${ref ? '---|---|' : ''}`);
+    const r0 = ref ? stats(ref) : undefined;
+    for (const v of variants) {
+      const s = stats(v.label);
+      const ratio =
+        r0 && s.hit
+          ? ` ${(r0.steps / s.steps).toFixed(2)}× | ${(r0.seconds / s.seconds).toFixed(2)}× |`
+          : ref
+            ? ' — | — |'
+            : '';
+      lines.push(`| ${v.label} | ${s.hit}/${s.n} | ${fmt(s.steps, 0)} | ${fmt(s.seconds, 1)} |${ratio}`);
+    }
+    lines.push(
+      '',
+      `Steps are counted at evaluation points (every --eval-every steps). A ratio above 1 means the variant reached the target in fewer steps (less time) than ${ref ?? 'the reference'}.`,
     );
   }
   lines.push('', ...plots.map((p) => `![${p}](${p})`), '');

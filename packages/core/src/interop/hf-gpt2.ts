@@ -234,7 +234,8 @@ function notGPT2Shaped(what: string, problems: string[]): StrataError {
 /** The Hugging Face `config.json` for a GPT-2-shaped Strata GPT config. */
 export function toHFGPT2Config(config: GPTConfig, options: ExportHFGPT2Options = {}): HFGPT2Config {
   const problems = gpt2ShapeProblems('gpt', config);
-  if (problems.length) throw notGPT2Shaped('cannot describe the model as a Hugging Face GPT-2 config', problems);
+  if (problems.length)
+    throw notGPT2Shaped('cannot describe the model as a Hugging Face GPT-2 config', problems);
   return {
     activation_function: ACTIVATION_TO_HF[config.activation]!,
     architectures: ['GPT2LMHeadModel'],
@@ -358,7 +359,8 @@ export function fromHFGPT2Config(
     problems.push(
       `activation_function ${JSON.stringify(act)} is not supported (expected ${formatChoices([...TANH_GELUS, 'gelu', 'relu'])})`,
     );
-  if (raw.add_cross_attention === true) problems.push('add_cross_attention is true (Strata GPTs have no cross-attention)');
+  if (raw.add_cross_attention === true)
+    problems.push('add_cross_attention is true (Strata GPTs have no cross-attention)');
   if (raw.scale_attn_weights === false)
     problems.push('scale_attn_weights is false (Strata always scales scores by 1/√head_dim)');
   if (raw.scale_attn_by_inverse_layer_idx === true)
@@ -425,7 +427,9 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Reads every tensor of the directory's weights (one file, or the shards of an index), as float32. */
-async function readHFWeights(dir: string): Promise<{ tensors: Map<string, SafetensorsTensor>; source: string }> {
+async function readHFWeights(
+  dir: string,
+): Promise<{ tensors: Map<string, SafetensorsTensor>; source: string }> {
   const single = join(dir, HF_WEIGHTS_FILE);
   const index = join(dir, HF_WEIGHTS_INDEX_FILE);
   let files: string[];

@@ -152,7 +152,9 @@ export class GPT implements LanguageModel {
       // Xavier-normal (gain 1) everywhere, the base the DeepNet paper's experiments use for every strategy.
       const xavier = c.initScheme === 'xavier';
       const normal: InitSpec = xavier ? { kind: 'xavier-normal', gain: 1 } : { kind: 'normal', std };
-      const projInit: InitSpec = xavier ? { kind: 'xavier-normal', gain: 1 } : { kind: 'normal', std: projStd };
+      const projInit: InitSpec = xavier
+        ? { kind: 'xavier-normal', gain: 1 }
+        : { kind: 'normal', std: projStd };
       const qkv = interleaveColumns(
         d,
         (['q', 'k', 'v'] as const).map((s) => mat(actx, 'qkv', d, d, normal, s)),

@@ -1,0 +1,823 @@
+/*
+ * Strata's WebAssembly SIMD kernels for the tfjs wasm backend.
+ *
+ * Built with clang (wasm32, SIMD128, no libc) into `strata_kernels.wasm`; see `build.mjs` next to this file.
+ * The module IMPORTS the linear memory of tfjs-backend-wasm, so every pointer below is a byte offset into
+ * tfjs's own heap: kernels read their inputs and write their outputs in place, with no copies. For that to be
+ * safe the module has no data segments and its small shadow stack lives in a block that the loader
+ * allocates with tfjs's `malloc` (it sets `__stack_pointer` before the first call). Scratch space
+ * (`ws`) is also allocated by the loader.
+ *
+ * Everything is float32 and row-major. The math follows tfjs's reference kernels (see the tests in
+ * packages/core/test/kernels-*.test.ts, which compare every kernel with tfjs's cpu backend, forward and
+ * gradient).
+ */
+#include <wasm_simd128.h>
+
+#define EXPORT(name) __attribute__((export_name(#name)))
+typedef v128_t vf;
+typedef unsigned int u32;
+
+#define SPLAT(x) wasm_f32x4_splat(x)
+#define ADD wasm_f32x4_add
+#define SUB wasm_f32x4_sub
+#define MUL wasm_f32x4_mul
+#define DIV wasm_f32x4_div
+#define LD(p) wasm_v128_load(p)
+#define ST(p, x) wasm_v128_store((p), (x))
+
+static inline float hsum(vf x) {
+  return (wasm_f32x4_extract_lane(x, 0) + wasm_f32x4_extract_lane(x, 1)) +
+         (wasm_f32x4_extract_lane(x, 2) + wasm_f32x4_extract_lane(x, 3));
+}
+static inline float hmax(vf x) {
+  float a = wasm_f32x4_extract_lane(x, 0), b = wasm_f32x4_extract_lane(x, 1);
+  float c = wasm_f32x4_extract_lane(x, 2), d = wasm_f32x4_extract_lane(x, 3);
+  a = a > b ? a : b;
+  c = c > d ? c : d;
+  return a > c ? a : c;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Math: exp (Cephes expf, ~1 ulp), log (Cephes logf), tanh (Eigen's rational approximation, a few ulp).
+ * --------------------------------------------------------------------------------------------- */
+static inline vf v_exp(vf x) {
+  x = wasm_f32x4_min(wasm_f32x4_max(x, SPLAT(-87.33654f)), SPLAT(88.3762626647949f));
+  vf fx = wasm_f32x4_nearest(MUL(x, SPLAT(1.44269504088896341f)));
+  x = SUB(x, MUL(fx, SPLAT(0.693359375f)));
+  x = SUB(x, MUL(fx, SPLAT(-2.12194440e-4f)));
+  vf z = MUL(x, x);
+  vf y = SPLAT(1.9875691500E-4f);
+  y = ADD(MUL(y, x), SPLAT(1.3981999507E-3f));
+  y = ADD(MUL(y, x), SPLAT(8.3334519073E-3f));
+  y = ADD(MUL(y, x), SPLAT(4.1665795894E-2f));
+  y = ADD(MUL(y, x), SPLAT(1.6666665459E-1f));
+  y = ADD(MUL(y, x), SPLAT(5.0000001201E-1f));
+  y = ADD(ADD(MUL(y, z), x), SPLAT(1.0f));
+  v128_t n = wasm_i32x4_trunc_sat_f32x4(fx);
+  n = wasm_i32x4_shl(wasm_i32x4_add(n, wasm_i32x4_splat(127)), 23);
+  return MUL(y, n);
+}
+static inline float f_exp(float x) { return wasm_f32x4_extract_lane(v_exp(SPLAT(x)), 0); }
+
+static float f_log(float x) {
+  union { float f; u32 u; } b;
+  b.f = x;
+  int e = (int)((b.u >> 23) & 0xff) - 127;
+  b.u = (b.u & 0x7fffff) | 0x3f800000;
+  float m = b.f;
+  if (m > 1.41421356237f) {
+    m *= 0.5f;
+    e += 1;
+  }
+  float f = m - 1.0f;
+  float z = f * f;
+  float y = 7.0376836292E-2f;
+  y = y * f - 1.1514610310E-1f;
+  y = y * f + 1.1676998740E-1f;
+  y = y * f - 1.2420140846E-1f;
+  y = y * f + 1.4249322787E-1f;
+  y = y * f - 1.6668057665E-1f;
+  y = y * f + 2.0000714765E-1f;
+  y = y * f - 2.4999993993E-1f;
+  y = y * f + 3.3333331174E-1f;
+  y = y * f * z;
+  float fe = (float)e;
+  y += -2.12194440e-4f * fe;
+  y += -0.5f * z;
+  return f + y + 0.693359375f * fe;
+}
+
+static inline vf v_tanh(vf x) {
+  const float c = 7.90531110763549805f;
+  vf xc = wasm_f32x4_min(wasm_f32x4_max(x, SPLAT(-c)), SPLAT(c));
+  vf x2 = MUL(xc, xc);
+  vf p = ADD(MUL(x2, SPLAT(-2.76076847742355e-16f)), SPLAT(2.00018790482477e-13f));
+  p = ADD(MUL(p, x2), SPLAT(-8.60467152213735e-11f));
+  p = ADD(MUL(p, x2), SPLAT(5.12229709037114e-08f));
+  p = ADD(MUL(p, x2), SPLAT(1.48572235717979e-05f));
+  p = ADD(MUL(p, x2), SPLAT(6.37261928875436e-04f));
+  p = ADD(MUL(p, x2), SPLAT(4.89352455891786e-03f));
+  p = MUL(p, xc);
+  vf q = ADD(MUL(x2, SPLAT(1.19825839466702e-06f)), SPLAT(1.18534705686654e-04f));
+  q = ADD(MUL(q, x2), SPLAT(2.26843463243900e-03f));
+  q = ADD(MUL(q, x2), SPLAT(4.89352518554385e-03f));
+  vf r = DIV(p, q);
+  v128_t tiny = wasm_f32x4_lt(wasm_f32x4_abs(x), SPLAT(0.0004f));
+  return wasm_v128_bitselect(x, r, tiny);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * GEMM: C[M,N] = op(A)·op(B) (+ beta·C) (+ bias[N]), any strides, so every transpose is free.
+ * A(i,p) = a[i*sai + p*sap], B(p,j) = b[p*sbp + j*sbj], C(i,j) = c[i*ldc + j].
+ * tri: 0 dense; 1 only C(i,j) with j <= i is needed (causal scores); 2 A is lower-triangular
+ * (A(i,p) = 0 for p > i); 3 A is upper-triangular (A(i,p) = 0 for p < i). Skipped parts are not computed.
+ * ws: at least KC*NC + MR*KC floats.
+ * --------------------------------------------------------------------------------------------- */
+#define MR 4
+#define NR 8
+#define KC 256
+#define NC 256
+#define TRI_OUT_LOWER 1
+#define TRI_A_LOWER 2
+#define TRI_A_UPPER 3
+
+/* acc(MR x NR) = sum_p ap[p*MR + i] * bp[p*NR + j], stored/added into c. */
+static inline void kern4x8(int kc, const float* ap, const float* bp, float* c, int ldc, int mr, int nr,
+                           int first, float beta, const float* bias) {
+  vf c00 = SPLAT(0.f), c01 = SPLAT(0.f), c10 = SPLAT(0.f), c11 = SPLAT(0.f);
+  vf c20 = SPLAT(0.f), c21 = SPLAT(0.f), c30 = SPLAT(0.f), c31 = SPLAT(0.f);
+  for (int p = 0; p < kc; p++) {
+    vf b0 = LD(bp), b1 = LD(bp + 4);
+    vf a0 = wasm_v128_load32_splat(ap), a1 = wasm_v128_load32_splat(ap + 1);
+    vf a2 = wasm_v128_load32_splat(ap + 2), a3 = wasm_v128_load32_splat(ap + 3);
+    c00 = ADD(c00, MUL(a0, b0));
+    c01 = ADD(c01, MUL(a0, b1));
+    c10 = ADD(c10, MUL(a1, b0));
+    c11 = ADD(c11, MUL(a1, b1));
+    c20 = ADD(c20, MUL(a2, b0));
+    c21 = ADD(c21, MUL(a2, b1));
+    c30 = ADD(c30, MUL(a3, b0));
+    c31 = ADD(c31, MUL(a3, b1));
+    ap += MR;
+    bp += NR;
+  }
+  vf acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
+  if (nr == NR) {
+    vf bb0 = SPLAT(0.f), bb1 = SPLAT(0.f);
+    if (first && bias) {
+      bb0 = LD(bias);
+      bb1 = LD(bias + 4);
+    }
+    for (int i = 0; i < mr; i++) {
+      float* cr = c + i * ldc;
+      vf x0 = acc[i][0], x1 = acc[i][1];
+      if (first) {
+        if (bias) {
+          x0 = ADD(x0, bb0);
+          x1 = ADD(x1, bb1);
+        }
+        if (beta != 0.f) {
+          x0 = ADD(x0, MUL(SPLAT(beta), LD(cr)));
+          x1 = ADD(x1, MUL(SPLAT(beta), LD(cr + 4)));
+        }
+      } else {
+        x0 = ADD(x0, LD(cr));
+        x1 = ADD(x1, LD(cr + 4));
+      }
+      ST(cr, x0);
+      ST(cr + 4, x1);
+    }
+  } else {
+    for (int i = 0; i < mr; i++) {
+      float* cr = c + i * ldc;
+      float t[NR];
+      ST(t, acc[i][0]);
+      ST(t + 4, acc[i][1]);
+      for (int j = 0; j < nr; j++) {
+        float x = t[j];
+        if (first) {
+          if (bias) x += bias[j];
+          if (beta != 0.f) x += beta * cr[j];
+        } else {
+          x += cr[j];
+        }
+        cr[j] = x;
+      }
+    }
+  }
+}
+
+EXPORT(sgemm)
+void sgemm(int M, int N, int K, const float* a, int sai, int sap, const float* b, int sbp, int sbj, float* c,
+           int ldc, float beta, const float* bias, int tri, float* ws) {
+  float* bpack = ws;
+  float* apack = ws + KC * NC;
+  if (K <= 0) {
+    for (int i = 0; i < M; i++)
+      for (int j = 0; j < N; j++) c[i * ldc + j] = (beta != 0.f ? beta * c[i * ldc + j] : 0.f) + (bias ? bias[j] : 0.f);
+    return;
+  }
+  for (int p0 = 0; p0 < K; p0 += KC) {
+    int kc = K - p0 < KC ? K - p0 : KC;
+    int first = p0 == 0;
+    for (int j0 = 0; j0 < N; j0 += NC) {
+      int nc = N - j0 < NC ? N - j0 : NC;
+      /* pack B[p0:p0+kc, j0:j0+nc] into column panels of NR (zero-padded) */
+      for (int jp = 0; jp < nc; jp += NR) {
+        float* dst = bpack + jp * kc;
+        int nr = nc - jp < NR ? nc - jp : NR;
+        const float* src = b + p0 * sbp + (j0 + jp) * sbj;
+        if (sbj == 1 && nr == NR) {
+          for (int p = 0; p < kc; p++) {
+            ST(dst + p * NR, LD(src + p * sbp));
+            ST(dst + p * NR + 4, LD(src + p * sbp + 4));
+          }
+        } else if (sbp == 1 && nr == NR) {
+          /* B stored transposed: column j is contiguous along p */
+          for (int p = 0; p < kc; p++)
+            for (int j = 0; j < NR; j++) dst[p * NR + j] = src[p + j * sbj];
+        } else {
+          for (int p = 0; p < kc; p++)
+            for (int j = 0; j < NR; j++) dst[p * NR + j] = j < nr ? src[p * sbp + j * sbj] : 0.f;
+        }
+      }
+      for (int i0 = 0; i0 < M; i0 += MR) {
+        int mr = M - i0 < MR ? M - i0 : MR;
+        /* p range of this strip */
+        int ps = 0, pe = kc;
+        if (tri == TRI_A_LOWER) {
+          int lim = i0 + mr - p0; /* p < i0+mr */
+          pe = lim < kc ? lim : kc;
+          if (pe < 0) pe = 0;
+        } else if (tri == TRI_A_UPPER) {
+          int lo = i0 - p0;
+          ps = lo > 0 ? lo : 0;
+          if (ps > kc) ps = kc;
+        }
+        int klen = pe - ps;
+        /* pack A strip rows i0..i0+mr, p in [p0+ps, p0+pe) */
+        const float* asrc = a + i0 * sai + (p0 + ps) * sap;
+        if (mr == MR) {
+          if (sai == 1) {
+            for (int p = 0; p < klen; p++) ST(apack + p * MR, LD(asrc + p * sap));
+          } else {
+            for (int p = 0; p < klen; p++) {
+              const float* s = asrc + p * sap;
+              apack[p * MR] = s[0];
+              apack[p * MR + 1] = s[sai];
+              apack[p * MR + 2] = s[2 * sai];
+              apack[p * MR + 3] = s[3 * sai];
+            }
+          }
+        } else {
+          for (int p = 0; p < klen; p++)
+            for (int i = 0; i < MR; i++) apack[p * MR + i] = i < mr ? asrc[i * sai + p * sap] : 0.f;
+        }
+        int jend = nc;
+        if (tri == TRI_OUT_LOWER) {
+          int lim = i0 + mr - j0; /* columns j <= i0+mr-1 */
+          if (lim < jend) jend = lim;
+        }
+        for (int jp = 0; jp < jend; jp += NR) {
+          int nr = nc - jp < NR ? nc - jp : NR;
+          kern4x8(klen, apack, bpack + jp * kc + ps * NR, c + i0 * ldc + j0 + jp, ldc, mr, nr, first, beta,
+                  bias ? bias + j0 + jp : 0);
+        }
+      }
+    }
+  }
+}
+
+/* Batched GEMM: `batch` products with element strides between them (0 broadcasts an operand). */
+EXPORT(sgemm_batched)
+void sgemm_batched(int batch, int M, int N, int K, const float* a, int sai, int sap, int sa, const float* b,
+                   int sbp, int sbj, int sb, float* c, int ldc, int sc, float beta, float* ws) {
+  for (int q = 0; q < batch; q++) sgemm(M, N, K, a + q * sa, sai, sap, b + q * sb, sbp, sbj, c + q * sc, ldc, beta, 0, 0, ws);
+}
+
+/* out[c] = sum_r x[r*C + c] (bias gradients) */
+EXPORT(colsum)
+void colsum(const float* x, float* out, int R, int C) {
+  int c4 = C & ~3;
+  for (int c0 = 0; c0 < c4; c0 += 4) ST(out + c0, SPLAT(0.f));
+  for (int c0 = c4; c0 < C; c0++) out[c0] = 0.f;
+  for (int r = 0; r < R; r++) {
+    const float* xr = x + r * C;
+    for (int c0 = 0; c0 < c4; c0 += 4) ST(out + c0, ADD(LD(out + c0), LD(xr + c0)));
+    for (int c0 = c4; c0 < C; c0++) out[c0] += xr[c0];
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Elementwise: GELU (tanh form, GPT-2's gelu_new) forward and backward.
+ * --------------------------------------------------------------------------------------------- */
+#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
+#define GELU_C 0.044715f
+
+EXPORT(gelu_fwd)
+void gelu_fwd(const float* x, float* y, int n) {
+  int n4 = n & ~3;
+  for (int i = 0; i < n4; i += 4) {
+    vf v = LD(x + i);
+    vf u = MUL(ADD(v, MUL(MUL(MUL(v, v), v), SPLAT(GELU_C))), SPLAT(GELU_K));
+    ST(y + i, MUL(MUL(v, SPLAT(0.5f)), ADD(v_tanh(u), SPLAT(1.f))));
+  }
+  for (int i = n4; i < n; i++) {
+    float v = x[i];
+    vf u = SPLAT((v + v * v * v * GELU_C) * GELU_K);
+    y[i] = 0.5f * v * (wasm_f32x4_extract_lane(v_tanh(u), 0) + 1.f);
+  }
+}
+
+EXPORT(gelu_bwd)
+void gelu_bwd(const float* x, const float* dy, float* dx, int n) {
+  int n4 = n & ~3;
+  for (int i = 0; i < n4; i += 4) {
+    vf v = LD(x + i);
+    vf v2 = MUL(v, v);
+    vf u = MUL(ADD(v, MUL(MUL(v2, v), SPLAT(GELU_C))), SPLAT(GELU_K));
+    vf t = v_tanh(u);
+    vf du = MUL(SPLAT(GELU_K), ADD(SPLAT(1.f), MUL(SPLAT(3.f * GELU_C), v2)));
+    vf g = ADD(MUL(SPLAT(0.5f), ADD(t, SPLAT(1.f))), MUL(MUL(MUL(SPLAT(0.5f), v), SUB(SPLAT(1.f), MUL(t, t))), du));
+    ST(dx + i, MUL(LD(dy + i), g));
+  }
+  for (int i = n4; i < n; i++) {
+    float v = x[i];
+    float u = (v + v * v * v * GELU_C) * GELU_K;
+    float t = wasm_f32x4_extract_lane(v_tanh(SPLAT(u)), 0);
+    float du = GELU_K * (1.f + 3.f * GELU_C * v * v);
+    dx[i] = dy[i] * (0.5f * (t + 1.f) + 0.5f * v * (1.f - t * t) * du);
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * LayerNorm / RMSNorm over the last axis (rows of D). gain/bias may be null (0).
+ * --------------------------------------------------------------------------------------------- */
+static inline void row_moments(const float* x, int D, float* mean, float* rstd, float eps) {
+  int d4 = D & ~3;
+  vf s = SPLAT(0.f);
+  float ss = 0.f;
+  for (int c = 0; c < d4; c += 4) s = ADD(s, LD(x + c));
+  ss = hsum(s);
+  for (int c = d4; c < D; c++) ss += x[c];
+  float m = ss / (float)D;
+  vf mv = SPLAT(m);
+  vf q = SPLAT(0.f);
+  float qq;
+  for (int c = 0; c < d4; c += 4) {
+    vf t = SUB(LD(x + c), mv);
+    q = ADD(q, MUL(t, t));
+  }
+  qq = hsum(q);
+  for (int c = d4; c < D; c++) qq += (x[c] - m) * (x[c] - m);
+  float var = qq / (float)D;
+  *mean = m;
+  *rstd = 1.0f / __builtin_sqrtf(var + eps);
+}
+
+EXPORT(layernorm_fwd)
+void layernorm_fwd(const float* x, const float* g, const float* b, float* y, int R, int D, float eps) {
+  int d4 = D & ~3;
+  for (int r = 0; r < R; r++) {
+    const float* xr = x + r * D;
+    float* yr = y + r * D;
+    float m, rs;
+    row_moments(xr, D, &m, &rs, eps);
+    vf mv = SPLAT(m), rv = SPLAT(rs);
+    for (int c = 0; c < d4; c += 4) {
+      vf t = MUL(SUB(LD(xr + c), mv), rv);
+      if (g) t = MUL(t, LD(g + c));
+      if (b) t = ADD(t, LD(b + c));
+      ST(yr + c, t);
+    }
+    for (int c = d4; c < D; c++) {
+      float t = (xr[c] - m) * rs;
+      if (g) t *= g[c];
+      if (b) t += b[c];
+      yr[c] = t;
+    }
+  }
+}
+
+/* dx (may be null), dg (may be null), db (may be null) */
+EXPORT(layernorm_bwd)
+void layernorm_bwd(const float* dy, const float* x, const float* g, float* dx, float* dg, float* db, int R, int D,
+                   float eps) {
+  int d4 = D & ~3;
+  if (dg)
+    for (int c = 0; c < D; c++) dg[c] = 0.f;
+  if (db)
+    for (int c = 0; c < D; c++) db[c] = 0.f;
+  float invD = 1.0f / (float)D;
+  for (int r = 0; r < R; r++) {
+    const float* xr = x + r * D;
+    const float* dyr = dy + r * D;
+    float m, rs;
+    row_moments(xr, D, &m, &rs, eps);
+    vf mv = SPLAT(m), rv = SPLAT(rs);
+    vf s1 = SPLAT(0.f), s2 = SPLAT(0.f);
+    for (int c = 0; c < d4; c += 4) {
+      vf xh = MUL(SUB(LD(xr + c), mv), rv);
+      vf d = LD(dyr + c);
+      if (dg) ST(dg + c, ADD(LD(dg + c), MUL(d, xh)));
+      if (db) ST(db + c, ADD(LD(db + c), d));
+      vf gd = g ? MUL(d, LD(g + c)) : d;
+      s1 = ADD(s1, gd);
+      s2 = ADD(s2, MUL(gd, xh));
+    }
+    float a1 = hsum(s1), a2 = hsum(s2);
+    for (int c = d4; c < D; c++) {
+      float xh = (xr[c] - m) * rs;
+      float d = dyr[c];
+      if (dg) dg[c] += d * xh;
+      if (db) db[c] += d;
+      float gd = g ? d * g[c] : d;
+      a1 += gd;
+      a2 += gd * xh;
+    }
+    if (!dx) continue;
+    float m1 = a1 * invD, m2 = a2 * invD;
+    vf m1v = SPLAT(m1), m2v = SPLAT(m2);
+    float* dxr = dx + r * D;
+    for (int c = 0; c < d4; c += 4) {
+      vf xh = MUL(SUB(LD(xr + c), mv), rv);
+      vf d = LD(dyr + c);
+      vf gd = g ? MUL(d, LD(g + c)) : d;
+      ST(dxr + c, MUL(rv, SUB(SUB(gd, m1v), MUL(xh, m2v))));
+    }
+    for (int c = d4; c < D; c++) {
+      float xh = (xr[c] - m) * rs;
+      float gd = g ? dyr[c] * g[c] : dyr[c];
+      dxr[c] = rs * (gd - m1 - xh * m2);
+    }
+  }
+}
+
+static inline float row_rms(const float* x, int D, float eps) {
+  int d4 = D & ~3;
+  vf q = SPLAT(0.f);
+  for (int c = 0; c < d4; c += 4) {
+    vf t = LD(x + c);
+    q = ADD(q, MUL(t, t));
+  }
+  float qq = hsum(q);
+  for (int c = d4; c < D; c++) qq += x[c] * x[c];
+  return 1.0f / __builtin_sqrtf(qq / (float)D + eps);
+}
+
+EXPORT(rmsnorm_fwd)
+void rmsnorm_fwd(const float* x, const float* g, float* y, int R, int D, float eps) {
+  int d4 = D & ~3;
+  for (int r = 0; r < R; r++) {
+    const float* xr = x + r * D;
+    float* yr = y + r * D;
+    float rs = row_rms(xr, D, eps);
+    vf rv = SPLAT(rs);
+    for (int c = 0; c < d4; c += 4) {
+      vf t = MUL(LD(xr + c), rv);
+      if (g) t = MUL(t, LD(g + c));
+      ST(yr + c, t);
+    }
+    for (int c = d4; c < D; c++) yr[c] = g ? xr[c] * rs * g[c] : xr[c] * rs;
+  }
+}
+
+EXPORT(rmsnorm_bwd)
+void rmsnorm_bwd(const float* dy, const float* x, const float* g, float* dx, float* dg, int R, int D, float eps) {
+  int d4 = D & ~3;
+  if (dg)
+    for (int c = 0; c < D; c++) dg[c] = 0.f;
+  float invD = 1.0f / (float)D;
+  for (int r = 0; r < R; r++) {
+    const float* xr = x + r * D;
+    const float* dyr = dy + r * D;
+    float rs = row_rms(xr, D, eps);
+    vf rv = SPLAT(rs);
+    vf s2 = SPLAT(0.f);
+    for (int c = 0; c < d4; c += 4) {
+      vf xh = MUL(LD(xr + c), rv);
+      vf d = LD(dyr + c);
+      if (dg) ST(dg + c, ADD(LD(dg + c), MUL(d, xh)));
+      vf gd = g ? MUL(d, LD(g + c)) : d;
+      s2 = ADD(s2, MUL(gd, xh));
+    }
+    float a2 = hsum(s2);
+    for (int c = d4; c < D; c++) {
+      float xh = xr[c] * rs;
+      if (dg) dg[c] += dyr[c] * xh;
+      float gd = g ? dyr[c] * g[c] : dyr[c];
+      a2 += gd * xh;
+    }
+    if (!dx) continue;
+    vf m2v = SPLAT(a2 * invD);
+    float m2 = a2 * invD;
+    float* dxr = dx + r * D;
+    for (int c = 0; c < d4; c += 4) {
+      vf xh = MUL(LD(xr + c), rv);
+      vf d = LD(dyr + c);
+      vf gd = g ? MUL(d, LD(g + c)) : d;
+      ST(dxr + c, MUL(rv, SUB(gd, MUL(xh, m2v))));
+    }
+    for (int c = d4; c < D; c++) {
+      float xh = xr[c] * rs;
+      float gd = g ? dyr[c] * g[c] : dyr[c];
+      dxr[c] = rs * (gd - xh * m2);
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Softmax cross-entropy with integer targets: loss = mean_r (logsumexp(l_r) - l_r[t_r]).
+ * --------------------------------------------------------------------------------------------- */
+static float row_lse(const float* l, int V) {
+  int v4 = V & ~3;
+  vf mx = SPLAT(-3.4e38f);
+  for (int c = 0; c < v4; c += 4) mx = wasm_f32x4_max(mx, LD(l + c));
+  float m = hmax(mx);
+  for (int c = v4; c < V; c++) m = l[c] > m ? l[c] : m;
+  vf mv = SPLAT(m), s = SPLAT(0.f);
+  for (int c = 0; c < v4; c += 4) s = ADD(s, v_exp(SUB(LD(l + c), mv)));
+  float ss = hsum(s);
+  for (int c = v4; c < V; c++) ss += f_exp(l[c] - m);
+  return m + f_log(ss);
+}
+
+EXPORT(xent_fwd)
+void xent_fwd(const float* logits, const int* targets, float* out, int R, int V) {
+  double total = 0.0;
+  for (int r = 0; r < R; r++) {
+    const float* l = logits + r * V;
+    int t = targets[r];
+    float lt = (t >= 0 && t < V) ? l[t] : 0.f;
+    total += (double)(row_lse(l, V) - lt);
+  }
+  out[0] = (float)(total / (double)R);
+}
+
+/* dlogits = (softmax(l) - onehot(t)) * dloss[0] / R */
+EXPORT(xent_bwd)
+void xent_bwd(const float* logits, const int* targets, const float* dloss, float* dl, int R, int V) {
+  float scale = dloss[0] / (float)R;
+  int v4 = V & ~3;
+  for (int r = 0; r < R; r++) {
+    const float* l = logits + r * V;
+    float* o = dl + r * V;
+    float lse = row_lse(l, V);
+    vf lv = SPLAT(lse), sv = SPLAT(scale);
+    for (int c = 0; c < v4; c += 4) ST(o + c, MUL(v_exp(SUB(LD(l + c), lv)), sv));
+    for (int c = v4; c < V; c++) o[c] = f_exp(l[c] - lse) * scale;
+    int t = targets[r];
+    if (t >= 0 && t < V) o[t] -= scale;
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Embedding: out[n] = table[ids[n]] (+ pos[n % T]); backward scatter-adds.
+ * --------------------------------------------------------------------------------------------- */
+EXPORT(embed_fwd)
+void embed_fwd(const float* table, const int* ids, const float* pos, float* out, int N, int D, int V, int T) {
+  int d4 = D & ~3;
+  for (int n = 0; n < N; n++) {
+    int id = ids[n];
+    float* o = out + n * D;
+    const float* pr = pos ? pos + (n % T) * D : 0;
+    if (id < 0 || id >= V) {
+      for (int c = 0; c < D; c++) o[c] = pr ? pr[c] : 0.f;
+      continue;
+    }
+    const float* src = table + id * D;
+    if (pr) {
+      for (int c = 0; c < d4; c += 4) ST(o + c, ADD(LD(src + c), LD(pr + c)));
+      for (int c = d4; c < D; c++) o[c] = src[c] + pr[c];
+    } else {
+      for (int c = 0; c < d4; c += 4) ST(o + c, LD(src + c));
+      for (int c = d4; c < D; c++) o[c] = src[c];
+    }
+  }
+}
+
+/* dtable[V, D] = scatter-add of dy rows by ids (may be null); dpos[P, D] = sum of dy rows by n % T (may be null) */
+EXPORT(embed_bwd)
+void embed_bwd(const float* dy, const int* ids, float* dtable, float* dpos, int N, int D, int V, int T, int P) {
+  int d4 = D & ~3;
+  if (dtable)
+    for (int i = 0; i < V * D; i++) dtable[i] = 0.f;
+  if (dpos)
+    for (int i = 0; i < P * D; i++) dpos[i] = 0.f;
+  for (int n = 0; n < N; n++) {
+    const float* d = dy + n * D;
+    if (dtable) {
+      int id = ids[n];
+      if (id >= 0 && id < V) {
+        float* o = dtable + id * D;
+        for (int c = 0; c < d4; c += 4) ST(o + c, ADD(LD(o + c), LD(d + c)));
+        for (int c = d4; c < D; c++) o[c] += d[c];
+      }
+    }
+    if (dpos) {
+      float* o = dpos + (n % T) * D;
+      for (int c = 0; c < d4; c += 4) ST(o + c, ADD(LD(o + c), LD(d + c)));
+      for (int c = d4; c < D; c++) o[c] += d[c];
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Fused causal multi-head self-attention on a fused QKV activation.
+ * qkv: [B*T, 3*D] with columns q | k | v, heads contiguous (head h at h*hd) inside each; D = H*hd.
+ * Optional RoPE (rotate-half): cosT/sinT [T, hd] (null: none), applied to q and k.
+ * y: [B*T, D] (heads merged). stats: [B*H*T*2] = (row max, row sum of exp) of the softmax, for backward.
+ * scores = (q_rot · k_rotᵀ)·scale, causal mask, softmax, · v.
+ * ws: 2*T*hd + T*T + KC*NC + MR*KC floats (fwd); 3*T*hd + 2*T*T + KC*NC + MR*KC (bwd).
+ * --------------------------------------------------------------------------------------------- */
+static void load_head(const float* src, int ld, int T, int hd, const float* cosT, const float* sinT, float scale,
+                      float* dst) {
+  int half = hd >> 1;
+  for (int t = 0; t < T; t++) {
+    const float* s = src + t * ld;
+    float* o = dst + t * hd;
+    if (cosT) {
+      const float* cr = cosT + t * hd;
+      const float* sr = sinT + t * hd;
+      for (int c = 0; c < half; c++) o[c] = (s[c] * cr[c] - s[c + half] * sr[c]) * scale;
+      for (int c = half; c < hd; c++) o[c] = (s[c] * cr[c] + s[c - half] * sr[c]) * scale;
+    } else {
+      for (int c = 0; c < hd; c++) o[c] = s[c] * scale;
+    }
+  }
+}
+
+/* dst (strided) = RoPEᵀ(g)·scale, the gradient through load_head */
+static void store_head_grad(const float* g, int T, int hd, const float* cosT, const float* sinT, float scale,
+                            float* dst, int ld) {
+  int half = hd >> 1;
+  for (int t = 0; t < T; t++) {
+    const float* s = g + t * hd;
+    float* o = dst + t * ld;
+    if (cosT) {
+      const float* cr = cosT + t * hd;
+      const float* sr = sinT + t * hd;
+      /* y1 = x1 c - x2 s ; y2 = x2 c + x1 s  =>  dx1 = dy1 c + dy2 s ; dx2 = dy2 c - dy1 s */
+      for (int c = 0; c < half; c++) o[c] = (s[c] * cr[c] + s[c + half] * sr[c + half]) * scale;
+      for (int c = half; c < hd; c++) o[c] = (s[c] * cr[c] - s[c - half] * sr[c - half]) * scale;
+    } else {
+      for (int c = 0; c < hd; c++) o[c] = s[c] * scale;
+    }
+  }
+}
+
+static void causal_softmax(float* S, int T, float* stats) {
+  for (int i = 0; i < T; i++) {
+    float* row = S + i * T;
+    int n = i + 1;
+    int n4 = n & ~3;
+    vf mx = SPLAT(-3.4e38f);
+    for (int j = 0; j < n4; j += 4) mx = wasm_f32x4_max(mx, LD(row + j));
+    float m = hmax(mx);
+    for (int j = n4; j < n; j++) m = row[j] > m ? row[j] : m;
+    vf mv = SPLAT(m), s = SPLAT(0.f);
+    for (int j = 0; j < n4; j += 4) {
+      vf e = v_exp(SUB(LD(row + j), mv));
+      ST(row + j, e);
+      s = ADD(s, e);
+    }
+    float sum = hsum(s);
+    for (int j = n4; j < n; j++) {
+      float e = f_exp(row[j] - m);
+      row[j] = e;
+      sum += e;
+    }
+    float inv = 1.0f / sum;
+    vf iv = SPLAT(inv);
+    for (int j = 0; j < n4; j += 4) ST(row + j, MUL(LD(row + j), iv));
+    for (int j = n4; j < n; j++) row[j] *= inv;
+    for (int j = n; j < T; j++) row[j] = 0.f;
+    if (stats) {
+      stats[2 * i] = m;
+      stats[2 * i + 1] = inv;
+    }
+  }
+}
+
+/* P = exp(S - m)·inv from saved stats (same values as the forward) */
+static void causal_softmax_from_stats(float* S, int T, const float* stats) {
+  for (int i = 0; i < T; i++) {
+    float* row = S + i * T;
+    int n = i + 1;
+    int n4 = n & ~3;
+    float m = stats[2 * i], inv = stats[2 * i + 1];
+    vf mv = SPLAT(m), iv = SPLAT(inv);
+    for (int j = 0; j < n4; j += 4) ST(row + j, MUL(v_exp(SUB(LD(row + j), mv)), iv));
+    for (int j = n4; j < n; j++) row[j] = f_exp(row[j] - m) * inv;
+    for (int j = n; j < T; j++) row[j] = 0.f;
+  }
+}
+
+EXPORT(attn_fwd)
+void attn_fwd(const float* qkv, const float* cosT, const float* sinT, float* y, float* stats, int B, int T, int H,
+              int hd, float scale, float* ws) {
+  int D = H * hd, D3 = 3 * D;
+  float* Q = ws;
+  float* Kh = Q + T * hd;
+  float* S = Kh + T * hd;
+  float* gws = S + T * T;
+  for (int b = 0; b < B; b++) {
+    const float* base = qkv + b * T * D3;
+    for (int h = 0; h < H; h++) {
+      load_head(base + h * hd, D3, T, hd, cosT, sinT, scale, Q);
+      load_head(base + D + h * hd, D3, T, hd, cosT, sinT, 1.0f, Kh);
+      sgemm(T, T, hd, Q, hd, 1, Kh, 1, hd, S, T, 0.f, 0, TRI_OUT_LOWER, gws);
+      causal_softmax(S, T, stats ? stats + ((b * H + h) * T) * 2 : 0);
+      sgemm(T, hd, T, S, T, 1, base + 2 * D + h * hd, D3, 1, y + b * T * D + h * hd, D, 0.f, 0, TRI_A_LOWER, gws);
+    }
+  }
+}
+
+EXPORT(attn_bwd)
+void attn_bwd(const float* dy, const float* qkv, const float* cosT, const float* sinT, const float* stats,
+              float* dqkv, int B, int T, int H, int hd, float scale, float* ws) {
+  int D = H * hd, D3 = 3 * D;
+  float* Q = ws;
+  float* Kh = Q + T * hd;
+  float* tmp = Kh + T * hd;
+  float* P = tmp + T * hd;
+  float* dP = P + T * T;
+  float* gws = dP + T * T;
+  for (int b = 0; b < B; b++) {
+    const float* base = qkv + b * T * D3;
+    float* dbase = dqkv + b * T * D3;
+    const float* dO_b = dy + b * T * D;
+    for (int h = 0; h < H; h++) {
+      const float* V = base + 2 * D + h * hd;
+      const float* dO = dO_b + h * hd;
+      load_head(base + h * hd, D3, T, hd, cosT, sinT, scale, Q);
+      load_head(base + D + h * hd, D3, T, hd, cosT, sinT, 1.0f, Kh);
+      sgemm(T, T, hd, Q, hd, 1, Kh, 1, hd, P, T, 0.f, 0, TRI_OUT_LOWER, gws);
+      causal_softmax_from_stats(P, T, stats + ((b * H + h) * T) * 2);
+      /* dV = Pᵀ·dO */
+      sgemm(T, hd, T, P, 1, T, dO, D, 1, dbase + 2 * D + h * hd, D3, 0.f, 0, TRI_A_UPPER, gws);
+      /* dP = dO·Vᵀ */
+      sgemm(T, T, hd, dO, D, 1, V, 1, D3, dP, T, 0.f, 0, TRI_OUT_LOWER, gws);
+      /* dS = P ∘ (dP − rowsum(P∘dP)) */
+      for (int i = 0; i < T; i++) {
+        float* pr = P + i * T;
+        float* dr = dP + i * T;
+        int n = i + 1, n4 = n & ~3;
+        vf acc = SPLAT(0.f);
+        for (int j = 0; j < n4; j += 4) acc = ADD(acc, MUL(LD(pr + j), LD(dr + j)));
+        float s = hsum(acc);
+        for (int j = n4; j < n; j++) s += pr[j] * dr[j];
+        vf sv = SPLAT(s);
+        for (int j = 0; j < n4; j += 4) ST(dr + j, MUL(LD(pr + j), SUB(LD(dr + j), sv)));
+        for (int j = n4; j < n; j++) dr[j] = pr[j] * (dr[j] - s);
+        for (int j = n; j < T; j++) dr[j] = 0.f;
+      }
+      /* dQ_rot = dS·K_rot·scale */
+      sgemm(T, hd, T, dP, T, 1, Kh, hd, 1, tmp, hd, 0.f, 0, TRI_A_LOWER, gws);
+      store_head_grad(tmp, T, hd, cosT, sinT, scale, dbase + h * hd, D3);
+      /* dK_rot = dSᵀ·(Q_rot·scale) */
+      sgemm(T, hd, T, dP, 1, T, Q, hd, 1, tmp, hd, 0.f, 0, TRI_A_UPPER, gws);
+      store_head_grad(tmp, T, hd, cosT, sinT, 1.0f, dbase + D + h * hd, D3);
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Optimizer and reductions.
+ * --------------------------------------------------------------------------------------------- */
+/* sum of squares of n floats, accumulated in double */
+EXPORT(sumsq)
+double sumsq(const float* x, int n) {
+  int n4 = n & ~3;
+  double total = 0.0;
+  int i = 0;
+  while (i < n4) {
+    int end = i + 4096 < n4 ? i + 4096 : n4;
+    vf acc = SPLAT(0.f);
+    for (; i < end; i += 4) {
+      vf t = LD(x + i);
+      acc = ADD(acc, MUL(t, t));
+    }
+    total += (double)hsum(acc);
+  }
+  for (; i < n; i++) total += (double)x[i] * (double)x[i];
+  return total;
+}
+
+/*
+ * AdamW, the same float32 operations as Strata's AdamW (train/adamw.ts):
+ * g = g0·scale; m' = m·b1 + g·omb1; v' = v·b2 + g²·omb2 (omb = 1 − b, rounded by the caller as tfjs does); u = (m'/bc1) / (sqrt(v'/bc2) + eps);
+ * p' = p·decay − u·lr  (decay = 1 − lr·λ, or 1).
+ */
+EXPORT(adamw)
+void adamw(const float* p, const float* g0, const float* m, const float* v, float* po, float* mo, float* vo, int n,
+           float lr, float b1, float b2, float omb1, float omb2, float eps, float decay, float bc1, float bc2,
+           float scale) {
+  int n4 = n & ~3;
+  vf vb1 = SPLAT(b1), vb2 = SPLAT(b2), v1b1 = SPLAT(omb1), v1b2 = SPLAT(omb2);
+  vf vbc1 = SPLAT(bc1), vbc2 = SPLAT(bc2), veps = SPLAT(eps), vlr = SPLAT(lr), vdec = SPLAT(decay), vsc = SPLAT(scale);
+  for (int i = 0; i < n4; i += 4) {
+    vf g = LD(g0 + i);
+    if (scale != 1.f) g = MUL(g, vsc);
+    vf mn = ADD(MUL(LD(m + i), vb1), MUL(g, v1b1));
+    vf vn = ADD(MUL(LD(v + i), vb2), MUL(MUL(g, g), v1b2));
+    vf u = DIV(DIV(mn, vbc1), ADD(wasm_f32x4_sqrt(DIV(vn, vbc2)), veps));
+    vf pp = LD(p + i);
+    if (decay != 1.f) pp = MUL(pp, vdec);
+    ST(mo + i, mn);
+    ST(vo + i, vn);
+    ST(po + i, SUB(pp, MUL(u, vlr)));
+  }
+  for (int i = n4; i < n; i++) {
+    float g = g0[i];
+    if (scale != 1.f) g *= scale;
+    float mn = m[i] * b1 + g * omb1;
+    float vn = v[i] * b2 + (g * g) * omb2;
+    float u = (mn / bc1) / (__builtin_sqrtf(vn / bc2) + eps);
+    float pp = decay != 1.f ? p[i] * decay : p[i];
+    mo[i] = mn;
+    vo[i] = vn;
+    po[i] = pp - u * lr;
+  }
+}
