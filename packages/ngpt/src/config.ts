@@ -1,4 +1,4 @@
-import { formatChoices, StrataError } from '@strata/core';
+import { configFields, divisorsNear, StrataError, withDefaults } from '@strata/core';
 
 /**
  * Configuration of the nGPT family (Loshchilov et al., "nGPT: Normalized Transformer with Representation
@@ -79,49 +79,6 @@ export const NGPT_DEFAULTS = {
   normEps: 1e-12,
 } as const satisfies Readonly<Record<string, number | boolean | null>>;
 
-const KEYS = Object.keys(NGPT_DEFAULTS);
-
-function int(raw: Record<string, unknown>, key: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const v = raw[key];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new StrataError(
-      'E_CONFIG',
-      `model.${key} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`,
-    );
-  }
-  return v;
-}
-
-function num(raw: Record<string, unknown>, key: string, lo: number, hi: number, loOpen = false): number {
-  const v = raw[key];
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi || (loOpen && v === lo)) {
-    throw new StrataError(
-      'E_CONFIG',
-      `model.${key} must be a number in ${loOpen ? '(' : '['}${lo}, ${hi}], got ${JSON.stringify(v)}`,
-    );
-  }
-  return v;
-}
-
-/** A number, or `null` for the derived default. */
-function numOr(
-  raw: Record<string, unknown>,
-  key: string,
-  derived: number,
-  lo: number,
-  hi: number,
-  loOpen = false,
-): number {
-  return raw[key] === null ? derived : num(raw, key, lo, hi, loOpen);
-}
-
-function bool(raw: Record<string, unknown>, key: string): boolean {
-  const v = raw[key];
-  if (typeof v !== 'boolean')
-    throw new StrataError('E_CONFIG', `model.${key} must be true or false, got ${JSON.stringify(v)}`);
-  return v;
-}
-
 /**
  * Validates an nGPT config and fills defaults (the `null` ones derived from `dModel`: `dFF = 4·dModel`,
  * `alphaScale = sQKScale = sZScale = 1/√dModel`, `nuGain = √dModel`, `attnScale = √(dModel/nHeads)`).
@@ -129,26 +86,14 @@ function bool(raw: Record<string, unknown>, key: string): boolean {
  * Idempotent: parsing a parsed config returns an equal config.
  */
 export function parseNGPTConfig(input: unknown): NGPTConfig {
-  if (input == null || typeof input !== 'object' || Array.isArray(input)) {
-    throw new StrataError('E_CONFIG', `model config must be an object, got ${JSON.stringify(input)}`);
-  }
-  const given = input as Record<string, unknown>;
-  for (const k of Object.keys(given)) {
-    if (!KEYS.includes(k)) {
-      throw new StrataError(
-        'E_CONFIG',
-        `unknown nGPT model config key "${k}"; valid keys: ${formatChoices(KEYS)}`,
-      );
-    }
-  }
-  const raw: Record<string, unknown> = { ...NGPT_DEFAULTS };
-  for (const [k, v] of Object.entries(given)) if (v !== undefined) raw[k] = v;
-  const dModel = int(raw, 'dModel', 2, 65536);
-  const nHeads = int(raw, 'nHeads', 1, 4096);
+  const raw = withDefaults('nGPT model config', input, NGPT_DEFAULTS);
+  const { int, num, numOr, bool } = configFields('model', raw);
+  const dModel = int('dModel', 2, 65536);
+  const nHeads = int('nHeads', 1, 4096);
   if (dModel % nHeads !== 0) {
     throw new StrataError(
       'E_CONFIG',
-      `model.dModel (${dModel}) must be divisible by model.nHeads (${nHeads}); e.g. nHeads ${divisorsNear(dModel, nHeads)}`,
+      `model.dModel (${dModel}) must be divisible by model.nHeads (${nHeads}); e.g. nHeads ${divisorsNear(dModel, nHeads, (h) => (dModel / h) % 2 === 0)}`,
     );
   }
   const dk = dModel / nHeads;
@@ -161,35 +106,25 @@ export function parseNGPTConfig(input: unknown): NGPTConfig {
   const invSqrtD = 1 / Math.sqrt(dModel);
   const BIG = 1e6;
   const cfg: NGPTConfig = {
-    vocabSize: int(raw, 'vocabSize', 2, 1 << 24),
-    contextLength: int(raw, 'contextLength', 1, 1 << 20),
+    vocabSize: int('vocabSize', 2, 1 << 24),
+    contextLength: int('contextLength', 1, 1 << 20),
     dModel,
-    nLayers: int(raw, 'nLayers', 1, 100000),
+    nLayers: int('nLayers', 1, 100000),
     nHeads,
-    dFF: raw.dFF === null ? 4 * dModel : int(raw, 'dFF', 1, 1 << 20),
-    ropeBase: num(raw, 'ropeBase', 1, 1e12, true),
-    alphaInit: num(raw, 'alphaInit', -BIG, BIG),
-    alphaScale: numOr(raw, 'alphaScale', invSqrtD, 0, BIG, true),
-    alphaAbs: bool(raw, 'alphaAbs'),
-    sQKInit: num(raw, 'sQKInit', -BIG, BIG),
-    sQKScale: numOr(raw, 'sQKScale', invSqrtD, 0, BIG, true),
-    sUVInit: num(raw, 'sUVInit', -BIG, BIG),
-    sUVScale: num(raw, 'sUVScale', 0, BIG, true),
-    sZInit: num(raw, 'sZInit', -BIG, BIG),
-    sZScale: numOr(raw, 'sZScale', invSqrtD, 0, BIG, true),
-    nuGain: numOr(raw, 'nuGain', Math.sqrt(dModel), 0, BIG, true),
-    attnScale: numOr(raw, 'attnScale', Math.sqrt(dk), 0, BIG, true),
-    normEps: num(raw, 'normEps', 0, 1e-2),
+    dFF: raw.dFF === null ? 4 * dModel : int('dFF', 1, 1 << 20),
+    ropeBase: num('ropeBase', 1, 1e12, true),
+    alphaInit: num('alphaInit', -BIG, BIG),
+    alphaScale: numOr('alphaScale', invSqrtD, 0, BIG, true),
+    alphaAbs: bool('alphaAbs'),
+    sQKInit: num('sQKInit', -BIG, BIG),
+    sQKScale: numOr('sQKScale', invSqrtD, 0, BIG, true),
+    sUVInit: num('sUVInit', -BIG, BIG),
+    sUVScale: num('sUVScale', 0, BIG, true),
+    sZInit: num('sZInit', -BIG, BIG),
+    sZScale: numOr('sZScale', invSqrtD, 0, BIG, true),
+    nuGain: numOr('nuGain', Math.sqrt(dModel), 0, BIG, true),
+    attnScale: numOr('attnScale', Math.sqrt(dk), 0, BIG, true),
+    normEps: num('normEps', 0, 1e-2),
   };
   return cfg;
-}
-
-function divisorsNear(d: number, h: number): string {
-  const divs: number[] = [];
-  for (let i = 1; i <= Math.min(d, 64); i++) if (d % i === 0 && (d / i) % 2 === 0) divs.push(i);
-  divs.sort((a, b) => Math.abs(a - h) - Math.abs(b - h));
-  return divs
-    .slice(0, 3)
-    .sort((a, b) => a - b)
-    .join(', ');
 }

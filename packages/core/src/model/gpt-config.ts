@@ -1,3 +1,4 @@
+import { configFields, divisorsNear, withDefaults } from '../config-fields.js';
 import { formatChoices, StrataError } from '../errors.js';
 import type { Architecture, NormKind } from '../norm/contract.js';
 import type { NormSelection } from '../norm/registry.js';
@@ -78,45 +79,6 @@ export const GPT_DEFAULTS: Omit<GPTConfig, 'dFF' | 'norm'> & {
   architecture: 'decoder-only',
 };
 
-const KEYS = Object.keys(GPT_DEFAULTS);
-
-function int(raw: Record<string, unknown>, key: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const v = raw[key];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new StrataError(
-      'E_CONFIG',
-      `model.${key} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`,
-    );
-  }
-  return v;
-}
-function num(raw: Record<string, unknown>, key: string, lo: number, hi: number, loOpen = false): number {
-  const v = raw[key];
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi || (loOpen && v === lo)) {
-    throw new StrataError(
-      'E_CONFIG',
-      `model.${key} must be a number in ${loOpen ? '(' : '['}${lo}, ${hi}], got ${JSON.stringify(v)}`,
-    );
-  }
-  return v;
-}
-function oneOf<T extends string>(raw: Record<string, unknown>, key: string, values: readonly T[]): T {
-  const v = raw[key];
-  if (typeof v !== 'string' || !values.includes(v as T)) {
-    throw new StrataError(
-      'E_CONFIG',
-      `model.${key} must be ${formatChoices(values)}, got ${JSON.stringify(v)}`,
-    );
-  }
-  return v as T;
-}
-function bool(raw: Record<string, unknown>, key: string): boolean {
-  const v = raw[key];
-  if (typeof v !== 'boolean')
-    throw new StrataError('E_CONFIG', `model.${key} must be true or false, got ${JSON.stringify(v)}`);
-  return v;
-}
-
 /**
  * Validates a GPT config, filling defaults. Unknown keys and impossible shapes fail with an error naming the
  * field. `resolveNorm` validates the strategy and its options (it is the norm registry's `selectNorm`).
@@ -125,35 +87,24 @@ export function parseGPTConfig(
   input: unknown,
   resolveNorm: (name: string, options: unknown) => NormSelection,
 ): GPTConfig {
-  if (input == null || typeof input !== 'object' || Array.isArray(input)) {
-    throw new StrataError('E_CONFIG', `model config must be an object, got ${JSON.stringify(input)}`);
-  }
-  const given = input as Record<string, unknown>;
-  for (const k of Object.keys(given)) {
-    if (!KEYS.includes(k)) {
-      throw new StrataError(
-        'E_CONFIG',
-        `unknown model config key "${k}"; valid keys: ${formatChoices(KEYS)}`,
-      );
-    }
-  }
-  const raw: Record<string, unknown> = { ...GPT_DEFAULTS, ...given };
-  const dModel = int(raw, 'dModel', 1, 65536);
-  const nHeads = int(raw, 'nHeads', 1, 4096);
+  const raw = withDefaults('model config', input, GPT_DEFAULTS);
+  const { int, num, oneOf, bool } = configFields('model', raw);
+  const dModel = int('dModel', 1, 65536);
+  const nHeads = int('nHeads', 1, 4096);
   if (dModel % nHeads !== 0) {
     throw new StrataError(
       'E_CONFIG',
       `model.dModel (${dModel}) must be divisible by model.nHeads (${nHeads}); e.g. nHeads ${divisorsNear(dModel, nHeads)}`,
     );
   }
-  const positions = oneOf(raw, 'positions', ['learned', 'rope', 'none'] as const);
+  const positions = oneOf('positions', ['learned', 'rope', 'none'] as const);
   if (positions === 'rope' && (dModel / nHeads) % 2 !== 0) {
     throw new StrataError(
       'E_CONFIG',
       `RoPE needs an even head dimension; dModel/nHeads = ${dModel / nHeads}`,
     );
   }
-  const dFF = raw.dFF === null ? 4 * dModel : int(raw, 'dFF', 1, 1 << 20);
+  const dFF = raw.dFF === null ? 4 * dModel : int('dFF', 1, 1 << 20);
   const norm = raw.norm as { name?: unknown; options?: unknown } | string;
   const normName = typeof norm === 'string' ? norm : norm?.name;
   if (typeof normName !== 'string') {
@@ -163,35 +114,25 @@ export function parseGPTConfig(
     );
   }
   const cfg: GPTConfig = {
-    vocabSize: int(raw, 'vocabSize', 2, 1 << 24),
-    contextLength: int(raw, 'contextLength', 1, 1 << 20),
+    vocabSize: int('vocabSize', 2, 1 << 24),
+    contextLength: int('contextLength', 1, 1 << 20),
     dModel,
-    nLayers: int(raw, 'nLayers', 1, 100000),
+    nLayers: int('nLayers', 1, 100000),
     nHeads,
     dFF,
-    activation: oneOf(raw, 'activation', ['gelu', 'gelu_erf', 'relu', 'swiglu'] as const),
+    activation: oneOf('activation', ['gelu', 'gelu_erf', 'relu', 'swiglu'] as const),
     positions,
-    ropeBase: num(raw, 'ropeBase', 1, 1e12, true),
-    normKind: oneOf(raw, 'normKind', ['layernorm', 'rmsnorm'] as const),
-    normEps: num(raw, 'normEps', 0, 1, true),
-    normBias: bool(raw, 'normBias'),
-    bias: bool(raw, 'bias'),
-    tiedEmbeddings: bool(raw, 'tiedEmbeddings'),
-    dropout: num(raw, 'dropout', 0, 0.99),
-    initStd: num(raw, 'initStd', 0, 10, true),
-    initScheme: oneOf(raw, 'initScheme', ['gpt2', 'xavier'] as const),
-    architecture: oneOf(raw, 'architecture', ['decoder-only'] as const),
+    ropeBase: num('ropeBase', 1, 1e12, true),
+    normKind: oneOf('normKind', ['layernorm', 'rmsnorm'] as const),
+    normEps: num('normEps', 0, 1, true),
+    normBias: bool('normBias'),
+    bias: bool('bias'),
+    tiedEmbeddings: bool('tiedEmbeddings'),
+    dropout: num('dropout', 0, 0.99),
+    initStd: num('initStd', 0, 10, true),
+    initScheme: oneOf('initScheme', ['gpt2', 'xavier'] as const),
+    architecture: oneOf('architecture', ['decoder-only'] as const),
     norm: resolveNorm(normName, typeof norm === 'string' ? {} : (norm.options ?? {})),
   };
   return cfg;
-}
-
-function divisorsNear(d: number, h: number): string {
-  const divs: number[] = [];
-  for (let i = 1; i <= Math.min(d, 64); i++) if (d % i === 0) divs.push(i);
-  divs.sort((a, b) => Math.abs(a - h) - Math.abs(b - h));
-  return divs
-    .slice(0, 3)
-    .sort((a, b) => a - b)
-    .join(', ');
 }

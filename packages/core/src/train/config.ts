@@ -1,4 +1,5 @@
-import { formatChoices, StrataError } from '../errors.js';
+import { configFields, withDefaults } from '../config-fields.js';
+import { StrataError } from '../errors.js';
 
 /** Everything that controls a training run (recorded in the checkpoint's `config.json` under `training`). */
 export interface TrainConfig {
@@ -62,67 +63,32 @@ export const TRAIN_DEFAULTS: TrainConfig = {
   diagnosticsEvery: 0,
 };
 
-const KEYS = Object.keys(TRAIN_DEFAULTS) as (keyof TrainConfig)[];
-
 /** Validates a (partial) training config, filling defaults; errors name the field. */
 export function parseTrainConfig(raw: unknown, contextLength?: number): TrainConfig {
-  if (raw == null) raw = {};
-  if (typeof raw !== 'object' || Array.isArray(raw))
-    throw new StrataError('E_CONFIG', 'training config must be an object');
-  const given = raw as Record<string, unknown>;
-  for (const k of Object.keys(given)) {
-    if (!KEYS.includes(k as keyof TrainConfig)) {
-      throw new StrataError(
-        'E_CONFIG',
-        `unknown training config key "${k}"; valid keys: ${formatChoices(KEYS)}`,
-      );
-    }
-  }
-  const c = { ...TRAIN_DEFAULTS, ...(given as Partial<TrainConfig>) };
-  const intField = (k: keyof TrainConfig, min: number) => {
-    const v = c[k];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-      throw new StrataError('E_CONFIG', `train.${k} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
-    }
+  const merged = withDefaults('training config', raw ?? {}, TRAIN_DEFAULTS as unknown as Record<string, unknown>);
+  const f = configFields('train', merged);
+  const lr = f.num('lr', 0, 10, true);
+  const c: TrainConfig = {
+    steps: f.int('steps', 0),
+    batchSize: f.int('batchSize', 1),
+    seqLen: f.int('seqLen', 1),
+    lr,
+    minLr: f.num('minLr', 0, lr),
+    warmupSteps: f.int('warmupSteps', 0),
+    decay: f.oneOf('decay', ['cosine', 'constant'] as const),
+    beta1: f.num('beta1', 0, 0.999999),
+    beta2: f.num('beta2', 0, 0.999999),
+    eps: f.num('eps', 0, 1, true),
+    weightDecay: f.num('weightDecay', 0, 10),
+    gradClip: f.num('gradClip', 0, 1e9),
+    seed: f.int('seed', 0, 2 ** 32 - 1),
+    evalEvery: f.int('evalEvery', 0),
+    evalBatches: f.int('evalBatches', 1),
+    checkpointEvery: f.int('checkpointEvery', 0),
+    valFraction: f.num('valFraction', 0, 0.9, true),
+    onNonFinite: f.oneOf('onNonFinite', ['stop', 'skip'] as const),
+    diagnosticsEvery: f.int('diagnosticsEvery', 0),
   };
-  const numField = (k: keyof TrainConfig, lo: number, hi: number, loOpen = false) => {
-    const v = c[k];
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi || (loOpen && v === lo)) {
-      throw new StrataError(
-        'E_CONFIG',
-        `train.${k} must be in ${loOpen ? '(' : '['}${lo}, ${hi}], got ${JSON.stringify(v)}`,
-      );
-    }
-  };
-  intField('steps', 0);
-  intField('batchSize', 1);
-  intField('seqLen', 1);
-  intField('warmupSteps', 0);
-  intField('seed', 0);
-  intField('evalEvery', 0);
-  intField('evalBatches', 1);
-  intField('checkpointEvery', 0);
-  intField('diagnosticsEvery', 0);
-  numField('lr', 0, 10, true);
-  numField('minLr', 0, c.lr);
-  numField('beta1', 0, 0.999999);
-  numField('beta2', 0, 0.999999);
-  numField('eps', 0, 1, true);
-  numField('weightDecay', 0, 10);
-  numField('gradClip', 0, 1e9);
-  numField('valFraction', 0, 0.9, true);
-  if (!['cosine', 'constant'].includes(c.decay)) {
-    throw new StrataError(
-      'E_CONFIG',
-      `train.decay must be "cosine" or "constant", got ${JSON.stringify(c.decay)}`,
-    );
-  }
-  if (!['stop', 'skip'].includes(c.onNonFinite)) {
-    throw new StrataError(
-      'E_CONFIG',
-      `train.onNonFinite must be "stop" or "skip", got ${JSON.stringify(c.onNonFinite)}`,
-    );
-  }
   if (contextLength !== undefined && c.seqLen > contextLength) {
     throw new StrataError(
       'E_CONFIG',
