@@ -29,3 +29,4 @@ export * from './train/schedule.js';
 export * from './train/trainer.js';
 export * from './util/plot.js';
 export * from './util/rng.js';
+export * from './config-fields.js';
