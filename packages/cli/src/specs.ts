@@ -446,6 +446,13 @@ export const compareSpec: CommandDef = {
       group: 'Comparison',
     },
     {
+      name: 'replot',
+      type: 'string',
+      arg: 'DIR',
+      description: 'rebuild DIR/report.md and its plots from the runs kept there (with a new --target-*)',
+      group: 'Comparison',
+    },
+    {
       name: 'target-from',
       type: 'string',
       arg: 'LABEL',

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getModelFamily, lineChartSVG, readMetrics, type Series, StrataError } from '@strata/core';
 import { type ParsedArgs, parseCommandArgs, splitWords, UsageError } from '../args.js';
@@ -79,8 +79,72 @@ function ema(values: readonly number[], a = 0.1): number[] {
   return out;
 }
 
+/** The curves of one run, read back from its metrics file. */
+export interface RunCurves {
+  train: [number, number][];
+  val: [number, number][];
+  deltaF: [number, number][];
+  grad1?: number[];
+}
+
+/** Reads a run's metrics: smoothed training loss, validation points, ‖ΔF‖ and step-1 gradient norms. */
+export function curvesFromMetrics(path: string): { curve: RunCurves; rawTrain: number[] } {
+  const train: [number, number][] = [];
+  const val: [number, number][] = [];
+  const deltaF: [number, number][] = [];
+  let grad1: number[] | undefined;
+  for (const r of readMetrics(path)) {
+    if (typeof r.step !== 'number') continue;
+    if (typeof r.loss === 'number') train.push([r.step, r.loss]);
+    if (typeof r.valLoss === 'number') val.push([r.step, r.valLoss]);
+    const d = r.diagnostics as { deltaF?: number; layerGradNorms?: number[] } | undefined;
+    if (d?.deltaF !== undefined) deltaF.push([r.step, d.deltaF]);
+    if (r.step === 1 && d?.layerGradNorms) grad1 = d.layerGradNorms;
+  }
+  const smooth = ema(train.map((p) => p[1]));
+  return {
+    curve: { train: train.map((p, i) => [p[0], smooth[i]!]), val, deltaF, ...(grad1 ? { grad1 } : {}) },
+    rawTrain: train.map((p) => p[1]),
+  };
+}
+
+/** Rebuilds DIR/report.md and the plots from the runs a previous `strata compare --out DIR` kept. */
+async function replot(dir: string, args: ParsedArgs): Promise<number> {
+  const file = join(dir, 'summary.json');
+  if (!existsSync(file))
+    throw new StrataError('E_IO', `--replot ${dir}: no summary.json (not a compare report directory)`);
+  const saved = JSON.parse(readFileSync(file, 'utf8')) as {
+    args: ParsedArgs;
+    runs: RunSummary[];
+    chance?: number;
+  };
+  const runs = saved.runs;
+  const variants: Variant[] = [...new Set(runs.map((r) => r.variant))].map((label) => ({ label, args: {} }));
+  const seeds = [...new Set(runs.map((r) => r.seed))];
+  const curves = new Map<string, RunCurves>();
+  for (const r of runs)
+    curves.set(`${r.variant} s${r.seed}`, curvesFromMetrics(join(r.runDir, 'metrics.jsonl')).curve);
+  const merged: ParsedArgs = {
+    ...saved.args,
+    ...Object.fromEntries(Object.entries(args).filter(([k, v]) => v !== undefined && k.startsWith('target'))),
+  };
+  const target = resolveTarget(merged, runs);
+  for (const s of runs) {
+    const hit =
+      target === undefined
+        ? undefined
+        : curves.get(`${s.variant} s${s.seed}`)!.val.find(([, l]) => l <= target);
+    s.stepsToTarget = hit ? hit[0] : null;
+    s.secondsToTarget = hit ? (hit[0] * s.msPerStep) / 1000 : null;
+  }
+  writeReport(dir, merged, variants, seeds, runs, curves, saved.chance ?? Math.log(256), target);
+  process.stdout.write(`report: ${join(dir, 'report.md')}\n`);
+  return 0;
+}
+
 /** `strata compare`: several variants × seeds on the same data and budget, with plots and a report. */
 export async function run(args: ParsedArgs): Promise<number> {
+  if (args.replot !== undefined) return replot(String(args.replot), args);
   const variants = variantsFromArgs(args);
   const seeds = String(args.seeds)
     .split(',')
@@ -98,10 +162,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const backend = await setupRuntime(args);
   const json = Boolean(args.json);
   const summaries: RunSummary[] = [];
-  const curves = new Map<
-    string,
-    { train: [number, number][]; val: [number, number][]; deltaF: [number, number][]; grad1?: number[] }
-  >();
+  const curves = new Map<string, RunCurves>();
   const total = variants.length * seeds.length;
   let index = 0;
   const vocabFor: number[] = [];
@@ -125,27 +186,10 @@ export async function run(args: ParsedArgs): Promise<number> {
       } finally {
         model.dispose();
       }
-      const rows = readMetrics(res.metricsPath);
-      const train: [number, number][] = [];
-      const val: [number, number][] = [];
-      const deltaF: [number, number][] = [];
-      let grad1: number[] | undefined;
-      for (const r of rows) {
-        if (typeof r.step !== 'number') continue;
-        if (typeof r.loss === 'number' || r.loss === 'NaN') train.push([r.step, Number(r.loss)]);
-        if (typeof r.valLoss === 'number') val.push([r.step, r.valLoss]);
-        const d = r.diagnostics as { deltaF?: number; layerGradNorms?: number[] } | undefined;
-        if (d?.deltaF !== undefined) deltaF.push([r.step, d.deltaF]);
-        if (r.step === 1 && d?.layerGradNorms) grad1 = d.layerGradNorms;
-      }
-      const smooth = ema(train.map((p) => p[1]));
-      curves.set(label, {
-        train: train.map((p, i) => [p[0], smooth[i]!]),
-        val,
-        deltaF,
-        ...(grad1 ? { grad1 } : {}),
-      });
-      const tail = train.slice(-10).map((p) => p[1]);
+      const { curve, rawTrain } = curvesFromMetrics(res.metricsPath);
+      const { val, deltaF } = curve;
+      curves.set(label, curve);
+      const tail = rawTrain.slice(-10);
       summaries.push({
         variant: variant.label,
         seed,
@@ -221,10 +265,7 @@ function writeReport(
   variants: Variant[],
   seeds: number[],
   runs: RunSummary[],
-  curves: Map<
-    string,
-    { train: [number, number][]; val: [number, number][]; deltaF: [number, number][]; grad1?: number[] }
-  >,
+  curves: Map<string, RunCurves>,
   chance: number,
   target: number | undefined,
 ): void {
@@ -263,9 +304,10 @@ function writeReport(
       join(outDir, 'delta-f.svg'),
       lineChartSVG(series('deltaF'), {
         title: 'Model update ‖F(x,θ_t) − F(x,θ_0)‖ / √positions (DeepNet §3)',
-        xLabel: 'step',
+        xLabel: 'step (log scale)',
         yLabel: '‖ΔF‖',
         logY: true,
+        logX: true,
       }),
     );
     plots.push('delta-f.svg');
@@ -362,6 +404,6 @@ function writeReport(
   writeFileSync(join(outDir, 'report.md'), `${lines.join('\n')}\n`);
   writeFileSync(
     join(outDir, 'summary.json'),
-    `${JSON.stringify({ args: Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined)), runs }, null, 2)}\n`,
+    `${JSON.stringify({ args: Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined)), chance, runs }, null, 2)}\n`,
   );
 }

@@ -59,6 +59,21 @@ function niceTicks(lo: number, hi: number, count = 6): number[] {
   return out;
 }
 
+/** Ticks for a log10 axis spanning exponents [e0, e1]: decades, plus 2× and 5× when it spans few decades. */
+function logTicks(e0: number, e1: number): number[] {
+  const out: number[] = [];
+  const span = e1 - e0;
+  const mults = span < 3 ? [1, 2, 5] : [1];
+  for (let e = Math.floor(e0); e <= Math.ceil(e1); e++) {
+    for (const m of mults) {
+      const v = m * 10 ** e;
+      const lv = Math.log10(v);
+      if (lv >= e0 - 1e-9 && lv <= e1 + 1e-9) out.push(Number(v.toPrecision(6)));
+    }
+  }
+  return out;
+}
+
 function fmt(v: number): string {
   if (v === 0) return '0';
   const a = Math.abs(v);
@@ -110,8 +125,8 @@ export function lineChartSVG(series: readonly Series[], o: ChartOptions): string
   parts.push(
     `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(o.title)}</text>`,
   );
-  const xt = o.logX ? niceTicks(Math.floor(x0), Math.ceil(x1)).map((e) => 10 ** e) : niceTicks(x0, x1);
-  const yt = o.logY ? niceTicks(Math.floor(y0), Math.ceil(y1)).map((e) => 10 ** e) : niceTicks(y0, y1);
+  const xt = o.logX ? logTicks(x0, x1) : niceTicks(x0, x1);
+  const yt = o.logY ? logTicks(y0, y1) : niceTicks(y0, y1);
   for (const v of xt) {
     const X = px(v);
     if (X < m.l - 0.5 || X > m.l + pw + 0.5) continue;
