@@ -8,6 +8,7 @@ type Runner = (args: ParsedArgs) => Promise<number | undefined>;
 const RUNNERS: Record<string, () => Promise<{ run: Runner }>> = {
   train: () => import('./commands/train.js'),
   compare: () => import('./commands/compare.js'),
+  grow: () => import('./commands/grow.js'),
   eval: () => import('./commands/eval.js'),
   generate: () => import('./commands/generate.js'),
   info: () => import('./commands/info.js'),
@@ -37,15 +38,12 @@ function mainHelp(commands: CommandDef[]): string {
   ].join('\n');
 }
 
-/** Registers extra commands contributed by other modules (used by compare/grow). */
-export const EXTRA_COMMANDS: { spec: CommandDef; load: () => Promise<{ run: Runner }> }[] = [];
-
 /**
  * Runs the CLI and returns the process exit code. User mistakes (`StrataError`, {@link UsageError}) print one
  * line with no stack trace; anything else is a bug and prints its stack.
  */
 export async function main(argv: string[]): Promise<number> {
-  const commands = [...COMMANDS, ...EXTRA_COMMANDS.map((e) => e.spec)];
+  const commands = COMMANDS;
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${mainHelp(commands)}\n`);
@@ -68,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     const args = parseCommandArgs(spec, rest);
-    const loader = RUNNERS[name] ?? EXTRA_COMMANDS.find((e) => e.spec.name === name)!.load;
+    const loader = RUNNERS[name]!;
     const mod = await loader();
     return (await mod.run(args)) ?? 0;
   } catch (e) {

@@ -478,10 +478,164 @@ export const compareSpec: CommandDef = {
   ],
 };
 
+/** `strata grow` (its runner is `commands/grow.ts`). */
+export const growSpec: CommandDef = {
+  name: 'grow',
+  summary: 'grow a trained checkpoint into a larger model with the same function (width, heads, FFN, depth)',
+  usage:
+    'strata grow --checkpoint SMALL --out BIG [--width K] [--depth K] [--heads H] [--head-dim D] [--ffn K] [--verify]',
+  description:
+    'Function-preserving growth (reference/growth.md): d_model ×k by the isometric map (or tile), more heads or a\n' +
+    'larger head dim, a wider FFN, and new identity blocks per the norm strategy (Pre-LN: zero output projections;\n' +
+    'Post-LN/DeepNorm: the LN-affine move, exact up to O(eps); nGPT: α = 0). Every transform prints its measured\n' +
+    'max |Δlogits| on a probe batch; one that cannot be exact is refused unless --allow-approx. The Adam state grows\n' +
+    'with the weights (m/(n·s), v/(n·s)², step kept), so `strata train --resume BIG --steps N` continues the run.',
+  options: [
+    {
+      name: 'checkpoint',
+      type: 'string',
+      arg: 'DIR',
+      description: 'checkpoint or run directory of the small model',
+      group: 'Input/output',
+    },
+    {
+      name: 'out',
+      type: 'string',
+      arg: 'DIR',
+      description: 'run directory for the grown model (writes DIR/checkpoint, DIR/growth.json)',
+      group: 'Input/output',
+    },
+    { name: 'force', type: 'boolean', description: 'overwrite a non-empty --out', group: 'Input/output' },
+    {
+      name: 'width',
+      type: 'number',
+      arg: 'K',
+      description: 'd_model factor (heads × K with the head dim kept, unless --heads/--head-dim)',
+      group: 'Growth',
+    },
+    {
+      name: 'depth',
+      type: 'number',
+      arg: 'K',
+      description: 'layer-count factor (new blocks interleaved; see --placement)',
+      group: 'Growth',
+    },
+    { name: 'layers', type: 'integer', description: 'or: the new number of layers', group: 'Growth' },
+    {
+      name: 'insert-at',
+      type: 'string',
+      arg: 'I,J,…',
+      description: 'or: insert new blocks before these small-model block indices (N = on top)',
+      group: 'Growth',
+    },
+    {
+      name: 'placement',
+      type: 'string',
+      choices: ['interleave', 'top', 'bottom'],
+      default: 'interleave',
+      description: 'where --depth/--layers put the new blocks',
+      group: 'Growth',
+    },
+    { name: 'heads', type: 'integer', description: 'new number of attention heads', group: 'Growth' },
+    {
+      name: 'head-dim',
+      type: 'integer',
+      description: 'new head dimension (an integer multiple of the old)',
+      group: 'Growth',
+    },
+    {
+      name: 'ffn',
+      type: 'number',
+      arg: 'K',
+      description: 'd_ff factor [default: the d_model factor]',
+      group: 'Growth',
+    },
+    {
+      name: 'map',
+      type: 'string',
+      choices: ['auto', 'isometric', 'tile'],
+      default: 'auto',
+      description: 'residual map for integer width factors',
+      group: 'Growth',
+    },
+    {
+      name: 'noise',
+      type: 'number',
+      default: 0,
+      description: 'paired zero-sum noise that breaks the symmetry of copies (relative size, e.g. 0.01)',
+      group: 'Growth',
+    },
+    {
+      name: 'seed',
+      type: 'integer',
+      default: 0,
+      description: 'seed for noise and new entries',
+      group: 'Growth',
+    },
+    {
+      name: 'deepnorm-alpha',
+      type: 'string',
+      choices: ['keep', 'absorb'],
+      default: 'keep',
+      description: 'DeepNorm depth growth: pin the old α, or absorb α′/α into the output projections',
+      group: 'Growth',
+    },
+    {
+      name: 'depth-init',
+      type: 'string',
+      choices: ['copy', 'random'],
+      default: 'copy',
+      description: 'new blocks start as copies of the block below, or from a fresh init',
+      group: 'Growth',
+    },
+    {
+      name: 'new-moments',
+      type: 'string',
+      choices: ['zero', 'seed-v'],
+      default: 'zero',
+      description: 'Adam moments of new entries: zero, or v copied from their source',
+      group: 'Growth',
+    },
+    {
+      name: 'allow-approx',
+      type: 'boolean',
+      description: 'run transforms that cannot be exact (and report how far off they are)',
+      group: 'Checks',
+    },
+    {
+      name: 'verify',
+      type: 'boolean',
+      description: 'fail (exit 1, nothing written) when max |Δlogits| exceeds the tolerance',
+      group: 'Checks',
+    },
+    {
+      name: 'tolerance',
+      type: 'number',
+      arg: 'X',
+      description: 'allowed max |Δlogits| [default: 1e-5 × max |logit|, 1e-4 × for Post-LN-type depth]',
+      group: 'Checks',
+    },
+    {
+      name: 'probe-batch',
+      type: 'integer',
+      default: 4,
+      description: 'sequences in the probe batch (from the validation split of the checkpoint’s data)',
+      group: 'Checks',
+    },
+    ...RUNTIME_OPTIONS,
+  ],
+  examples: [
+    'strata grow --checkpoint runs/small --width 2 --depth 2 --out runs/big --verify',
+    'strata grow --checkpoint runs/small --heads 8 --ffn 2 --noise 0.01 --out runs/wide',
+    'strata train --resume runs/big --steps 2000        # continue training the grown model',
+  ],
+};
+
 /** All commands, in help order. */
 export const COMMANDS: CommandDef[] = [
   trainSpec,
   compareSpec,
+  growSpec,
   evalSpec,
   generateSpec,
   infoSpec,

@@ -3,6 +3,45 @@
  * runs only plain, untransposed 2-D matmuls on its fast (XNNPACK) path: see `reference/backends.md`.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import {
+  attentionFast,
+  crossEntropyFast,
+  embeddingFast,
+  geluFast,
+  layerNormFast,
+  matMulFast,
+  rmsNormFast,
+  strataKernelsActive,
+  sumSquaresFast,
+} from './kernels/index.js';
+
+export {
+  type AdamWStep,
+  adamWFast,
+  installStrataKernels,
+  kernelsVariant,
+  setStrataKernels,
+  strataKernelsActive,
+  strataKernelsEnabled,
+  strataKernelsError,
+  sumSquaresFast,
+} from './kernels/index.js';
+export {
+  createIncrementalDecoder,
+  type IncrementalDecoder,
+  type IncrementalModel,
+  KVCache,
+  supportsKVCache,
+} from './kernels/kv-cache.js';
+
+/**
+ * On the wasm backend, the ops below run Strata's own SIMD kernels (`kernels/`), registered as tfjs kernels
+ * with gradients: a GEMM that handles transposed and batched products at full speed, fused attention,
+ * LayerNorm/RMSNorm, GELU, cross-entropy and embedding. On every other backend (and with `STRATA_KERNELS=0`)
+ * they are the tfjs compositions shown in each function, which compute the same math.
+ */
+const fast = (...ts: (tf.Tensor | undefined)[]) =>
+  strataKernelsActive() && ts.every((t) => t === undefined || t.dtype === 'float32');
 
 /**
  * `a · b` for 2-D tensors, with a gradient that uses explicit transposes and plain matmuls only
@@ -13,7 +52,21 @@ import * as tf from '@tensorflow/tfjs-core';
  * @param b `[k, n]`
  * @returns `[m, n]`
  */
-export const matmul2d: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D = tf.customGrad(
+export function matmul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return fast(a, b) ? matMulFast(a, b) : matmul2dComposite(a, b);
+}
+
+/**
+ * `a · bᵀ` for 2-D tensors (e.g. a tied output head `x · Eᵀ`), without materializing the transpose on wasm.
+ * @param a `[m, k]`
+ * @param b `[n, k]`
+ * @returns `[m, n]`
+ */
+export function matmulTransposeB(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return fast(a, b) ? matMulFast(a, b, false, true) : matmul2dComposite(a, tf.transpose(b) as tf.Tensor2D);
+}
+
+const matmul2dComposite: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D = tf.customGrad(
   // biome-ignore lint/suspicious/noExplicitAny: tfjs's customGrad typing
   (a: any, b: any, save: any) => {
     save([a, b]);
@@ -34,7 +87,13 @@ export const matmul2d: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D = tf.cust
  * Batched `a · b` for 3-D tensors (`[batch, m, k] · [batch, k, n]`), with a gradient that transposes
  * explicitly instead of passing `transposeA/B` flags.
  */
-export const batchMatmul: (a: tf.Tensor3D, b: tf.Tensor3D) => tf.Tensor3D = tf.customGrad(
+export function batchMatmul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  // On wasm, Strata's BatchMatMul override runs every transposed/batched form at full speed, so tfjs's own
+  // gradient (which uses the transpose flags) is the fast one.
+  return fast(a, b) ? (tf.matMul(a, b) as tf.Tensor3D) : batchMatmulComposite(a, b);
+}
+
+const batchMatmulComposite: (a: tf.Tensor3D, b: tf.Tensor3D) => tf.Tensor3D = tf.customGrad(
   // biome-ignore lint/suspicious/noExplicitAny: tfjs's customGrad typing
   (a: any, b: any, save: any) => {
     save([a, b]);
@@ -58,6 +117,7 @@ export const batchMatmul: (a: tf.Tensor3D, b: tf.Tensor3D) => tf.Tensor3D = tf.c
  * @param b `[out]` or undefined
  */
 export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D {
+  if (fast(x, w, b) && (!b || b.rank === 1)) return matMulFast(x, w, false, false, b);
   const y = matmul2d(x, w);
   return b ? tf.add(y, b) : y;
 }
@@ -70,7 +130,30 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tens
  * @returns `[n, d]`
  */
 export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+  if (fast(table) && ids.dtype === 'int32') return embeddingFast(table, ids);
   return embeddingLookupGrad(table, ids);
+}
+
+/**
+ * Token embedding plus learned positions for a `[batch, seqLen]` block of ids given flat:
+ * `E[ids[b·T + t]] + P[t]`. One fused kernel (forward and backward) on wasm.
+ * @param table `[vocab, d]`
+ * @param ids `[batch·seqLen]` int32
+ * @param positions `[contextLength, d]`, rows `0..seqLen−1` are used
+ * @returns `[batch·seqLen, d]`
+ */
+export function embedWithPositions(
+  table: tf.Tensor2D,
+  ids: tf.Tensor1D,
+  positions: tf.Tensor2D,
+  seqLen: number,
+): tf.Tensor2D {
+  if (fast(table, positions) && ids.dtype === 'int32') return embeddingFast(table, ids, positions, seqLen);
+  const d = table.shape[1];
+  const n = ids.shape[0];
+  const x = embeddingLookupGrad(table, ids);
+  const pos = tf.slice(positions, [0, 0], [seqLen, d]);
+  return tf.reshape(tf.add(tf.reshape(x, [n / seqLen, seqLen, d]), pos), [n, d]) as tf.Tensor2D;
 }
 
 const embeddingLookupGrad = tf.customGrad(
@@ -99,6 +182,8 @@ export function layerNorm(
   bias: tf.Tensor | undefined,
   eps: number,
 ) {
+  if (fast(x, gain, bias) && isLastAxisVector(x, gain) && isLastAxisVector(x, bias))
+    return layerNormFast(x, gain, bias, eps);
   const axis = x.rank - 1;
   const mean = tf.mean(x, axis, true);
   const xc = tf.sub(x, mean);
@@ -111,9 +196,15 @@ export function layerNorm(
 
 /** RMSNorm over the last axis: `x / sqrt(mean(x²) + eps) · g` (Zhang & Sennrich 2019). */
 export function rmsNorm(x: tf.Tensor, gain: tf.Tensor | undefined, eps: number) {
+  if (fast(x, gain) && isLastAxisVector(x, gain)) return rmsNormFast(x, gain, eps);
   const ms = tf.mean(tf.mul(x, x), x.rank - 1, true);
   const y = tf.mul(x, tf.rsqrt(tf.add(ms, eps)));
   return gain ? tf.mul(y, gain) : y;
+}
+
+/** True when `v` is absent or a vector as long as `x`'s last axis (what the fused norm kernels take). */
+function isLastAxisVector(x: tf.Tensor, v: tf.Tensor | undefined): boolean {
+  return v === undefined || (v.rank === 1 && v.shape[0] === x.shape[x.rank - 1]);
 }
 
 /** L2 normalization over the last axis: `x / sqrt(Σx² + eps)` (nGPT's `Norm`, eps guards zero vectors). */
@@ -127,6 +218,7 @@ export function l2Normalize(x: tf.Tensor, axis = -1, eps = 1e-12) {
  * `x·x·x` instead of `pow` is faster on wasm.
  */
 export function geluTanh(x: tf.Tensor) {
+  if (fast(x)) return geluFast(x);
   const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI));
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
 }
@@ -147,6 +239,7 @@ export function silu(x: tf.Tensor) {
  * @param targets `[n]` int32
  */
 export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  if (fast(logits) && targets.dtype === 'int32') return crossEntropyFast(logits, targets);
   const logp = tf.logSoftmax(logits);
   const oh = oneHotFloat(targets, logits.shape[1]);
   return tf.neg(tf.mean(tf.sum(tf.mul(logp, oh), 1))) as tf.Scalar;
@@ -157,14 +250,21 @@ export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scal
  * `j` and `j + d/2` form a pair rotated by angle `pos · base^(−2j/d)`.
  * @returns `cos`, `sin`: `[seqLen, headDim]` (each half repeated), as plain arrays for caching.
  */
-export function ropeTables(seqLen: number, headDim: number, base = 10000, offset = 0) {
+export function ropeTables(seqLen: number, headDim: number, base = 10000, offset = 0, repeat = 1) {
   if (headDim % 2 !== 0) throw new Error(`RoPE needs an even head dimension, got ${headDim}`);
   const half = headDim / 2;
+  if (!Number.isInteger(repeat) || repeat < 1 || half % repeat !== 0) {
+    throw new Error(`RoPE repeat must be a positive integer dividing headDim/2 = ${half}, got ${repeat}`);
+  }
+  // With repeat r (set by head-dim growth), pair p rotates at base^(−2·(p mod period)/dim): the small model's
+  // frequencies, each repeated r times (reference/growth.md §3.6).
+  const period = half / repeat;
+  const dim = headDim / repeat;
   const cos = new Float32Array(seqLen * headDim);
   const sin = new Float32Array(seqLen * headDim);
   for (let t = 0; t < seqLen; t++) {
     for (let j = 0; j < half; j++) {
-      const angle = (t + offset) * base ** ((-2 * j) / headDim);
+      const angle = (t + offset) * base ** ((-2 * (j % period)) / dim);
       const c = Math.cos(angle);
       const s = Math.sin(angle);
       cos[t * headDim + j] = c;
@@ -199,6 +299,7 @@ export function causalMask(seqLen: number): tf.Tensor2D {
 
 /** Global L2 norm of a list of tensors, as a scalar tensor. */
 export function globalNorm(ts: readonly tf.Tensor[]): tf.Scalar {
+  if (ts.length > 0 && fast(...ts)) return tf.tidy(() => tf.sqrt(sumSquaresFast(ts)) as tf.Scalar);
   return tf.tidy(() => tf.sqrt(tf.addN(ts.map((t) => tf.sum(tf.mul(t, t))))) as tf.Scalar);
 }
 
@@ -210,4 +311,57 @@ export function globalNorm(ts: readonly tf.Tensor[]): tf.Scalar {
  */
 export function oneHotFloat(ids: tf.Tensor1D, depth: number): tf.Tensor2D {
   return tf.tidy(() => tf.cast(tf.oneHot(ids, depth), 'float32') as tf.Tensor2D);
+}
+
+/** Options of {@link causalSelfAttention}. */
+export interface AttentionOptions {
+  /** Sequences in the batch (`B`). */
+  batch: number;
+  /** Tokens per sequence (`T`). */
+  seqLen: number;
+  /** Attention heads (`H`); the head dimension is `d / H`. */
+  heads: number;
+  /** RoPE tables `[T, headDim]` (see {@link ropeTables}), applied to q and k. */
+  rope?: { cos: tf.Tensor; sin: tf.Tensor };
+  /** Additive causal mask `[T, T]` ({@link causalMask}); made on the fly when absent. */
+  mask?: tf.Tensor;
+  /** Dropout on the attention probabilities (training only); forces the composite path. */
+  dropout?: (t: tf.Tensor) => tf.Tensor;
+}
+
+/**
+ * Causal multi-head self-attention on a fused QKV activation: splits q | k | v (heads contiguous inside each),
+ * applies RoPE if given, `softmax(q·kᵀ/√d_k + mask)·v` per head, and merges the heads back.
+ * One fused kernel (forward and backward) on wasm; the tfjs composition below elsewhere or with dropout.
+ * @param qkv `[B·T, 3d]`
+ * @returns `[B·T, d]`
+ */
+export function causalSelfAttention(qkv: tf.Tensor2D, o: AttentionOptions): tf.Tensor2D {
+  const { batch: B, seqLen: T, heads: H } = o;
+  const d = qkv.shape[1] / 3;
+  if (!Number.isInteger(d) || d % H !== 0)
+    throw new Error(`causalSelfAttention: qkv width ${qkv.shape[1]} is not 3·d with d divisible by ${H}`);
+  const hd = d / H;
+  if (!o.dropout && fast(qkv, o.rope?.cos, o.rope?.sin)) return attentionFast(qkv, B, T, H, o.rope);
+  return tf.tidy(() => {
+    const heads = (t: tf.Tensor) =>
+      tf.reshape(tf.transpose(tf.reshape(t, [B, T, H, hd]), [0, 2, 1, 3]), [B * H, T, hd]);
+    const [q0, k0, v0] = tf.split(qkv, 3, 1);
+    let q = heads(q0!);
+    let k = heads(k0!);
+    const v = heads(v0!) as tf.Tensor3D;
+    if (o.rope) {
+      q = applyRope(q, o.rope.cos, o.rope.sin);
+      k = applyRope(k, o.rope.cos, o.rope.sin);
+    }
+    const mask = o.mask ?? causalMask(T);
+    const scores = tf.add(
+      tf.mul(batchMatmul(q as tf.Tensor3D, tf.transpose(k, [0, 2, 1]) as tf.Tensor3D), 1 / Math.sqrt(hd)),
+      mask,
+    );
+    const probs = tf.softmax(scores);
+    const att = (o.dropout ? o.dropout(probs) : probs) as tf.Tensor3D;
+    const y = batchMatmul(att, v);
+    return tf.reshape(tf.transpose(tf.reshape(y, [B, H, T, hd]), [0, 2, 1, 3]), [B * T, d]) as tf.Tensor2D;
+  });
 }

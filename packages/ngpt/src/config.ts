@@ -26,6 +26,8 @@ export interface NGPTConfig {
   dFF: number;
   /** RoPE base θ (10000). */
   ropeBase: number;
+  /** RoPE frequency repetition r (1 normally; set by head-dim growth): the smaller head's frequencies repeated r times. */
+  ropeRepeat: number;
   /** α_A and α_M (eigen learning rates): effective init (0.05). */
   alphaInit: number;
   /** α_A and α_M: scale of the re-parameterization (default 1/√d_model). */
@@ -65,6 +67,7 @@ export const NGPT_DEFAULTS = {
   nHeads: 4,
   dFF: null,
   ropeBase: 10000,
+  ropeRepeat: 1,
   alphaInit: 0.05,
   alphaScale: null,
   alphaAbs: true,
@@ -113,6 +116,7 @@ export function parseNGPTConfig(input: unknown): NGPTConfig {
     nHeads,
     dFF: raw.dFF === null ? 4 * dModel : int('dFF', 1, 1 << 20),
     ropeBase: num('ropeBase', 1, 1e12, true),
+    ropeRepeat: int('ropeRepeat', 1, 65536),
     alphaInit: num('alphaInit', -BIG, BIG),
     alphaScale: numOr('alphaScale', invSqrtD, 0, BIG, true),
     alphaAbs: bool('alphaAbs'),
@@ -126,5 +130,11 @@ export function parseNGPTConfig(input: unknown): NGPTConfig {
     attnScale: numOr('attnScale', Math.sqrt(dk), 0, BIG, true),
     normEps: num('normEps', 0, 1e-2),
   };
+  if ((dModel / nHeads / 2) % cfg.ropeRepeat !== 0) {
+    throw new StrataError(
+      'E_CONFIG',
+      `model.ropeRepeat (${cfg.ropeRepeat}) must divide half the head dimension (${dModel / nHeads / 2})`,
+    );
+  }
   return cfg;
 }

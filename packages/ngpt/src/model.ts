@@ -234,8 +234,12 @@ export class NGPT implements LanguageModel {
 
     const mask = this.cached(`mask${T}`, () => causalMask(T));
     // RoPE tables [T, 1, d_k] broadcast over heads of q viewed as [B, T, H, d_k].
-    const cos = this.cached(`cos${T}`, () => tf.tensor3d(ropeTables(T, dk, c.ropeBase).cos, [T, 1, dk]));
-    const sin = this.cached(`sin${T}`, () => tf.tensor3d(ropeTables(T, dk, c.ropeBase).sin, [T, 1, dk]));
+    const cos = this.cached(`cos${T}`, () =>
+      tf.tensor3d(ropeTables(T, dk, c.ropeBase, 0, c.ropeRepeat).cos, [T, 1, dk]),
+    );
+    const sin = this.cached(`sin${T}`, () =>
+      tf.tensor3d(ropeTables(T, dk, c.ropeBase, 0, c.ropeRepeat).sin, [T, 1, dk]),
+    );
     const toHeads = (t: tf.Tensor) =>
       tf.reshape(tf.transpose(t, [0, 2, 1, 3]), [B * H, T, dk]) as tf.Tensor3D;
 

@@ -1,15 +1,24 @@
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import {
   BACKENDS,
   type BackendName,
   type Batch,
   type BatchSource,
+  createIncrementalDecoder,
   getModelFamily,
   initBackend,
+  kernelsVariant,
+  type LanguageModel,
   parseTrainConfig,
   Rng,
   StrataError,
+  setStrataKernels,
+  strataKernelsActive,
   Trainer,
+  type TrainerOptions,
 } from '@strata/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { ParsedArgs } from '../args.js';
@@ -35,126 +44,613 @@ class RandomBatches implements BatchSource {
   }
 }
 
+/** One benchmarked model configuration. */
+export interface BenchConfig {
+  name: string;
+  dModel: number;
+  nLayers: number;
+  nHeads: number;
+  contextLength: number;
+  batchSize: number;
+  norm: { name: string; options: Record<string, unknown> };
+  /** Timed steps (after one warm-up step). */
+  steps: number;
+}
+
+/** Named configurations (`--suite`). `reference` takes the model flags. */
+export const SUITES: Record<string, Omit<BenchConfig, 'steps'> & { steps?: number }> = {
+  deep100: {
+    name: 'deep100',
+    dModel: 64,
+    nLayers: 100,
+    nHeads: 2,
+    contextLength: 64,
+    batchSize: 8,
+    norm: { name: 'deepnorm', options: {} },
+  },
+  deep1000: {
+    name: 'deep1000',
+    dModel: 64,
+    nLayers: 1000,
+    nHeads: 2,
+    contextLength: 64,
+    batchSize: 8,
+    norm: { name: 'deepnorm', options: {} },
+    steps: 2,
+  },
+};
+
 /** One row of the benchmark table. */
 export interface BenchRow {
+  config: string;
   backend: BackendName;
+  workers: number;
+  /** `strata` (Strata's wasm kernels) or `tfjs` (tfjs's own kernels, the pre-kernels baseline). */
+  kernels: 'strata' | 'tfjs';
+  recompute: boolean;
   steps: number;
+  /** Median over the timed steps. */
   msPerStep: number;
+  minMsPerStep: number;
+  /** CPU time of the process per step (all threads), median: close to the unloaded wall time on a busy machine. */
+  cpuMsPerStep: number;
   tokensPerSec: number;
   gflopsPerSec: number;
   peakRssMB: number;
+  /** Size of the main thread's wasm heap (it only grows, so this is its peak), when on wasm. */
+  wasmHeapMB?: number;
   peakTensorMB: number;
   numTensorsFlat: boolean;
   params: number;
+  /** PyTorch's ms/step divided by ours (1 = as fast as PyTorch), when measured. */
+  vsPyTorch?: number;
 }
 
-/** `strata bench`: training throughput of the reference GPT per backend. */
-export async function run(args: ParsedArgs): Promise<number> {
-  registerBuiltins();
-  const wanted = String(args.backends);
-  const list: BackendName[] =
-    wanted === 'available' ? [...BACKENDS] : (wanted.split(',').map((s) => s.trim()) as BackendName[]);
-  for (const b of list) {
-    if (!BACKENDS.includes(b))
-      throw new StrataError('E_BACKEND', `--backends: unknown backend "${b}"; valid: ${BACKENDS.join(', ')}`);
+/** A PyTorch reference measurement (bench/torch_gpt.py). */
+export interface TorchRow {
+  config: string;
+  /** OPENBLAS_NUM_THREADS used. */
+  threads: number;
+  msPerStep: number;
+  cpuMsPerStep: number;
+  tokensPerSec: number;
+  peakRssMB: number;
+}
+
+/** Generation throughput with and without the KV cache. */
+export interface GenerationRow {
+  config: string;
+  backend: BackendName;
+  tokens: number;
+  tokensPerSecCached: number;
+  tokensPerSecUncached: number;
+}
+
+/** Everything `strata bench` measured. */
+export interface BenchReport {
+  machine: {
+    cpus: number;
+    cpu: string;
+    node: string;
+    tfjs: string;
+    wasmKernels: string;
+    /** 1-minute load average when the benchmark started and ended (other processes share the cores). */
+    loadavg: [number, number];
+  };
+  configs: BenchConfig[];
+  rows: BenchRow[];
+  pytorch: { status: string; rows: TorchRow[] };
+  generation: GenerationRow[];
+}
+
+/** Options of {@link runBench}. */
+export interface BenchOptions {
+  backends: BackendName[] | 'available';
+  configs: BenchConfig[];
+  /** Data-parallel rank counts to measure (1 = single thread). */
+  workers: number[];
+  /** Timed steps on the slow cpu backend. */
+  cpuSteps: number;
+  /** Also measure wasm with tfjs's own kernels (STRATA_KERNELS=0), single thread: the "before" figure. */
+  baseline: boolean;
+  /** Activation recomputation: `auto` = on for models with ≥ 100 layers. */
+  recompute: 'auto' | 'on' | 'off';
+  /** Tokens to generate in the KV-cache benchmark (0: skip). */
+  generate: number;
+  /** Run the PyTorch reference (`auto`: when python3 with torch is found). */
+  pytorch: boolean | 'auto';
+  log: (line: string) => void;
+}
+
+/** Training FLOPs of one step: 6·(weights incl. the head)·tokens + attention 12·L·T·d per token (Kaplan et al.). */
+function flopsPerStep(c: BenchConfig, params: number, vocab: number): number {
+  const nonEmbedding = params - vocab * c.dModel - c.contextLength * c.dModel;
+  const matmulParams = nonEmbedding + vocab * c.dModel; // the (tied) head is a d×V matmul
+  const tokens = c.batchSize * c.contextLength;
+  return tokens * (6 * matmulParams + 12 * c.nLayers * c.contextLength * c.dModel);
+}
+
+function wasmHeapMB(): number | undefined {
+  if (tf.getBackend() !== 'wasm') return undefined;
+  const b = tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } };
+  const n = b.wasm?.HEAPU8?.byteLength;
+  return n === undefined ? undefined : n / 2 ** 20;
+}
+
+/** Modules the data-parallel workers import (the CLI's built-in norms and families). */
+function workerSetup(): TrainerOptions['workerSetup'] {
+  const out: NonNullable<TrainerOptions['workerSetup']> = [];
+  for (const [spec, call] of [
+    ['@strata/norms', 'registerBuiltinNorms'],
+    ['@strata/ngpt', 'registerNGPT'],
+  ] as const) {
+    try {
+      out.push({ module: import.meta.resolve(spec), call });
+    } catch {
+      // not installed: the workers build what core knows
+    }
   }
-  const cfgRaw = {
-    dModel: args['d-model'] as number,
-    nLayers: args.layers as number,
-    nHeads: args.heads as number,
-    contextLength: args.context as number,
-    norm: { name: String(args.norm), options: {} },
-  };
-  const batchSize = args['batch-size'] as number;
-  const rows: BenchRow[] = [];
-  const log = (s: string) => {
-    if (!args.json) process.stderr.write(`${s}\n`);
-  };
-  log(
-    `reference GPT: d_model ${cfgRaw.dModel}, ${cfgRaw.nLayers} layers, ${cfgRaw.nHeads} heads, context ${cfgRaw.contextLength}, batch ${batchSize}, byte vocab, AdamW`,
+  return out;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+async function benchTraining(
+  c: BenchConfig,
+  backend: BackendName,
+  workers: number,
+  kernels: 'strata' | 'tfjs',
+  recompute: boolean,
+  steps: number,
+  log: (s: string) => void,
+): Promise<BenchRow> {
+  setStrataKernels(kernels === 'strata');
+  const fam = getModelFamily('gpt');
+  const model = fam.create(
+    fam.parseConfig({
+      dModel: c.dModel,
+      nLayers: c.nLayers,
+      nHeads: c.nHeads,
+      contextLength: c.contextLength,
+      norm: c.norm,
+    }),
+    { seed: 1 },
   );
+  const training = parseTrainConfig(
+    {
+      steps: 1000,
+      batchSize: c.batchSize,
+      seqLen: c.contextLength,
+      lr: 1e-3,
+      minLr: 1e-4,
+      warmupSteps: 0,
+      evalBatches: 1,
+    },
+    c.contextLength,
+  );
+  const trainer = new Trainer(model, new RandomBatches(256), training, undefined, {
+    workers,
+    recompute,
+    ...(workers > 1 ? { workerSetup: workerSetup() } : {}),
+  });
+  const label = `${c.name} ${backend} workers=${workers} kernels=${kernels}${recompute ? ' recompute' : ''}`;
+  try {
+    let peakRss = process.memoryUsage().rss;
+    let peakBytes = tf.memory().numBytes;
+    const w = await trainer.step();
+    log(`${label}: warm-up step ${w.ms.toFixed(0)} ms`);
+    const tensorsAfterWarmup = w.numTensors;
+    const times: number[] = [];
+    const cpuTimes: number[] = [];
+    let flat = true;
+    for (let i = 0; i < steps; i++) {
+      const c0 = process.cpuUsage();
+      const m = await trainer.step();
+      const cu = process.cpuUsage(c0);
+      cpuTimes.push((cu.user + cu.system) / 1000);
+      times.push(m.ms);
+      if (m.numTensors !== tensorsAfterWarmup) flat = false;
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      peakBytes = Math.max(peakBytes, tf.memory().numBytes);
+      log(`${label}: step ${i + 1}/${steps} ${m.ms.toFixed(0)} ms (loss ${m.loss.toFixed(3)})`);
+    }
+    const ms = median(times);
+    const tokens = c.batchSize * c.contextLength;
+    const params = model.params.count();
+    const heap = wasmHeapMB();
+    return {
+      config: c.name,
+      backend,
+      workers,
+      kernels,
+      recompute,
+      steps,
+      msPerStep: ms,
+      minMsPerStep: Math.min(...times),
+      cpuMsPerStep: median(cpuTimes),
+      tokensPerSec: (tokens * 1000) / ms,
+      gflopsPerSec: flopsPerStep(c, params, 256) / (ms / 1000) / 1e9,
+      peakRssMB: peakRss / 2 ** 20,
+      ...(heap !== undefined ? { wasmHeapMB: heap } : {}),
+      peakTensorMB: peakBytes / 2 ** 20,
+      numTensorsFlat: flat,
+      params,
+    };
+  } finally {
+    await trainer.close();
+    trainer.dispose();
+    model.dispose();
+    setStrataKernels(true);
+  }
+}
+
+async function benchGeneration(
+  c: BenchConfig,
+  backend: BackendName,
+  tokens: number,
+  log: (s: string) => void,
+): Promise<GenerationRow> {
+  const fam = getModelFamily('gpt');
+  const model: LanguageModel = fam.create(
+    fam.parseConfig({
+      dModel: c.dModel,
+      nLayers: c.nLayers,
+      nHeads: c.nHeads,
+      contextLength: c.contextLength,
+      norm: c.norm,
+    }),
+    { seed: 1 },
+  );
+  const n = Math.min(tokens, c.contextLength - 1);
+  const greedy = (l: Float32Array) => {
+    let best = 0;
+    for (let i = 1; i < l.length; i++) if (l[i]! > l[best]!) best = i;
+    return best;
+  };
+  try {
+    // with the cache
+    const dec = createIncrementalDecoder(model);
+    if (!dec) throw new StrataError('E_CONFIG', 'the model has no KV-cache path');
+    const a = [10];
+    await dec.next(a); // warm-up (prefill)
+    dec.dispose();
+    const dec2 = createIncrementalDecoder(model)!;
+    let t0 = performance.now();
+    for (let i = 0; i < n; i++) a.push(greedy(await dec2.next(a)));
+    const cached = (n * 1000) / (performance.now() - t0);
+    dec2.dispose();
+    // without: the whole window each token (what `generate` does today)
+    const b = [10];
+    t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const w = b.slice(-c.contextLength);
+      const l = tf.tidy(() => {
+        const lg = model.forward(tf.tensor2d(w, [1, w.length], 'int32'));
+        return tf.reshape(tf.slice(lg, [0, w.length - 1, 0], [1, 1, 256]), [256]);
+      });
+      b.push(greedy((await l.data()) as Float32Array));
+      l.dispose();
+    }
+    const uncached = (n * 1000) / (performance.now() - t0);
+    const same = a.every((t, i) => t === b[i]);
+    log(
+      `${c.name} ${backend} generation of ${n} tokens: ${cached.toFixed(0)} tokens/s with the KV cache, ${uncached.toFixed(0)} without${same ? '' : ' (outputs differ!)'}`,
+    );
+    return { config: c.name, backend, tokens: n, tokensPerSecCached: cached, tokensPerSecUncached: uncached };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Locates bench/torch_gpt.py (a source checkout only) and a python3 that imports torch. */
+function findTorch(): { python: string; script: string } | string {
+  const script =
+    process.env.STRATA_TORCH_SCRIPT ??
+    fileURLToPath(new URL('../../../../bench/torch_gpt.py', import.meta.url));
+  if (!existsSync(script)) return `skipped: ${script} not found (it ships with the source repository only)`;
+  const candidates = [process.env.STRATA_PYTHON, 'python3', '/usr/bin/python3'].filter(
+    (p): p is string => !!p,
+  );
+  for (const python of candidates) {
+    const r = spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' });
+    if (r.status === 0) return { python, script };
+  }
+  return 'skipped: no python3 with torch found (Debian: apt-get install python3-torch; or set STRATA_PYTHON)';
+}
+
+function runTorch(
+  t: { python: string; script: string },
+  c: BenchConfig,
+  threads: number,
+  log: (s: string) => void,
+): TorchRow {
+  const args = [
+    t.script,
+    '--d-model',
+    String(c.dModel),
+    '--layers',
+    String(c.nLayers),
+    '--heads',
+    String(c.nHeads),
+    '--context',
+    String(c.contextLength),
+    '--batch-size',
+    String(c.batchSize),
+    '--norm',
+    c.norm.name === 'deepnorm' ? 'deepnorm' : 'pre-ln',
+    '--steps',
+    String(Math.max(2, Math.min(c.steps, 10))),
+  ];
+  log(`pytorch ${c.name}: OPENBLAS_NUM_THREADS=${threads} ${t.python} ${args.join(' ')}`);
+  const r = spawnSync(t.python, args, {
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      OPENBLAS_NUM_THREADS: String(threads),
+      OMP_NUM_THREADS: '1',
+      MKL_NUM_THREADS: '1',
+    },
+    maxBuffer: 1 << 24,
+  });
+  if (r.status !== 0)
+    throw new StrataError(
+      'E_BACKEND',
+      `bench/torch_gpt.py failed: ${(r.stderr || '').trim().split('\n').slice(-3).join(' ')}`,
+    );
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  const j = JSON.parse(line) as {
+    msPerStep: number;
+    cpuMsPerStep: number;
+    tokensPerSec: number;
+    peakRssMB: number;
+  };
+  log(`pytorch ${c.name} (${threads} BLAS threads): ${j.msPerStep.toFixed(0)} ms/step`);
+  return { config: c.name, threads, ...j };
+}
+
+/** Runs the benchmarks and returns the report (no printing except through `log`). */
+export async function runBench(o: BenchOptions): Promise<BenchReport> {
+  const loadStart = loadavg()[0]!;
+  let loadEnd = loadStart;
+  const list = o.backends === 'available' ? [...BACKENDS] : o.backends;
+  const rows: BenchRow[] = [];
+  const generation: GenerationRow[] = [];
+  let wasmKernels = 'not used';
   for (const name of list) {
     try {
       await initBackend(name);
     } catch (e) {
-      if (wanted === 'available') {
-        log(`${name}: skipped (${(e as Error).message.split(':').slice(-1)[0]!.trim()})`);
+      if (o.backends === 'available') {
+        o.log(`${name}: skipped (${(e as Error).message.split(':').slice(-1)[0]!.trim()})`);
         continue;
       }
       throw e;
     }
-    const fam = getModelFamily('gpt');
-    const model = fam.create(fam.parseConfig(cfgRaw), { seed: 1 });
-    const training = parseTrainConfig(
-      {
-        steps: 1000,
-        batchSize,
-        seqLen: cfgRaw.contextLength,
-        lr: 1e-3,
-        minLr: 1e-4,
-        warmupSteps: 0,
-        evalBatches: 1,
-      },
-      cfgRaw.contextLength,
-    );
-    const trainer = new Trainer(model, new RandomBatches(256), training);
-    const steps = name === 'cpu' ? (args['cpu-steps'] as number) : (args.steps as number);
-    let peakRss = process.memoryUsage().rss;
-    let peakBytes = tf.memory().numBytes;
-    const w = await trainer.step();
-    const tensorsAfterWarmup = w.numTensors;
-    let totalMs = 0;
-    let flat = true;
-    for (let i = 0; i < steps; i++) {
-      const m = await trainer.step();
-      totalMs += m.ms;
-      if (m.numTensors !== tensorsAfterWarmup) flat = false;
-      peakRss = Math.max(peakRss, process.memoryUsage().rss);
-      peakBytes = Math.max(peakBytes, tf.memory().numBytes);
-      log(`${name}: step ${i + 1}/${steps} ${m.ms.toFixed(0)} ms`);
+    if (name === 'wasm')
+      wasmKernels = strataKernelsActive() ? kernelsVariant() : 'unavailable (tfjs kernels)';
+    for (const c of o.configs) {
+      const recompute = o.recompute === 'on' || (o.recompute === 'auto' && c.nLayers >= 100);
+      const steps = name === 'cpu' ? o.cpuSteps : c.steps;
+      if (name === 'cpu' && c.nLayers > 4) {
+        o.log(`${c.name} cpu: skipped (pure-JS backend; minutes per step)`);
+        continue;
+      }
+      const variants: { workers: number; kernels: 'strata' | 'tfjs' }[] = [];
+      if (o.baseline && name === 'wasm') variants.push({ workers: 1, kernels: 'tfjs' });
+      const canThread = name === 'wasm' || name === 'cpu';
+      for (const w of o.workers) if (w === 1 || canThread) variants.push({ workers: w, kernels: 'strata' });
+      for (const v of variants) {
+        const row = await benchTraining(c, name, v.workers, v.kernels, recompute, steps, o.log);
+        if (name === 'wasm' && v.kernels === 'strata' && !strataKernelsActive())
+          o.log('note: Strata kernels could not load; tfjs kernels were used');
+        rows.push(row);
+      }
+      if (o.generate > 0 && c.nLayers <= 12)
+        generation.push(await benchGeneration(c, name, o.generate, o.log));
     }
-    const ms = totalMs / Math.max(1, steps);
-    const tokens = batchSize * cfgRaw.contextLength;
-    const params = model.params.count();
-    const nonEmbedding = params - 256 * cfgRaw.dModel;
-    // Training FLOPs per token ≈ 6·N (weights) + 12·L·T·d (attention scores and values), Kaplan et al. 2020.
-    const flopsPerToken = 6 * nonEmbedding + 12 * cfgRaw.nLayers * cfgRaw.contextLength * cfgRaw.dModel;
-    rows.push({
-      backend: name,
-      steps,
-      msPerStep: ms,
-      tokensPerSec: (tokens * 1000) / ms,
-      gflopsPerSec: (flopsPerToken * tokens) / (ms / 1000) / 1e9,
-      peakRssMB: peakRss / 2 ** 20,
-      peakTensorMB: peakBytes / 2 ** 20,
-      numTensorsFlat: flat,
-      params,
-    });
-    trainer.dispose();
-    model.dispose();
   }
-  if (args.out)
-    writeFileSync(
-      String(args.out),
-      `${JSON.stringify({ config: { ...cfgRaw, batchSize }, rows }, null, 2)}\n`,
+  let pytorch: BenchReport['pytorch'] = { status: 'not requested (--pytorch)', rows: [] };
+  if (o.pytorch) {
+    const t = findTorch();
+    if (typeof t === 'string') {
+      pytorch = { status: t, rows: [] };
+      o.log(`pytorch: ${t}`);
+    } else {
+      const trows: TorchRow[] = [];
+      for (const c of o.configs) {
+        for (const threads of [2, 1]) {
+          try {
+            trows.push(runTorch(t, c, threads, o.log));
+          } catch (e) {
+            o.log(`pytorch ${c.name}: ${(e as Error).message}`);
+          }
+        }
+      }
+      pytorch = { status: `${t.python} ${t.script}`, rows: trows };
+      // The reference is PyTorch's best setting on this machine (2 BLAS threads on 2 cores; when other
+      // processes load the cores, OpenBLAS's spinning threads can make 1 thread faster).
+      for (const r of rows) {
+        const refs = trows.filter((x) => x.config === r.config);
+        if (refs.length > 0) r.vsPyTorch = Math.min(...refs.map((x) => x.msPerStep)) / r.msPerStep;
+      }
+    }
+  }
+  loadEnd = loadavg()[0]!;
+  return {
+    machine: {
+      loadavg: [loadStart, loadEnd],
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model ?? '?',
+      node: process.version,
+      tfjs: tf.version_core,
+      wasmKernels,
+    },
+    configs: o.configs,
+    rows,
+    pytorch,
+    generation,
+  };
+}
+
+/** The report as text tables. */
+export function formatReport(r: BenchReport): string {
+  const header = [
+    'config',
+    'backend',
+    'workers',
+    'kernels',
+    'ms/step',
+    'CPU ms/step',
+    'tokens/s',
+    'GFLOP/s',
+    'peak RSS MB',
+    'wasm heap MB',
+    'no leak',
+    'vs PyTorch',
+  ];
+  const table = r.rows.map((x) => [
+    `${x.config}${x.recompute ? ' (recompute)' : ''}`,
+    x.backend,
+    String(x.workers),
+    x.kernels,
+    x.msPerStep.toFixed(0),
+    x.cpuMsPerStep.toFixed(0),
+    formatCount(x.tokensPerSec),
+    x.gflopsPerSec.toFixed(2),
+    x.peakRssMB.toFixed(0),
+    x.wasmHeapMB === undefined ? '-' : x.wasmHeapMB.toFixed(0),
+    x.numTensorsFlat ? 'yes' : 'NO',
+    x.vsPyTorch === undefined ? '-' : `${x.vsPyTorch.toFixed(2)}×`,
+  ]);
+  const fmt = (rows: string[][], head: string[]) => {
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+    const line = (row: string[]) =>
+      row.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+    return [line(head), ...rows.map(line)].join('\n');
+  };
+  const m = r.machine;
+  const parts = [
+    `${m.cpus} × ${m.cpu}, Node ${m.node}, tfjs ${m.tfjs}, Strata wasm kernels: ${m.wasmKernels}; load average ${m.loadavg[0].toFixed(1)} → ${m.loadavg[1].toFixed(1)}`,
+    fmt(table, header),
+  ];
+  if (r.pytorch.rows.length > 0) {
+    parts.push(
+      fmt(
+        r.pytorch.rows.map((x) => [
+          x.config,
+          'pytorch',
+          x.msPerStep.toFixed(0),
+          formatCount(x.tokensPerSec),
+          x.peakRssMB.toFixed(0),
+        ]),
+        ['config', 'reference', 'ms/step', 'tokens/s', 'peak RSS MB'],
+      ),
     );
+  } else parts.push(`PyTorch reference: ${r.pytorch.status}`);
+  if (r.generation.length > 0) {
+    parts.push(
+      fmt(
+        r.generation.map((g) => [
+          g.config,
+          g.backend,
+          String(g.tokens),
+          g.tokensPerSecCached.toFixed(0),
+          g.tokensPerSecUncached.toFixed(0),
+          `${(g.tokensPerSecCached / g.tokensPerSecUncached).toFixed(1)}×`,
+        ]),
+        ['generation', 'backend', 'tokens', 'tokens/s (KV cache)', 'tokens/s (no cache)', 'speed-up'],
+      ),
+    );
+  }
+  return `${parts.join('\n\n')}\n`;
+}
+
+const list = (v: unknown, fallback: string) =>
+  String(v ?? fallback)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+/** Builds {@link BenchOptions} from CLI flags (flags the spec does not declare yet fall back to defaults). */
+export function benchOptionsFromArgs(args: ParsedArgs, log: (s: string) => void): BenchOptions {
+  const wanted = String(args.backends ?? 'available');
+  const backends = wanted === 'available' ? ('available' as const) : (list(wanted, '') as BackendName[]);
+  if (backends !== 'available')
+    for (const b of backends) {
+      if (!BACKENDS.includes(b))
+        throw new StrataError(
+          'E_BACKEND',
+          `--backends: unknown backend "${b}"; valid: ${BACKENDS.join(', ')}`,
+        );
+    }
+  const steps = (args.steps as number | undefined) ?? 5;
+  const configs: BenchConfig[] = [];
+  for (const name of list(args.suite, 'reference')) {
+    if (name === 'reference') {
+      configs.push({
+        name: 'reference',
+        dModel: (args['d-model'] as number | undefined) ?? 128,
+        nLayers: (args.layers as number | undefined) ?? 4,
+        nHeads: (args.heads as number | undefined) ?? 4,
+        contextLength: (args.context as number | undefined) ?? 128,
+        batchSize: (args['batch-size'] as number | undefined) ?? 16,
+        norm: { name: String(args.norm ?? 'pre-ln'), options: {} },
+        steps,
+      });
+    } else {
+      const s = SUITES[name];
+      if (!s)
+        throw new StrataError(
+          'E_USAGE',
+          `--suite: unknown configuration "${name}"; valid: reference, ${Object.keys(SUITES).join(', ')}`,
+        );
+      configs.push({ ...s, steps: s.steps ?? steps });
+    }
+  }
+  const workers = list(args.workers, '1').map((w) => {
+    const n = Number(w);
+    if (!Number.isInteger(n) || n < 1)
+      throw new StrataError('E_USAGE', `--workers: expected integers >= 1, got "${w}"`);
+    return n;
+  });
+  const recompute = String(args.recompute ?? 'auto');
+  if (!['auto', 'on', 'off'].includes(recompute))
+    throw new StrataError('E_USAGE', `--recompute must be auto, on or off, got "${recompute}"`);
+  return {
+    backends,
+    configs,
+    workers,
+    cpuSteps: (args['cpu-steps'] as number | undefined) ?? 1,
+    baseline: !!args.baseline,
+    recompute: recompute as BenchOptions['recompute'],
+    generate: (args.generate as number | undefined) ?? 64,
+    pytorch: args.pytorch === undefined ? false : !!args.pytorch,
+    log,
+  };
+}
+
+/** `strata bench`: training throughput per config, backend and worker count; KV-cache generation; PyTorch ratio. */
+export async function run(args: ParsedArgs): Promise<number> {
+  registerBuiltins();
+  const log = (s: string) => {
+    if (!args.json) process.stderr.write(`${s}\n`);
+  };
+  const o = benchOptionsFromArgs(args, log);
+  for (const c of o.configs) {
+    log(
+      `${c.name}: d_model ${c.dModel}, ${c.nLayers} layers, ${c.nHeads} heads, context ${c.contextLength}, batch ${c.batchSize}, ${c.norm.name}, byte vocab, AdamW`,
+    );
+  }
+  const report = await runBench(o);
+  if (args.out) writeFileSync(String(args.out), `${JSON.stringify(report, null, 2)}\n`);
   if (args.json) {
-    process.stdout.write(`${JSON.stringify({ config: { ...cfgRaw, batchSize }, rows })}\n`);
+    process.stdout.write(`${JSON.stringify(report)}\n`);
     return 0;
   }
-  const header = ['backend', 'ms/step', 'tokens/s', 'GFLOP/s', 'peak RSS MB', 'tensor MB', 'no leak'];
-  const table = rows.map((r) => [
-    r.backend,
-    r.msPerStep.toFixed(0),
-    formatCount(r.tokensPerSec),
-    r.gflopsPerSec.toFixed(2),
-    r.peakRssMB.toFixed(0),
-    r.peakTensorMB.toFixed(1),
-    r.numTensorsFlat ? 'yes' : 'NO',
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i]!.length)));
-  const fmtRow = (r: string[]) =>
-    r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  process.stdout.write(`${[fmtRow(header), ...table.map(fmtRow)].join('\n')}\n`);
+  process.stdout.write(formatReport(report));
   return 0;
 }

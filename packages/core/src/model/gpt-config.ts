@@ -27,6 +27,11 @@ export interface GPTConfig {
   positions: Positions;
   /** RoPE base θ. */
   ropeBase: number;
+  /**
+   * RoPE frequency repetition r (1 normally; set by head-dim growth): pair p of a head of dim hd rotates at
+   * base^(−2·(p mod hd/(2r))/(hd/r)), i.e. the smaller head's frequencies repeated r times.
+   */
+  ropeRepeat: number;
   /** LayerNorm or RMSNorm in every norm slot. */
   normKind: NormKind;
   /** Norm epsilon (GPT-2: 1e-5). */
@@ -67,6 +72,7 @@ export const GPT_DEFAULTS: Omit<GPTConfig, 'dFF' | 'norm'> & {
   activation: 'gelu',
   positions: 'learned',
   ropeBase: 10000,
+  ropeRepeat: 1,
   normKind: 'layernorm',
   normEps: 1e-5,
   normBias: true,
@@ -123,6 +129,7 @@ export function parseGPTConfig(
     activation: oneOf('activation', ['gelu', 'gelu_erf', 'relu', 'swiglu'] as const),
     positions,
     ropeBase: num('ropeBase', 1, 1e12, true),
+    ropeRepeat: int('ropeRepeat', 1, 65536),
     normKind: oneOf('normKind', ['layernorm', 'rmsnorm'] as const),
     normEps: num('normEps', 0, 1, true),
     normBias: bool('normBias'),
@@ -134,5 +141,11 @@ export function parseGPTConfig(
     architecture: oneOf('architecture', ['decoder-only'] as const),
     norm: resolveNorm(normName, typeof norm === 'string' ? {} : (norm.options ?? {})),
   };
+  if (cfg.positions === 'rope' && (dModel / nHeads / 2) % cfg.ropeRepeat !== 0) {
+    throw new StrataError(
+      'E_CONFIG',
+      `model.ropeRepeat (${cfg.ropeRepeat}) must divide half the head dimension (${dModel / nHeads / 2})`,
+    );
+  }
   return cfg;
 }

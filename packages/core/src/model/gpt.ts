@@ -1,23 +1,40 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { strataKernelsActive } from '../kernels/index.js';
+import { KVCache } from '../kernels/kv-cache.js';
 import type { FinalNormContext, InitRequest, NormContext, NormFn, ResidualSite } from '../norm/contract.js';
 import { getNorm, selectNorm } from '../norm/registry.js';
 import {
   applyRope,
-  batchMatmul,
   causalMask,
+  causalSelfAttention,
   embeddingLookup,
+  embedWithPositions,
   geluErf,
   geluTanh,
   linear,
   matmul2d,
+  matmulTransposeB,
   ropeTables,
   silu,
 } from '../ops.js';
 import { type InitSpec, initValues, type ParamRole, ParamStore } from '../params.js';
+import type { ModelStages } from '../train/trainer.js';
 import { Rng } from '../util/rng.js';
 import type { ComponentCount, ForwardOptions, LanguageModel, ModelFamily } from './family.js';
 import { type GPTConfig, parseGPTConfig } from './gpt-config.js';
 import { NormInputRecorder, ParamWeightHost } from './host.js';
+
+/** Per-forward-pass state shared by embed, blocks and head. */
+interface RunContext {
+  B: number;
+  T: number;
+  dropCount: number;
+  dropout: ((x: tf.Tensor) => tf.Tensor) | undefined;
+  rope: { cos: tf.Tensor; sin: tf.Tensor } | undefined;
+  mask: tf.Tensor | undefined;
+  /** Incremental decoding: attend over (and append to) this cache instead of the block's own positions. */
+  kv?: KVCache;
+}
 
 interface Block {
   attnSite: ResidualSite;
@@ -56,7 +73,7 @@ export class GPT implements LanguageModel {
   private readonly final: NormFn | null;
   private readonly tokEmb: tf.Variable;
   private readonly posEmb?: tf.Variable;
-  private readonly head?: tf.Variable;
+  private readonly head_?: tf.Variable;
   private readonly recorder = new NormInputRecorder();
   private readonly cache = new Map<string, tf.Tensor>();
   private readonly strategy;
@@ -231,7 +248,7 @@ export class GPT implements LanguageModel {
         ),
       ) ?? null;
     if (!c.tiedEmbeddings)
-      this.head = add('lm_head.weight', [d, c.vocabSize], 'head', { kind: 'normal', std }, undefined, true);
+      this.head_ = add('lm_head.weight', [d, c.vocabSize], 'head', { kind: 'normal', std }, undefined, true);
   }
 
   private cached(key: string, make: () => tf.Tensor): tf.Tensor {
@@ -247,90 +264,249 @@ export class GPT implements LanguageModel {
     const c = this.config;
     const [B, T] = ids.shape;
     if (T > c.contextLength) throw new Error(`sequence length ${T} exceeds contextLength ${c.contextLength}`);
-    const drop = options.training && c.dropout > 0;
-    let dropCount = 0;
-    const dropout = (x: tf.Tensor) =>
-      drop ? tf.dropout(x, c.dropout, undefined, (options.seed ?? 0) * 7919 + dropCount++) : x;
+    const run = this.runContext(B, T, options);
     return tf.tidy(() => {
-      const d = c.dModel;
-      const flat = tf.reshape(ids, [B * T]) as tf.Tensor1D;
+      let x = this.embed(ids, run);
+      for (let i = 0; i < this.blocks.length; i++) x = this.block(i, x, run);
+      return this.head(x, B, T);
+    });
+  }
+
+  /**
+   * The forward pass in stages (embedding, each block, head), for per-block activation recomputation: the
+   * trainer runs the blocks forward without a tape, keeps only the residual stream between blocks, and then
+   * backpropagates block by block, re-running each block under the tape (see the Trainer's `recompute`
+   * option). Dropout masks are replayed exactly, so the gradients are bit-identical to the normal path.
+   */
+  stages(ids: tf.Tensor2D, options: ForwardOptions = {}): ModelStages {
+    const c = this.config;
+    const [B, T] = ids.shape;
+    if (T > c.contextLength) throw new Error(`sequence length ${T} exceeds contextLength ${c.contextLength}`);
+    const rc = this.runContext(B, T, options);
+    const starts: number[] = [];
+    const trainable = (vs: (tf.Variable | undefined)[]) =>
+      vs.filter((v): v is tf.Variable => v !== undefined && v.trainable);
+    const byLayer = new Map<number, tf.Variable[]>();
+    const rest: tf.Variable[] = [];
+    for (const [name, v] of this.params.variables()) {
+      const layer = this.params.spec(name).layer;
+      if (layer === undefined) {
+        if (v !== this.tokEmb && v !== this.posEmb) rest.push(v);
+        continue;
+      }
+      const list = byLayer.get(layer) ?? [];
+      list.push(v);
+      byLayer.set(layer, list);
+    }
+    // Re-runs do not record norm inputs again (diagnostics).
+    const quietly = <T>(again: boolean, f: () => T): T => {
+      if (!again) return f();
+      const was = this.recorder.enabled;
+      this.recorder.enabled = false;
+      try {
+        return f();
+      } finally {
+        this.recorder.enabled = was;
+      }
+    };
+    let embedded = false;
+    return {
+      numBlocks: this.blocks.length,
+      embed: () => {
+        rc.dropCount = 0;
+        const again = embedded;
+        embedded = true;
+        return quietly(again, () => this.embed(ids, rc));
+      },
+      block: (i, x) => {
+        const again = starts[i] !== undefined;
+        if (!again) starts[i] = rc.dropCount;
+        else rc.dropCount = starts[i]!;
+        return quietly(again, () => this.block(i, x, rc));
+      },
+      head: (x) => tf.reshape(this.head(x, B, T), [B * T, c.vocabSize]) as tf.Tensor2D,
+      embedVariables: () => trainable([this.tokEmb, this.posEmb]),
+      blockVariables: (i) => trainable(byLayer.get(i) ?? []),
+      headVariables: () => trainable([...rest, ...(this.head_ ? [] : [this.tokEmb])]),
+    };
+  }
+
+  /** Per-call state shared by the pieces of a forward pass (dropout seeds, cached tables). */
+  private runContext(B: number, T: number, options: ForwardOptions): RunContext {
+    const c = this.config;
+    const drop = !!options.training && c.dropout > 0;
+    const rc: RunContext = { B, T, dropCount: 0, dropout: undefined, rope: undefined, mask: undefined };
+    if (drop) {
+      rc.dropout = (x: tf.Tensor) =>
+        tf.dropout(x, c.dropout, undefined, (options.seed ?? 0) * 7919 + rc.dropCount++);
+    }
+    return rc;
+  }
+
+  /** Token (+ learned position) embedding and embedding dropout: ids `[B, T]` → `[B·T, d]`. */
+  private embed(ids: tf.Tensor2D, rc: RunContext): tf.Tensor2D {
+    const c = this.config;
+    const { B, T } = rc;
+    const flat = tf.reshape(ids, [B * T]) as tf.Tensor1D;
+    let x = this.posEmb
+      ? embedWithPositions(this.tokEmb as tf.Tensor2D, flat, this.posEmb as tf.Tensor2D, T)
+      : embeddingLookup(this.tokEmb as tf.Tensor2D, flat);
+    if (rc.dropout) x = rc.dropout(x) as tf.Tensor2D;
+    if (c.positions === 'rope' && !rc.rope) {
+      const hd = c.dModel / c.nHeads;
+      const tables = ropeTables(T, hd, c.ropeBase, 0, c.ropeRepeat);
+      rc.rope = {
+        cos: this.cached(`cos${T}`, () => tf.tensor2d(tables.cos, [T, hd])),
+        sin: this.cached(`sin${T}`, () => tf.tensor2d(tables.sin, [T, hd])),
+      };
+    }
+    return x;
+  }
+
+  /** Block `i` on the residual stream `[B·T, d]`. */
+  private block(i: number, x: tf.Tensor2D, rc: RunContext): tf.Tensor2D {
+    const c = this.config;
+    const blk = this.blocks[i]!;
+    const { B, T } = rc;
+    const dropout = (t: tf.Tensor) => (rc.dropout ? rc.dropout(t) : t);
+    x = blk.attnSite.forward(x, (h) => {
+      const qkv = linear(h, blk.qkvW as tf.Tensor2D, blk.qkvB as tf.Tensor1D | undefined);
+      if (rc.kv) return this.cachedAttention(i, qkv, rc, dropout);
+      if (!rc.mask && (rc.dropout || !strataKernelsActive()))
+        rc.mask = this.cached(`mask${T}`, () => causalMask(T));
+      let merged = causalSelfAttention(qkv, {
+        batch: B,
+        seqLen: T,
+        heads: c.nHeads,
+        ...(rc.rope ? { rope: rc.rope } : {}),
+        ...(rc.mask ? { mask: rc.mask } : {}),
+        ...(rc.dropout ? { dropout: rc.dropout } : {}),
+      });
+      if (blk.attnSite.inner) merged = blk.attnSite.inner(merged) as tf.Tensor2D;
+      return dropout(
+        linear(merged, blk.projW as tf.Tensor2D, blk.projB as tf.Tensor1D | undefined),
+      ) as tf.Tensor2D;
+    });
+    x = blk.mlpSite.forward(x, (h) => {
+      const a = linear(h, blk.fcW as tf.Tensor2D, blk.fcB as tf.Tensor1D | undefined);
+      let hidden: tf.Tensor;
+      switch (c.activation) {
+        case 'gelu':
+          hidden = geluTanh(a);
+          break;
+        case 'gelu_erf':
+          hidden = geluErf(a);
+          break;
+        case 'relu':
+          hidden = tf.relu(a);
+          break;
+        case 'swiglu':
+          hidden = tf.mul(a, silu(linear(h, blk.gateW as tf.Tensor2D, blk.gateB as tf.Tensor1D | undefined)));
+          break;
+      }
+      if (blk.mlpSite.inner) hidden = blk.mlpSite.inner(hidden);
+      return dropout(
+        linear(hidden as tf.Tensor2D, blk.outW as tf.Tensor2D, blk.outB as tf.Tensor1D | undefined),
+      ) as tf.Tensor2D;
+    });
+    return x;
+  }
+
+  /** The attention branch of block `i` in incremental mode (new positions against the KV cache). */
+  private cachedAttention(
+    i: number,
+    qkv: tf.Tensor2D,
+    rc: RunContext,
+    dropout: (t: tf.Tensor) => tf.Tensor,
+  ): tf.Tensor2D {
+    const c = this.config;
+    const blk = this.blocks[i]!;
+    const { B, T: n } = rc;
+    const H = c.nHeads;
+    const d = c.dModel;
+    const hd = d / H;
+    const cache = rc.kv!;
+    if (cache.fused) {
+      let merged = cache.attendFused(i, qkv, rc.rope);
+      if (blk.attnSite.inner) merged = blk.attnSite.inner(merged) as tf.Tensor2D;
+      return dropout(
+        linear(merged, blk.projW as tf.Tensor2D, blk.projB as tf.Tensor1D | undefined),
+      ) as tf.Tensor2D;
+    }
+    const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, n, H, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+    const [q0, k0, v0] = tf.split(qkv, 3, 1);
+    let q = heads(q0!);
+    let k = heads(k0!);
+    if (rc.rope) {
+      q = applyRope(q, rc.rope.cos, rc.rope.sin) as tf.Tensor4D;
+      k = applyRope(k, rc.rope.cos, rc.rope.sin) as tf.Tensor4D;
+    }
+    const y = cache.attend(i, q, k, heads(v0!));
+    let merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * n, d]) as tf.Tensor2D;
+    if (blk.attnSite.inner) merged = blk.attnSite.inner(merged) as tf.Tensor2D;
+    return dropout(
+      linear(merged, blk.projW as tf.Tensor2D, blk.projB as tf.Tensor1D | undefined),
+    ) as tf.Tensor2D;
+  }
+
+  /** An empty KV cache for `batch` sequences (see {@link forwardIncremental}). */
+  createKVCache(batch: number): KVCache {
+    const c = this.config;
+    return new KVCache(c.nLayers, batch, c.nHeads, c.dModel / c.nHeads, c.contextLength);
+  }
+
+  /**
+   * Incremental forward pass for generation: logits `[B, n, vocab]` of `n` new positions `ids` `[B, n]` that
+   * follow the `cache.length` positions already in `cache`; appends their keys and values to it. The result
+   * equals the corresponding rows of `forward` on the whole sequence (up to float rounding), at the cost of
+   * the new positions only.
+   */
+  forwardIncremental(ids: tf.Tensor2D, cache: KVCache): tf.Tensor3D {
+    const c = this.config;
+    const [B, n] = ids.shape;
+    const p0 = cache.length;
+    if (B !== cache.batch) throw new Error(`forwardIncremental: batch ${B} != cache batch ${cache.batch}`);
+    if (p0 + n > c.contextLength)
+      throw new Error(
+        `forwardIncremental: ${p0} cached + ${n} new positions exceed contextLength ${c.contextLength}`,
+      );
+    const d = c.dModel;
+    const hd = d / c.nHeads;
+    const out = tf.tidy(() => {
+      const rc: RunContext = {
+        B,
+        T: n,
+        dropCount: 0,
+        dropout: undefined,
+        rope: undefined,
+        mask: undefined,
+        kv: cache,
+      };
+      const flat = tf.reshape(ids, [B * n]) as tf.Tensor1D;
       let x = embeddingLookup(this.tokEmb as tf.Tensor2D, flat);
       if (this.posEmb) {
-        const pos = tf.slice(this.posEmb, [0, 0], [T, d]);
-        x = tf.reshape(tf.add(tf.reshape(x, [B, T, d]), pos), [B * T, d]);
+        const pos = tf.slice(this.posEmb, [p0, 0], [n, d]);
+        x = tf.reshape(tf.add(tf.reshape(x, [B, n, d]), pos), [B * n, d]) as tf.Tensor2D;
       }
-      x = dropout(x) as tf.Tensor2D;
-      const mask = this.cached(`mask${T}`, () => causalMask(T));
-      const hd = d / c.nHeads;
-      let cos: tf.Tensor | undefined;
-      let sin: tf.Tensor | undefined;
       if (c.positions === 'rope') {
-        const tables = ropeTables(T, hd, c.ropeBase);
-        cos = this.cached(`cos${T}`, () => tf.tensor2d(tables.cos, [T, hd]));
-        sin = this.cached(`sin${T}`, () => tf.tensor2d(tables.sin, [T, hd]));
+        const tables = ropeTables(n, hd, c.ropeBase, p0, c.ropeRepeat);
+        rc.rope = { cos: tf.tensor2d(tables.cos, [n, hd]), sin: tf.tensor2d(tables.sin, [n, hd]) };
       }
-      const H = c.nHeads;
-      const heads = (t: tf.Tensor) =>
-        tf.reshape(tf.transpose(tf.reshape(t, [B, T, H, hd]), [0, 2, 1, 3]), [B * H, T, hd]);
-      const scale = 1 / Math.sqrt(hd);
-      for (const blk of this.blocks) {
-        x = blk.attnSite.forward(x, (h) => {
-          const qkv = linear(h, blk.qkvW as tf.Tensor2D, blk.qkvB as tf.Tensor1D | undefined);
-          const [q0, k0, v0] = tf.split(qkv, 3, 1);
-          let q = heads(q0!);
-          let k = heads(k0!);
-          const v = heads(v0!) as tf.Tensor3D;
-          if (cos && sin) {
-            q = applyRope(q, cos, sin);
-            k = applyRope(k, cos, sin);
-          }
-          const scores = tf.add(
-            tf.mul(batchMatmul(q as tf.Tensor3D, tf.transpose(k, [0, 2, 1]) as tf.Tensor3D), scale),
-            mask,
-          );
-          const att = dropout(tf.softmax(scores)) as tf.Tensor3D;
-          const y = batchMatmul(att, v);
-          let merged = tf.reshape(tf.transpose(tf.reshape(y, [B, H, T, hd]), [0, 2, 1, 3]), [
-            B * T,
-            d,
-          ]) as tf.Tensor2D;
-          if (blk.attnSite.inner) merged = blk.attnSite.inner(merged) as tf.Tensor2D;
-          return dropout(
-            linear(merged, blk.projW as tf.Tensor2D, blk.projB as tf.Tensor1D | undefined),
-          ) as tf.Tensor2D;
-        });
-        x = blk.mlpSite.forward(x, (h) => {
-          const a = linear(h, blk.fcW as tf.Tensor2D, blk.fcB as tf.Tensor1D | undefined);
-          let hidden: tf.Tensor;
-          switch (c.activation) {
-            case 'gelu':
-              hidden = geluTanh(a);
-              break;
-            case 'gelu_erf':
-              hidden = geluErf(a);
-              break;
-            case 'relu':
-              hidden = tf.relu(a);
-              break;
-            case 'swiglu':
-              hidden = tf.mul(
-                a,
-                silu(linear(h, blk.gateW as tf.Tensor2D, blk.gateB as tf.Tensor1D | undefined)),
-              );
-              break;
-          }
-          if (blk.mlpSite.inner) hidden = blk.mlpSite.inner(hidden);
-          return dropout(
-            linear(hidden as tf.Tensor2D, blk.outW as tf.Tensor2D, blk.outB as tf.Tensor1D | undefined),
-          ) as tf.Tensor2D;
-        });
-      }
-      if (this.final) x = this.final(x) as tf.Tensor2D;
-      const logits = this.head
-        ? matmul2d(x, this.head as tf.Tensor2D)
-        : matmul2d(x, tf.transpose(this.tokEmb) as tf.Tensor2D);
-      return tf.reshape(logits, [B, T, c.vocabSize]) as tf.Tensor3D;
+      for (let i = 0; i < this.blocks.length; i++) x = this.block(i, x, rc);
+      return this.head(x, B, n);
     });
+    cache.advance(n);
+    return out;
+  }
+
+  /** Final norm (if the strategy has one) and the output head: `[B·T, d]` → logits `[B, T, vocab]`. */
+  private head(x: tf.Tensor2D, B: number, T: number): tf.Tensor3D {
+    const c = this.config;
+    if (this.final) x = this.final(x) as tf.Tensor2D;
+    const logits = this.head_
+      ? matmul2d(x, this.head_ as tf.Tensor2D)
+      : matmulTransposeB(x, this.tokEmb as tf.Tensor2D);
+    return tf.reshape(logits, [B, T, c.vocabSize]) as tf.Tensor3D;
   }
 
   afterStep(): void {

@@ -36,6 +36,11 @@ export class AdamW {
   readonly config: AdamWConfig;
   private m = new Map<string, tf.Variable>();
   private v = new Map<string, tf.Variable>();
+  /**
+   * Optional per-entry multipliers of the Adam update (`lr_scale.<param>` in checkpoints), written by
+   * function-preserving growth so a grown model's first steps match the small model's (growth.md §4).
+   */
+  private lrScale = new Map<string, tf.Tensor>();
   /** Number of updates applied so far (t in the bias correction). */
   step = 0;
 
@@ -83,7 +88,8 @@ export class AdamW {
         v.assign(vNew);
         const update = tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), eps));
         const decayed = decay > 0 ? tf.mul(param, 1 - lr * decay) : param;
-        param.assign(tf.sub(decayed, tf.mul(update, lr)));
+        const s = this.lrScale.get(name);
+        param.assign(tf.sub(decayed, tf.mul(s ? tf.mul(update, s) : update, lr)));
       });
     }
   }
@@ -95,6 +101,9 @@ export class AdamW {
       tensors.set(`m.${name}`, { shape: [...m.shape], data: (await m.data()) as Float32Array });
       const v = this.v.get(name)!;
       tensors.set(`v.${name}`, { shape: [...v.shape], data: (await v.data()) as Float32Array });
+    }
+    for (const [name, s] of this.lrScale) {
+      tensors.set(`lr_scale.${name}`, { shape: [...s.shape], data: (await s.data()) as Float32Array });
     }
     return { step: this.step, tensors };
   }
@@ -119,13 +128,27 @@ export class AdamW {
         value.dispose();
       }
     }
+    for (const t of this.lrScale.values()) t.dispose();
+    this.lrScale.clear();
+    for (const [name, variable] of this.m) {
+      const t = state.tensors.get(`lr_scale.${name}`);
+      if (!t) continue;
+      if (t.data.length !== variable.size) {
+        throw new StrataError(
+          'E_CHECKPOINT',
+          `${source}: "lr_scale.${name}" has ${t.data.length} values, expected ${variable.size}`,
+        );
+      }
+      this.lrScale.set(name, tf.keep(tf.tensor(t.data, variable.shape, 'float32')));
+    }
     this.step = state.step;
   }
 
   /** Frees the moment tensors. */
   dispose(): void {
-    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
+    for (const t of [...this.m.values(), ...this.v.values(), ...this.lrScale.values()]) t.dispose();
     this.m.clear();
     this.v.clear();
+    this.lrScale.clear();
   }
 }
