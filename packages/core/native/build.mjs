@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // Rebuilds Strata's WebAssembly SIMD kernels from strata_kernels.c.
 //
-//   node packages/core/native/build.mjs          (needs clang + lld with the wasm32 target: `apt-get install clang lld`)
+//   node packages/core/native/build.mjs          (needs clang >= 16 + lld with the wasm32 target;
+//                                                   Debian 12: `apt-get install clang-19 lld-19`; or set CLANG=…)
 //   node packages/core/native/build.mjs --check  (verifies that the committed binary was built from this source)
 //
-// Outputs, both committed so that a fresh install needs no C toolchain:
-// - packages/core/native/strata_kernels.wasm
-// - packages/core/src/kernels/wasm-binary.ts (the same bytes as base64, plus the SHA-256 of the C source)
+// Outputs, committed so that a fresh install needs no C toolchain:
+// - packages/core/native/strata_kernels.wasm          (SIMD128: what every Node >= 20 runs)
+// - packages/core/native/strata_kernels_relaxed.wasm  (SIMD128 + relaxed SIMD fused multiply-add in the GEMM;
+//   loaded when the runtime validates it: Node >= 22, or Node 20 with --experimental-wasm-relaxed-simd)
+// - packages/core/src/kernels/wasm-binary.ts (both as base64, plus the SHA-256 of the C source)
 //
 // The module imports tfjs-backend-wasm's memory and must not write anything there on instantiation, so the
 // build refuses a binary with a data segment, or with imports other than that memory.
@@ -18,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const src = join(here, 'strata_kernels.c');
-const out = join(here, 'strata_kernels.wasm');
+const outs = { base: join(here, 'strata_kernels.wasm'), relaxed: join(here, 'strata_kernels_relaxed.wasm') };
 const ts = join(here, '..', 'src', 'kernels', 'wasm-binary.ts');
 const source = readFileSync(src);
 const sourceHash = createHash('sha256').update(source).digest('hex');
@@ -34,7 +37,20 @@ if (process.argv.includes('--check')) {
   process.exit(0);
 }
 
-const clang = process.env.CLANG ?? 'clang';
+function findClang() {
+  const candidates = process.env.CLANG ? [process.env.CLANG] : ['clang-19', 'clang-18', 'clang-17', 'clang-16', 'clang'];
+  for (const c of candidates) {
+    try {
+      const v = execFileSync(c, ['--version'], { encoding: 'utf8' });
+      const major = Number(/clang version (\d+)/.exec(v)?.[1] ?? 0);
+      if (major >= 16) return c;
+    } catch {
+      // not installed
+    }
+  }
+  throw new Error('no clang >= 16 found (Debian 12: apt-get install clang-19 lld-19), or set CLANG');
+}
+const clang = findClang();
 const flags = [
   '--target=wasm32',
   '-O3',
@@ -52,41 +68,67 @@ const flags = [
   '-Wl,-z,stack-size=65536',
   '-Wl,--strip-debug',
 ];
-execFileSync(clang, [...flags, src, '-o', out], { stdio: 'inherit' });
-const bytes = readFileSync(out);
-
-// Validate: no data segments, the only import is env.memory.
-const mod = new WebAssembly.Module(bytes);
-const imports = WebAssembly.Module.imports(mod);
-if (imports.length !== 1 || imports[0].kind !== 'memory') {
-  throw new Error(`unexpected imports: ${JSON.stringify(imports)}`);
+function build(out, extra) {
+  execFileSync(clang, [...flags, ...extra, src, '-o', out], { stdio: 'inherit' });
+  const bytes = readFileSync(out);
+  validate(bytes, out);
+  return bytes;
 }
-let off = 8;
-const leb = () => {
-  let r = 0;
-  let s = 0;
-  for (;;) {
-    const b = bytes[off++];
-    r |= (b & 0x7f) << s;
-    s += 7;
-    if (!(b & 0x80)) return r >>> 0;
+
+// Checks: no data segments, the only import is env.memory.
+function validate(bytes, name) {
+  let off = 8;
+  const leb = () => {
+    let r = 0;
+    let s = 0;
+    for (;;) {
+      const b = bytes[off++];
+      r |= (b & 0x7f) << s;
+      s += 7;
+      if (!(b & 0x80)) return r >>> 0;
+    }
+  };
+  let importsOk = false;
+  while (off < bytes.length) {
+    const id = bytes[off++];
+    const size = leb();
+    const end = off + size;
+    if (id === 11) throw new Error(`${name} has a data section; it would overwrite tfjs memory`);
+    if (id === 2) {
+      const n = leb();
+      const dec = new TextDecoder();
+      const str = () => {
+        const len = leb();
+        const t = dec.decode(bytes.subarray(off, off + len));
+        off += len;
+        return t;
+      };
+      const kinds = [];
+      for (let i = 0; i < n; i++) {
+        const mod = str();
+        const field = str();
+        kinds.push(`${mod}.${field}:${bytes[off]}`);
+        off = end; // one import expected; skip the rest of the section
+        break;
+      }
+      importsOk = n === 1 && kinds[0] === 'env.memory:2';
+    }
+    off = end;
   }
-};
-while (off < bytes.length) {
-  const id = bytes[off++];
-  const size = leb();
-  if (id === 11) throw new Error('the module has a data section; it would overwrite tfjs memory');
-  off += size;
+  if (!importsOk) throw new Error(`${name}: the only import must be env.memory`);
 }
 
-const b64 = bytes.toString('base64');
-const lines = b64.match(/.{1,100}/g) ?? [];
+const bytes = build(outs.base, []);
+const relaxed = build(outs.relaxed, ['-mrelaxed-simd', '-DSTRATA_RELAXED']);
+const b64 = (b) => (b.toString('base64').match(/.{1,100}/g) ?? []).map((l) => `  '${l}'`).join(' +\n');
 writeFileSync(
   ts,
   `// GENERATED by packages/core/native/build.mjs from packages/core/native/strata_kernels.c. Do not edit.\n` +
-    `/** SHA-256 of the C source this binary was built from. */\n` +
+    `/** SHA-256 of the C source the binaries were built from. */\n` +
     `export const SOURCE_SHA256 = '${sourceHash}';\n` +
-    `/** The kernels module (${bytes.length} bytes), base64. */\n` +
-    `export const WASM_BASE64 =\n${lines.map((l) => `  '${l}'`).join(' +\n')};\n`,
+    `/** The kernels module, SIMD128 (${bytes.length} bytes), base64. */\n` +
+    `export const WASM_BASE64 =\n${b64(bytes)};\n` +
+    `/** The kernels module with relaxed-SIMD fused multiply-add (${relaxed.length} bytes), base64. */\n` +
+    `export const WASM_RELAXED_BASE64 =\n${b64(relaxed)};\n`,
 );
-console.log(`built ${out} (${bytes.length} bytes) and ${ts}`);
+console.log(`built with ${clang}: ${outs.base} (${bytes.length} bytes), ${outs.relaxed} (${relaxed.length} bytes), ${ts}`);

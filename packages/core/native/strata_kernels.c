@@ -1,7 +1,8 @@
 /*
  * Strata's WebAssembly SIMD kernels for the tfjs wasm backend.
  *
- * Built with clang (wasm32, SIMD128, no libc) into `strata_kernels.wasm`; see `build.mjs` next to this file.
+ * Built with clang >= 16 (wasm32, SIMD128, no libc) into `strata_kernels.wasm` and, with relaxed SIMD (fused
+ * multiply-add), `strata_kernels_relaxed.wasm`; see `build.mjs` next to this file.
  * The module IMPORTS the linear memory of tfjs-backend-wasm, so every pointer below is a byte offset into
  * tfjs's own heap: kernels read their inputs and write their outputs in place, with no copies. For that to be
  * safe the module has no data segments and its small shadow stack lives in a block that the loader
@@ -122,6 +123,17 @@ static inline vf v_tanh(vf x) {
 #define TRI_A_LOWER 2
 #define TRI_A_UPPER 3
 
+/*
+ * Multiply-add of the GEMM inner loop. The relaxed-SIMD build (-DSTRATA_RELAXED, used when the runtime supports
+ * relaxed SIMD: Node >= 22, or Node 20 with --experimental-wasm-relaxed-simd) uses f32x4.relaxed_madd, a fused
+ * multiply-add on x86 with FMA: about 1.25x the GEMM throughput of separate mul + add.
+ */
+#ifdef STRATA_RELAXED
+#define MADD(acc, a, b) __builtin_wasm_relaxed_madd_f32x4((a), (b), (acc))
+#else
+#define MADD(acc, a, b) ADD((acc), MUL((a), (b)))
+#endif
+
 /* acc(MR x NR) = sum_p ap[p*MR + i] * bp[p*NR + j], stored/added into c. */
 static inline void kern4x8(int kc, const float* ap, const float* bp, float* c, int ldc, int mr, int nr,
                            int first, float beta, const float* bias) {
@@ -129,16 +141,18 @@ static inline void kern4x8(int kc, const float* ap, const float* bp, float* c, i
   vf c20 = SPLAT(0.f), c21 = SPLAT(0.f), c30 = SPLAT(0.f), c31 = SPLAT(0.f);
   for (int p = 0; p < kc; p++) {
     vf b0 = LD(bp), b1 = LD(bp + 4);
-    vf a0 = wasm_v128_load32_splat(ap), a1 = wasm_v128_load32_splat(ap + 1);
-    vf a2 = wasm_v128_load32_splat(ap + 2), a3 = wasm_v128_load32_splat(ap + 3);
-    c00 = ADD(c00, MUL(a0, b0));
-    c01 = ADD(c01, MUL(a0, b1));
-    c10 = ADD(c10, MUL(a1, b0));
-    c11 = ADD(c11, MUL(a1, b1));
-    c20 = ADD(c20, MUL(a2, b0));
-    c21 = ADD(c21, MUL(a2, b1));
-    c30 = ADD(c30, MUL(a3, b0));
-    c31 = ADD(c31, MUL(a3, b1));
+    vf a = wasm_v128_load32_splat(ap);
+    c00 = MADD(c00, a, b0);
+    c01 = MADD(c01, a, b1);
+    a = wasm_v128_load32_splat(ap + 1);
+    c10 = MADD(c10, a, b0);
+    c11 = MADD(c11, a, b1);
+    a = wasm_v128_load32_splat(ap + 2);
+    c20 = MADD(c20, a, b0);
+    c21 = MADD(c21, a, b1);
+    a = wasm_v128_load32_splat(ap + 3);
+    c30 = MADD(c30, a, b0);
+    c31 = MADD(c31, a, b1);
     ap += MR;
     bp += NR;
   }
@@ -188,11 +202,58 @@ static inline void kern4x8(int kc, const float* ap, const float* bp, float* c, i
   }
 }
 
+/* C = A·B for a few rows (M <= 4, tri == 0): no packing (decoding runs one row per token). */
+static void sgemm_small(int M, int N, int K, const float* a, int sai, int sap, const float* b, int sbp, int sbj,
+                        float* c, int ldc, float beta, const float* bias) {
+  for (int i = 0; i < M; i++) {
+    float* cr = c + i * ldc;
+    for (int j = 0; j < N; j++) cr[j] = (beta != 0.f ? beta * cr[j] : 0.f) + (bias ? bias[j] : 0.f);
+  }
+  if (sbj == 1) {
+    int n4 = N & ~3;
+    for (int p = 0; p < K; p++) {
+      const float* br = b + p * sbp;
+      for (int i = 0; i < M; i++) {
+        float av = a[i * sai + p * sap];
+        vf avv = SPLAT(av);
+        float* cr = c + i * ldc;
+        for (int j = 0; j < n4; j += 4) ST(cr + j, ADD(LD(cr + j), MUL(avv, LD(br + j))));
+        for (int j = n4; j < N; j++) cr[j] += av * br[j];
+      }
+    }
+  } else if (sbp == 1 && sap == 1) {
+    int k4 = K & ~3;
+    for (int i = 0; i < M; i++) {
+      const float* ar = a + i * sai;
+      float* cr = c + i * ldc;
+      for (int j = 0; j < N; j++) {
+        const float* bc = b + j * sbj;
+        vf acc = SPLAT(0.f);
+        for (int p = 0; p < k4; p += 4) acc = ADD(acc, MUL(LD(ar + p), LD(bc + p)));
+        float d = hsum(acc);
+        for (int p = k4; p < K; p++) d += ar[p] * bc[p];
+        cr[j] += d;
+      }
+    }
+  } else {
+    for (int i = 0; i < M; i++)
+      for (int j = 0; j < N; j++) {
+        float d = 0.f;
+        for (int p = 0; p < K; p++) d += a[i * sai + p * sap] * b[p * sbp + j * sbj];
+        c[i * ldc + j] += d;
+      }
+  }
+}
+
 EXPORT(sgemm)
 void sgemm(int M, int N, int K, const float* a, int sai, int sap, const float* b, int sbp, int sbj, float* c,
            int ldc, float beta, const float* bias, int tri, float* ws) {
   float* bpack = ws;
   float* apack = ws + KC * NC;
+  if (M <= 4 && tri == 0 && K > 0) {
+    sgemm_small(M, N, K, a, sai, sap, b, sbp, sbj, c, ldc, beta, bias);
+    return;
+  }
   if (K <= 0) {
     for (int i = 0; i < M; i++)
       for (int j = 0; j < N; j++) c[i * ldc + j] = (beta != 0.f ? beta * c[i * ldc + j] : 0.f) + (bias ? bias[j] : 0.f);
@@ -295,40 +356,45 @@ void colsum(const float* x, float* out, int R, int C) {
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_C 0.044715f
 
+static inline vf gelu_v(vf v) {
+  vf u = MUL(ADD(v, MUL(MUL(MUL(v, v), v), SPLAT(GELU_C))), SPLAT(GELU_K));
+  return MUL(MUL(v, SPLAT(0.5f)), ADD(v_tanh(u), SPLAT(1.f)));
+}
+
+static inline vf gelu_grad_v(vf v) {
+  vf v2 = MUL(v, v);
+  vf u = MUL(ADD(v, MUL(MUL(v2, v), SPLAT(GELU_C))), SPLAT(GELU_K));
+  vf t = v_tanh(u);
+  vf du = MUL(SPLAT(GELU_K), ADD(SPLAT(1.f), MUL(SPLAT(3.f * GELU_C), v2)));
+  return ADD(MUL(SPLAT(0.5f), ADD(t, SPLAT(1.f))), MUL(MUL(MUL(SPLAT(0.5f), v), SUB(SPLAT(1.f), MUL(t, t))), du));
+}
+
+/* Two vectors per iteration: the tanh polynomial is a long dependency chain, two independent chains keep
+ * the FP pipes busier. */
 EXPORT(gelu_fwd)
 void gelu_fwd(const float* x, float* y, int n) {
-  int n4 = n & ~3;
-  for (int i = 0; i < n4; i += 4) {
-    vf v = LD(x + i);
-    vf u = MUL(ADD(v, MUL(MUL(MUL(v, v), v), SPLAT(GELU_C))), SPLAT(GELU_K));
-    ST(y + i, MUL(MUL(v, SPLAT(0.5f)), ADD(v_tanh(u), SPLAT(1.f))));
+  int n8 = n & ~7, n4 = n & ~3;
+  for (int i = 0; i < n8; i += 8) {
+    vf a = gelu_v(LD(x + i));
+    vf b = gelu_v(LD(x + i + 4));
+    ST(y + i, a);
+    ST(y + i + 4, b);
   }
-  for (int i = n4; i < n; i++) {
-    float v = x[i];
-    vf u = SPLAT((v + v * v * v * GELU_C) * GELU_K);
-    y[i] = 0.5f * v * (wasm_f32x4_extract_lane(v_tanh(u), 0) + 1.f);
-  }
+  for (int i = n8; i < n4; i += 4) ST(y + i, gelu_v(LD(x + i)));
+  for (int i = n4; i < n; i++) y[i] = wasm_f32x4_extract_lane(gelu_v(SPLAT(x[i])), 0);
 }
 
 EXPORT(gelu_bwd)
 void gelu_bwd(const float* x, const float* dy, float* dx, int n) {
-  int n4 = n & ~3;
-  for (int i = 0; i < n4; i += 4) {
-    vf v = LD(x + i);
-    vf v2 = MUL(v, v);
-    vf u = MUL(ADD(v, MUL(MUL(v2, v), SPLAT(GELU_C))), SPLAT(GELU_K));
-    vf t = v_tanh(u);
-    vf du = MUL(SPLAT(GELU_K), ADD(SPLAT(1.f), MUL(SPLAT(3.f * GELU_C), v2)));
-    vf g = ADD(MUL(SPLAT(0.5f), ADD(t, SPLAT(1.f))), MUL(MUL(MUL(SPLAT(0.5f), v), SUB(SPLAT(1.f), MUL(t, t))), du));
-    ST(dx + i, MUL(LD(dy + i), g));
+  int n8 = n & ~7, n4 = n & ~3;
+  for (int i = 0; i < n8; i += 8) {
+    vf a = gelu_grad_v(LD(x + i));
+    vf b = gelu_grad_v(LD(x + i + 4));
+    ST(dx + i, MUL(LD(dy + i), a));
+    ST(dx + i + 4, MUL(LD(dy + i + 4), b));
   }
-  for (int i = n4; i < n; i++) {
-    float v = x[i];
-    float u = (v + v * v * v * GELU_C) * GELU_K;
-    float t = wasm_f32x4_extract_lane(v_tanh(SPLAT(u)), 0);
-    float du = GELU_K * (1.f + 3.f * GELU_C * v * v);
-    dx[i] = dy[i] * (0.5f * (t + 1.f) + 0.5f * v * (1.f - t * t) * du);
-  }
+  for (int i = n8; i < n4; i += 4) ST(dx + i, MUL(LD(dy + i), gelu_grad_v(LD(x + i))));
+  for (int i = n4; i < n; i++) dx[i] = dy[i] * wasm_f32x4_extract_lane(gelu_grad_v(SPLAT(x[i])), 0);
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -759,6 +825,66 @@ void attn_bwd(const float* dy, const float* qkv, const float* cosT, const float*
       /* dK_rot = dSᵀ·(Q_rot·scale) */
       sgemm(T, hd, T, dP, 1, T, Q, hd, 1, tmp, hd, 0.f, 0, TRI_A_UPPER, gws);
       store_head_grad(tmp, T, hd, cosT, sinT, 1.0f, dbase + D + h * hd, D3);
+    }
+  }
+}
+
+/*
+ * Incremental (KV-cached) attention for generation: n new positions at p0..p0+n-1.
+ * qkv [B*n, 3D] (fresh projections), cosT/sinT [n, hd] RoPE tables of the new positions (or null).
+ * kc, vc [B, H, Tmax, hd]: the cache; the new keys (after RoPE) and values are written at p0.. in place.
+ * y [B*n, D]: softmax(q·kᵀ·scale, causal)·v over positions 0..p0+i for new position i.
+ * ws: Tmax + hd floats.
+ */
+EXPORT(attn_decode)
+void attn_decode(const float* qkv, const float* cosT, const float* sinT, float* kc, float* vc, float* y, int B,
+                 int n, int H, int hd, int p0, int Tmax, float scale, float* ws) {
+  int D = H * hd, D3 = 3 * D;
+  float* sc = ws;
+  float* q = ws + Tmax;
+  for (int b = 0; b < B; b++) {
+    for (int h = 0; h < H; h++) {
+      float* kh = kc + ((b * H + h) * Tmax) * hd;
+      float* vh = vc + ((b * H + h) * Tmax) * hd;
+      for (int i = 0; i < n; i++) {
+        const float* row = qkv + (b * n + i) * D3;
+        load_head(row + D + h * hd, D3, 1, hd, cosT ? cosT + i * hd : 0, sinT ? sinT + i * hd : 0, 1.0f,
+                  kh + (p0 + i) * hd);
+        for (int c = 0; c < hd; c++) vh[(p0 + i) * hd + c] = row[2 * D + h * hd + c];
+      }
+      for (int i = 0; i < n; i++) {
+        const float* row = qkv + (b * n + i) * D3;
+        load_head(row + h * hd, D3, 1, hd, cosT ? cosT + i * hd : 0, sinT ? sinT + i * hd : 0, 1.0f, q);
+        int L = p0 + i + 1;
+        float m = -3.4e38f;
+        for (int j = 0; j < L; j++) {
+          const float* kr = kh + j * hd;
+          vf acc = SPLAT(0.f);
+          int c = 0;
+          for (; c + 4 <= hd; c += 4) acc = ADD(acc, MUL(LD(q + c), LD(kr + c)));
+          float d = hsum(acc);
+          for (; c < hd; c++) d += q[c] * kr[c];
+          d *= scale;
+          sc[j] = d;
+          m = d > m ? d : m;
+        }
+        float sum = 0.f;
+        for (int j = 0; j < L; j++) {
+          float e = f_exp(sc[j] - m);
+          sc[j] = e;
+          sum += e;
+        }
+        float inv = 1.0f / sum;
+        float* out = y + (b * n + i) * D + h * hd;
+        for (int c = 0; c < hd; c++) out[c] = 0.f;
+        for (int j = 0; j < L; j++) {
+          float pj = sc[j] * inv;
+          const float* vr = vh + j * hd;
+          int c = 0;
+          for (; c + 4 <= hd; c += 4) ST(out + c, ADD(LD(out + c), MUL(SPLAT(pj), LD(vr + c))));
+          for (; c < hd; c++) out[c] += pj * vr[c];
+        }
+      }
     }
   }
 }

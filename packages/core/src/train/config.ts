@@ -65,7 +65,11 @@ export const TRAIN_DEFAULTS: TrainConfig = {
 
 /** Validates a (partial) training config, filling defaults; errors name the field. */
 export function parseTrainConfig(raw: unknown, contextLength?: number): TrainConfig {
-  const merged = withDefaults('training config', raw ?? {}, TRAIN_DEFAULTS as unknown as Record<string, unknown>);
+  const merged = withDefaults(
+    'training config',
+    raw ?? {},
+    TRAIN_DEFAULTS as unknown as Record<string, unknown>,
+  );
   const f = configFields('train', merged);
   const lr = f.num('lr', 0, 10, true);
   const c: TrainConfig = {

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { StrataError } from '../errors.js';
 import type { LanguageModel } from '../model/family.js';
-import { crossEntropy } from '../ops.js';
+import { crossEntropy, strataKernelsActive, sumSquaresFast } from '../ops.js';
+import type { DataParallelPool, WorkerSetup } from '../parallel/pool.js';
 import { AdamW, type OptimizerState } from './adamw.js';
 import type { TrainConfig } from './config.js';
 import { learningRateAt, type ScheduleConfig, validateSchedule } from './schedule.js';
@@ -67,6 +68,161 @@ export interface TrainState {
   skippedSteps: number;
 }
 
+/** Extra options of a {@link Trainer} (not recorded in checkpoints: they change speed and memory, not results). */
+export interface TrainerOptions {
+  /**
+   * Data-parallel ranks (default 1). With `workers: 2` the batch is split between this thread and one
+   * `worker_thread` with its own tfjs + wasm backend; gradients are averaged over shared memory and the
+   * optimizer runs once, here, so results equal single-threaded training up to float rounding and
+   * checkpoints are identical in format. Needs the wasm or cpu backend. Call {@link Trainer.close} (or
+   * `dispose`) to stop the workers.
+   */
+  workers?: number;
+  /**
+   * Modules the workers import before building their model replica, e.g. the norm plugins the model uses:
+   * `[{ module: import.meta.resolve('@strata/norms'), call: 'registerBuiltinNorms' }]`. Strata's built-in
+   * `gpt` family with `pre-ln` needs none.
+   */
+  workerSetup?: WorkerSetup[];
+  /**
+   * Per-block activation recomputation: run the blocks forward without a tape keeping only the residual
+   * stream, then backpropagate block by block. Gradients are bit-identical; peak memory drops from all
+   * activations of all blocks to those of one block (what lets 1,000-layer models fit the 4 GB wasm heap),
+   * for about one extra forward pass of time. The model must implement {@link StagedModel} (the GPT does).
+   */
+  recompute?: boolean;
+}
+
+/**
+ * A model whose forward pass can run in stages, for {@link TrainerOptions.recompute}. `block(i, x)` may be
+ * called twice for the same `i` (forward, then under the tape) and must compute the same function both times
+ * (replaying dropout masks).
+ */
+export interface StagedModel {
+  stages(ids: tf.Tensor2D, options?: { training?: boolean; seed?: number }): ModelStages;
+}
+
+/** The stages of one forward pass; see {@link StagedModel}. */
+export interface ModelStages {
+  readonly numBlocks: number;
+  /** Embedding: the initial residual stream `[rows, d]`. */
+  embed(): tf.Tensor2D;
+  /** Block `i` on the residual stream. */
+  block(i: number, x: tf.Tensor2D): tf.Tensor2D;
+  /** Final norm and output head: logits `[rows, vocab]`. */
+  head(x: tf.Tensor2D): tf.Tensor2D;
+  /** Trainable variables used by each stage (a variable may appear in the embedding and the head). */
+  embedVariables(): tf.Variable[];
+  blockVariables(i: number): tf.Variable[];
+  headVariables(): tf.Variable[];
+}
+
+function isStaged(m: LanguageModel): m is LanguageModel & StagedModel {
+  return typeof (m as Partial<StagedModel>).stages === 'function';
+}
+
+/**
+ * Mean next-token loss of `rows` sequences and its gradient with respect to every trainable parameter (by
+ * parameter name). This is what one training step (or one data-parallel rank) computes.
+ * @param x, y `[rows·seqLen]` int32 ids and targets
+ */
+export function computeLossAndGrads(
+  model: LanguageModel,
+  x: Int32Array,
+  y: Int32Array,
+  rows: number,
+  seqLen: number,
+  options: { training: boolean; seed: number; recompute?: boolean },
+): { loss: tf.Scalar; grads: Map<string, tf.Tensor> } {
+  const varToParam = new Map<string, string>();
+  for (const [name, v] of model.params.variables()) varToParam.set(v.name, name);
+  const xs = tf.tensor2d(x, [rows, seqLen], 'int32');
+  const ys = tf.tensor1d(y, 'int32');
+  try {
+    if (options.recompute) {
+      if (!isStaged(model)) {
+        throw new StrataError(
+          'E_CONFIG',
+          `recompute: the "${model.family}" model does not implement stages(), which per-block recomputation needs`,
+        );
+      }
+      return recomputeGrads(model.stages(xs, options), ys, varToParam);
+    }
+    const vars = model.params
+      .variables()
+      .map(([, v]) => v)
+      .filter((v) => v.trainable);
+    const { value, grads } = tf.variableGrads(() => {
+      const logits = model.forward(xs, options);
+      return crossEntropy(tf.reshape(logits, [rows * seqLen, model.config.vocabSize]) as tf.Tensor2D, ys);
+    }, vars);
+    const byName = new Map<string, tf.Tensor>();
+    for (const [vn, g] of Object.entries(grads)) byName.set(varToParam.get(vn) ?? vn, g);
+    return { loss: value, grads: byName };
+  } finally {
+    xs.dispose();
+    ys.dispose();
+  }
+}
+
+/**
+ * Per-block activation recomputation. Forward: embedding and blocks run outside any tape, keeping only the
+ * residual stream between blocks. Backward: the head under a tape gives d(loss)/d(x_L); then for each block
+ * from the last, the block is re-run under a tape and `dx` flows through it (`tf.engine().gradients` with an
+ * upstream gradient). Each stage accumulates into a variable's gradient in the order the full tape would,
+ * so the result is bit-identical to `tf.variableGrads` on the whole forward pass.
+ */
+function recomputeGrads(
+  st: ModelStages,
+  targets: tf.Tensor1D,
+  varToParam: Map<string, string>,
+): { loss: tf.Scalar; grads: Map<string, tf.Tensor> } {
+  const engine = tf.engine();
+  const grads = new Map<string, tf.Tensor>();
+  const accumulate = (vars: tf.Variable[], gs: tf.Tensor[]) => {
+    vars.forEach((v, i) => {
+      const g = gs[i];
+      if (!g) return;
+      const name = varToParam.get(v.name) ?? v.name;
+      const prev = grads.get(name);
+      if (prev) {
+        grads.set(name, tf.keep(tf.add(prev, g)));
+        prev.dispose();
+        g.dispose();
+      } else grads.set(name, g);
+    });
+  };
+  const stream: tf.Tensor2D[] = [tf.tidy(() => st.embed())];
+  for (let i = 0; i < st.numBlocks; i++) stream.push(tf.tidy(() => st.block(i, stream[i]!)));
+  const headVars = st.headVariables();
+  const xL = stream[st.numBlocks]!;
+  const h = engine.gradients(() => crossEntropy(st.head(xL), targets), [xL, ...headVars], undefined, true);
+  const loss = h.value as tf.Scalar;
+  let dx = h.grads[0] as tf.Tensor2D;
+  accumulate(headVars, h.grads.slice(1));
+  xL.dispose();
+  for (let i = st.numBlocks - 1; i >= 0; i--) {
+    const xin = stream[i]!;
+    const vars = st.blockVariables(i);
+    const r = engine.gradients(() => st.block(i, xin), [xin, ...vars], dx, true);
+    r.value.dispose();
+    dx.dispose();
+    dx = r.grads[0] as tf.Tensor2D;
+    accumulate(vars, r.grads.slice(1));
+    if (i > 0) xin.dispose();
+  }
+  const x0 = stream[0]!;
+  x0.dispose();
+  const embedVars = st.embedVariables();
+  if (embedVars.length > 0) {
+    const r = engine.gradients(() => st.embed(), embedVars, dx, true);
+    r.value.dispose();
+    accumulate(embedVars, r.grads);
+  }
+  dx.dispose();
+  return { loss, grads };
+}
+
 /**
  * Runs the optimization: deterministic batches per step, warmup + cosine learning rate, global-norm
  * clipping, AdamW, the model's post-step hook, periodic evaluation and optional diagnostics.
@@ -78,16 +234,31 @@ export class Trainer {
   readonly optimizer: AdamW;
   readonly state: TrainState;
   private readonly schedule: ScheduleConfig;
-  private readonly varToParam = new Map<string, string>();
   private probe?: { x: tf.Tensor2D; logits0: Float32Array };
   private valCache?: Batch[];
+  private pool?: DataParallelPool;
+  private poolStarting?: Promise<DataParallelPool>;
 
   constructor(
     readonly model: LanguageModel,
     readonly data: BatchSource,
     readonly config: TrainConfig,
     resume?: { optimizer?: OptimizerState; state?: TrainState },
+    readonly options: TrainerOptions = {},
   ) {
+    const workers = options.workers ?? 1;
+    if (!Number.isInteger(workers) || workers < 1)
+      throw new StrataError('E_CONFIG', `workers must be an integer >= 1, got ${workers}`);
+    if (workers > config.batchSize)
+      throw new StrataError(
+        'E_CONFIG',
+        `workers (${workers}) must not exceed train.batchSize (${config.batchSize}): each needs at least one sequence`,
+      );
+    if (options.recompute && !isStaged(model))
+      throw new StrataError(
+        'E_CONFIG',
+        `recompute: the "${model.family}" model does not implement stages(), which per-block recomputation needs`,
+      );
     const ctx = model.config.contextLength;
     if (config.seqLen > ctx) {
       throw new StrataError(
@@ -111,7 +282,6 @@ export class Trainer {
     });
     if (resume?.optimizer) this.optimizer.importState(resume.optimizer);
     this.state = resume?.state ? { ...resume.state } : { step: 0, trainSeconds: 0, skippedSteps: 0 };
-    for (const [name, v] of model.params.variables()) this.varToParam.set(v.name, name);
   }
 
   /** Learning rate the next step will use. */
@@ -124,15 +294,6 @@ export class Trainer {
     return this.config.batchSize * this.config.seqLen;
   }
 
-  private lossOf(batch: Batch, training: boolean, seed: number): tf.Scalar {
-    const { batchSize: B } = this.config;
-    const T = batch.x.length / B;
-    const x = tf.tensor2d(batch.x, [B, T], 'int32');
-    const y = tf.tensor1d(batch.y, 'int32');
-    const logits = this.model.forward(x, { training, seed });
-    return crossEntropy(tf.reshape(logits, [B * T, this.model.config.vocabSize]) as tf.Tensor2D, y);
-  }
-
   /** Runs one optimization step and returns its metrics. */
   async step(): Promise<StepMetrics> {
     const t0 = performance.now();
@@ -143,17 +304,38 @@ export class Trainer {
     const batch = this.data.trainBatch(stepIndex, c.batchSize, c.seqLen);
     const lr = learningRateAt(stepIndex, this.schedule);
     this.model.setDiagnostics?.(diag);
-    const { value, grads } = tf.variableGrads(
-      () => this.lossOf(batch, true, c.seed * 1_000_003 + stepIndex),
-      this.model.params.trainableVariables().map(([, v]) => v),
-    );
-    const byName = new Map<string, tf.Tensor>();
-    for (const [vn, g] of Object.entries(grads)) byName.set(this.varToParam.get(vn) ?? vn, g);
-    const sq = tf.tidy(() => tf.addN([...byName.values()].map((g) => tf.sum(tf.mul(g, g)))));
-    const [lossArr, sqArr] = await Promise.all([value.data(), sq.data()]);
+    const seed = c.seed * 1_000_003 + stepIndex;
+    const T = batch.x.length / c.batchSize;
+    let loss: number;
+    let byName: Map<string, tf.Tensor>;
+    const recompute = !!this.options.recompute;
+    const local = (x: Int32Array, y: Int32Array, rows: number) => {
+      const r = computeLossAndGrads(this.model, x, y, rows, T, { training: true, seed, recompute });
+      const l = r.loss.dataSync()[0]!;
+      r.loss.dispose();
+      return { loss: l, grads: r.grads };
+    };
+    if ((this.options.workers ?? 1) > 1) {
+      const pool = await this.startPool();
+      ({ loss, grads: byName } = await pool.step(batch.x, batch.y, c.batchSize, T, seed, true, local));
+    } else {
+      const r = computeLossAndGrads(this.model, batch.x, batch.y, c.batchSize, T, {
+        training: true,
+        seed,
+        recompute,
+      });
+      byName = r.grads;
+      const lossArr = await r.loss.data();
+      r.loss.dispose();
+      loss = lossArr[0]!;
+    }
+    const gs = [...byName.values()];
+    const sq =
+      strataKernelsActive() && gs.every((g) => g.dtype === 'float32')
+        ? sumSquaresFast(gs)
+        : tf.tidy(() => tf.addN(gs.map((g) => tf.sum(tf.mul(g, g)))));
+    const sqArr = await sq.data();
     sq.dispose();
-    value.dispose();
-    const loss = lossArr[0]!;
     const gradNorm = Math.sqrt(sqArr[0]!);
     let layerGradNorms: number[] | undefined;
     if (diag) layerGradNorms = await this.layerGradNorms(byName);
@@ -163,6 +345,7 @@ export class Trainer {
       const scale = c.gradClip > 0 && gradNorm > c.gradClip ? c.gradClip / (gradNorm + 1e-6) : 1;
       this.optimizer.apply(byName, lr, scale);
       this.model.afterStep();
+      this.pool?.publishParams();
     } else if (c.onNonFinite === 'skip') {
       skipped = true;
       this.state.skippedSteps += 1;
@@ -253,8 +436,35 @@ export class Trainer {
     return res;
   }
 
-  /** Frees the optimizer state and probe tensors (not the model). */
+  private startPool(): Promise<DataParallelPool> {
+    if (this.pool) return Promise.resolve(this.pool);
+    this.poolStarting ??= (async () => {
+      const { DataParallelPool } = await import('../parallel/pool.js');
+      const backend = tf.getBackend();
+      const pool = await DataParallelPool.create(this.model, {
+        ranks: this.options.workers ?? 1,
+        backend,
+        setup: this.options.workerSetup ?? [],
+        recompute: !!this.options.recompute,
+        seed: this.config.seed,
+      });
+      this.pool = pool;
+      return pool;
+    })();
+    return this.poolStarting;
+  }
+
+  /** Stops data-parallel workers (if any) and waits until they have exited. The trainer stays usable. */
+  async close(): Promise<void> {
+    const starting = this.poolStarting;
+    this.pool = undefined;
+    this.poolStarting = undefined;
+    if (starting) await (await starting.catch(() => undefined))?.close();
+  }
+
+  /** Frees the optimizer state and probe tensors (not the model), and stops workers (without waiting). */
   dispose(): void {
+    void this.close();
     this.optimizer.dispose();
     this.probe?.x.dispose();
   }
