@@ -4,36 +4,46 @@
  * `AdamW.prototype.apply` at run time with the code proposed for adamw.ts (see bench/RESULTS.md), which is
  * bit-identical to the current update (test: kernels-ops.test.ts, "fused AdamW equals the composite update").
  *
- *   npx tsx --tsconfig packages/cli/tsconfig.json bench/fused-adamw.ts [reference|deep100] [steps]
+ *   npx tsx --tsconfig packages/cli/tsconfig.json bench/fused-adamw.ts [reference|deep100|deep1000] [steps]
  */
 import {
   AdamW,
   adamWFast,
+  type Batch,
   getModelFamily,
   initBackend,
   parseTrainConfig,
   Rng,
   strataKernelsActive,
   Trainer,
-  type Batch,
 } from '@strata/core';
 import { registerBuiltinNorms } from '@strata/norms';
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 
 const [which = 'reference', stepsArg = '5'] = process.argv.slice(2);
 const steps = Number(stepsArg);
 registerBuiltinNorms();
 await initBackend('wasm');
-const cfg =
-  which === 'deep100'
-    ? { dModel: 64, nLayers: 100, nHeads: 2, contextLength: 64, norm: { name: 'deepnorm', options: {} } }
-    : { dModel: 128, nLayers: 4, nHeads: 4, contextLength: 128 };
-const batchSize = which === 'deep100' ? 8 : 16;
+const deep = which.startsWith('deep');
+const cfg = deep
+  ? {
+      dModel: 64,
+      nLayers: which === 'deep1000' ? 1000 : 100,
+      nHeads: 2,
+      contextLength: 64,
+      norm: { name: 'deepnorm', options: {} },
+    }
+  : { dModel: 128, nLayers: 4, nHeads: 4, contextLength: 128 };
+const batchSize = deep ? 8 : 16;
+const recompute = which === 'deep1000';
 
 const original = AdamW.prototype.apply;
 // The proposed AdamW.apply (train/adamw.ts), using the fused kernel when Strata's wasm kernels are active.
 function fusedApply(this: AdamW, grads: ReadonlyMap<string, tf.Tensor>, lr: number, scale = 1): void {
-  if (!strataKernelsActive()) return original.call(this, grads, lr, scale);
+  if (!strataKernelsActive()) {
+    original.call(this, grads, lr, scale);
+    return;
+  }
   const self = this as unknown as {
     params: { variables(): [string, tf.Variable][]; spec(n: string): { decay: boolean } };
     m: Map<string, tf.Variable>;
@@ -92,7 +102,12 @@ for (let round = 0; round < 2; round++) {
     const t = new Trainer(
       model,
       data,
-      parseTrainConfig({ steps: 100, batchSize, seqLen: cfg.contextLength, warmupSteps: 0 }, cfg.contextLength),
+      parseTrainConfig(
+        { steps: 100, batchSize, seqLen: cfg.contextLength, warmupSteps: 0 },
+        cfg.contextLength,
+      ),
+      undefined,
+      { recompute },
     );
     await t.step();
     for (let i = 0; i < steps; i++) results[variant]!.push((await t.step()).ms);

@@ -2,11 +2,12 @@
  * Kernel-level profile of one training step (forward + backward + AdamW) of a GPT config on a backend.
  * Usage: npx tsx --tsconfig packages/cli/tsconfig.json bench/profile.ts [wasm|cpu] [d] [layers] [heads] [ctx] [batch]
  */
-import { getModelFamily, initBackend, parseTrainConfig, Rng, Trainer, type Batch } from '@strata/core';
+import { type Batch, getModelFamily, initBackend, parseTrainConfig, Rng, Trainer } from '@strata/core';
 import { registerBuiltinNorms } from '@strata/norms';
 import * as tf from '@tensorflow/tfjs-core';
 
-const [backend = 'wasm', d = '128', L = '4', H = '4', T = '128', B = '16', norm = 'pre-ln'] = process.argv.slice(2);
+const [backend = 'wasm', d = '128', L = '4', H = '4', T = '128', B = '16', norm = 'pre-ln'] =
+  process.argv.slice(2);
 registerBuiltinNorms();
 await initBackend(backend);
 const fam = getModelFamily('gpt');
@@ -25,7 +26,11 @@ const data = {
   },
   valBatches: () => [],
 };
-const trainer = new Trainer(model, data, parseTrainConfig({ steps: 100, batchSize: +B, seqLen: +T, warmupSteps: 0 }, +T));
+const trainer = new Trainer(
+  model,
+  data,
+  parseTrainConfig({ steps: 100, batchSize: +B, seqLen: +T, warmupSteps: 0 }, +T),
+);
 await trainer.step();
 await trainer.step();
 const byKernel = new Map<string, { ms: number; n: number }>();
@@ -51,7 +56,9 @@ for (const k of info.kernels) {
   byName.set(k.name, e);
 }
 const sum = [...byName.values()].reduce((a, b) => a + b.ms, 0);
-console.log(`wall (profiled) ${wall.toFixed(0)} ms, kernel sum ${sum.toFixed(0)} ms, kernels ${totalKernels}`);
+console.log(
+  `wall (profiled) ${wall.toFixed(0)} ms, kernel sum ${sum.toFixed(0)} ms, kernels ${totalKernels}`,
+);
 console.log('--- by kernel name');
 for (const [k, v] of [...byName].sort((a, b) => b[1].ms - a[1].ms).slice(0, 25))
   console.log(`${v.ms.toFixed(1).padStart(8)} ms ${String(v.n).padStart(5)}x  ${k}`);

@@ -29,7 +29,8 @@ const { values } = parseArgs({
     json: { type: 'boolean' },
   },
 });
-const num = (k: string) => (values[k as keyof typeof values] === undefined ? undefined : Number(values[k as keyof typeof values]));
+const num = (k: string) =>
+  values[k as keyof typeof values] === undefined ? undefined : Number(values[k as keyof typeof values]);
 const code = await run({
   backends: values.backends ?? 'wasm',
   suite: values.suite,

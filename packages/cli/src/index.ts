@@ -6,5 +6,5 @@
  */
 
 export type { CommandDef, OptionDef } from './args.js';
-export { main, reportError } from './main.js';
+export { main, reportError, UsageError } from './main.js';
 export { COMMANDS } from './specs.js';

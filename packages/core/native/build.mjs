@@ -38,7 +38,9 @@ if (process.argv.includes('--check')) {
 }
 
 function findClang() {
-  const candidates = process.env.CLANG ? [process.env.CLANG] : ['clang-19', 'clang-18', 'clang-17', 'clang-16', 'clang'];
+  const candidates = process.env.CLANG
+    ? [process.env.CLANG]
+    : ['clang-19', 'clang-18', 'clang-17', 'clang-16', 'clang'];
   for (const c of candidates) {
     try {
       const v = execFileSync(c, ['--version'], { encoding: 'utf8' });
@@ -103,15 +105,12 @@ function validate(bytes, name) {
         off += len;
         return t;
       };
-      const kinds = [];
-      for (let i = 0; i < n; i++) {
+      // exactly one import expected: env.memory (kind 2)
+      if (n === 1) {
         const mod = str();
         const field = str();
-        kinds.push(`${mod}.${field}:${bytes[off]}`);
-        off = end; // one import expected; skip the rest of the section
-        break;
+        importsOk = `${mod}.${field}:${bytes[off]}` === 'env.memory:2';
       }
-      importsOk = n === 1 && kinds[0] === 'env.memory:2';
     }
     off = end;
   }
@@ -131,4 +130,6 @@ writeFileSync(
     `/** The kernels module with relaxed-SIMD fused multiply-add (${relaxed.length} bytes), base64. */\n` +
     `export const WASM_RELAXED_BASE64 =\n${b64(relaxed)};\n`,
 );
-console.log(`built with ${clang}: ${outs.base} (${bytes.length} bytes), ${outs.relaxed} (${relaxed.length} bytes), ${ts}`);
+console.log(
+  `built with ${clang}: ${outs.base} (${bytes.length} bytes), ${outs.relaxed} (${relaxed.length} bytes), ${ts}`,
+);

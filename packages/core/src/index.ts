@@ -8,8 +8,10 @@
 
 export * from './backend.js';
 export * from './checkpoint.js';
+export * from './config-fields.js';
 export * from './data/index.js';
 export * from './errors.js';
+export * from './interop/index.js';
 export * from './io/index.js';
 export * from './model/family.js';
 export { GPT, gptFamily } from './model/gpt.js';
@@ -21,6 +23,7 @@ export { preLN } from './norm/pre-ln.js';
 export * from './norm/registry.js';
 export * from './ops.js';
 export * from './options.js';
+export type { WorkerSetup } from './parallel/pool.js';
 export * from './params.js';
 export * from './sample.js';
 export * from './train/adamw.js';
@@ -29,4 +32,3 @@ export * from './train/schedule.js';
 export * from './train/trainer.js';
 export * from './util/plot.js';
 export * from './util/rng.js';
-export * from './config-fields.js';

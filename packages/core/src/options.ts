@@ -44,7 +44,9 @@ export type OptionsOf<S extends OptionsSchema> = {
 
 /** Helpers to declare options with literal types kept. */
 export const opt = {
+  /** A numeric option with bounds. */
   number: (o: Omit<NumberOption, 'type'>): NumberOption => ({ type: 'number', ...o }),
+  /** A number that may be left unset (`null`: derived from other settings). */
   optionalNumber: (
     o: Omit<OptionalNumberOption, 'type' | 'default'> & { default?: null },
   ): OptionalNumberOption => ({
@@ -52,7 +54,9 @@ export const opt = {
     default: null,
     ...o,
   }),
+  /** A boolean option. */
   boolean: (o: Omit<BooleanOption, 'type'>): BooleanOption => ({ type: 'boolean', ...o }),
+  /** One of a fixed set of strings. */
   enum: <const V extends string>(
     values: readonly V[],
     o: { description: string; default: NoInfer<V> },

@@ -13,7 +13,7 @@ const anyJson = fc.letrec((tie) => ({
       0,
       -1,
       1.5,
-      1e309,
+      Number.POSITIVE_INFINITY,
       Number.NaN,
       '',
       'gelu',

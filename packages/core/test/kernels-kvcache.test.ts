@@ -37,7 +37,9 @@ describe('KV cache', () => {
         await initBackend(backend);
         const m = model(over);
         expect(supportsKVCache(m)).toBe(true);
-        const full = tf.tidy(() => m.forward(tf.tensor2d([seq, seq.map((t) => (t + 1) % 50)], [2, 16], 'int32')).arraySync());
+        const full = tf.tidy(() =>
+          m.forward(tf.tensor2d([seq, seq.map((t) => (t + 1) % 50)], [2, 16], 'int32')).arraySync(),
+        );
         const cache = m.createKVCache(2);
         const rows: number[][][] = [[], []];
         // prefill 5 positions, then one at a time, then 3 at once
@@ -49,8 +51,12 @@ describe('KV cache', () => {
           [10, 16],
         ] as const) {
           const ids = [seq.slice(a, b), seq.slice(a, b).map((t) => (t + 1) % 50)];
-          const out = tf.tidy(() => m.forwardIncremental(tf.tensor2d(ids, [2, b - a], 'int32'), cache).arraySync());
-          out.forEach((r, bi) => rows[bi]!.push(...r));
+          const out = tf.tidy(() =>
+            m.forwardIncremental(tf.tensor2d(ids, [2, b - a], 'int32'), cache).arraySync(),
+          );
+          out.forEach((r, bi) => {
+            rows[bi]!.push(...r);
+          });
         }
         expect(cache.length).toBe(16);
         let max = 0;
@@ -58,9 +64,9 @@ describe('KV cache', () => {
           for (let t = 0; t < 16; t++)
             for (let v = 0; v < 50; v++) max = Math.max(max, Math.abs(rows[bi]![t]![v]! - full[bi]![t]![v]!));
         expect(max).toBeLessThan(1e-5);
-        expect(() => tf.tidy(() => m.forwardIncremental(tf.tensor2d([[1], [2]], [2, 1], 'int32'), cache))).toThrow(
-          /exceed/,
-        );
+        expect(() =>
+          tf.tidy(() => m.forwardIncremental(tf.tensor2d([[1], [2]], [2, 1], 'int32'), cache)),
+        ).toThrow(/exceed/);
         cache.dispose();
         m.dispose();
         await initBackend('wasm');

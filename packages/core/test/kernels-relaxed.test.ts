@@ -12,7 +12,7 @@ import { WASM_BASE64, WASM_RELAXED_BASE64 } from '../src/kernels/wasm-binary.js'
 
 const native = (f: string) => fileURLToPath(new URL(`../native/${f}`, import.meta.url));
 
-const script = String.raw`
+const script = `
 import { readFileSync } from 'node:fs';
 const [basePath, relaxedPath] = process.argv.slice(-2);
 function load(path) {

@@ -5,7 +5,6 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DataParallelPool, shardRows } from '../src/parallel/pool.js';
 import {
   type Batch,
   computeLossAndGrads,
@@ -16,6 +15,7 @@ import {
   Rng,
   Trainer,
 } from '../src/index.js';
+import { DataParallelPool, shardRows } from '../src/parallel/pool.js';
 
 function batch(rows: number, T: number, vocab: number, seed: number): Batch {
   const r = new Rng(seed);
@@ -27,7 +27,10 @@ function batch(rows: number, T: number, vocab: number, seed: number): Batch {
   }
   return { x, y };
 }
-const data = { trainBatch: (s: number, bs: number, T: number) => batch(bs, T, 30, 500 + s), valBatches: () => [] };
+const data = {
+  trainBatch: (s: number, bs: number, T: number) => batch(bs, T, 30, 500 + s),
+  valBatches: () => [],
+};
 
 function model(): LanguageModel {
   const fam = getModelFamily('gpt');
@@ -86,7 +89,11 @@ describe('data-parallel workers', () => {
 
   it('a Trainer with workers: 2 matches workers: 1 and exports the same optimizer state', async () => {
     const cfg = parseTrainConfig({ steps: 10, batchSize: 4, seqLen: 8, warmupSteps: 0, lr: 3e-3 }, 8);
-    const results: { losses: number[]; state: Awaited<ReturnType<Trainer['optimizer']['exportState']>>; params: Float32Array }[] = [];
+    const results: {
+      losses: number[];
+      state: Awaited<ReturnType<Trainer['optimizer']['exportState']>>;
+      params: Float32Array;
+    }[] = [];
     for (const workers of [1, 2]) {
       const m = model();
       const t = new Trainer(m, data, cfg, undefined, { workers });
@@ -100,20 +107,27 @@ describe('data-parallel workers', () => {
       results.push({ losses, state, params });
     }
     const [one, two] = results as [(typeof results)[0], (typeof results)[0]];
-    two.losses.forEach((l, i) => expect(l).toBeCloseTo(one.losses[i]!, 4));
+    two.losses.forEach((l, i) => {
+      expect(l).toBeCloseTo(one.losses[i]!, 4);
+    });
     expect(two.state.step).toBe(one.state.step);
     expect([...two.state.tensors.keys()]).toEqual([...one.state.tensors.keys()]);
     let maxd = 0;
-    for (let i = 0; i < one.params.length; i++) maxd = Math.max(maxd, Math.abs(one.params[i]! - two.params[i]!));
+    for (let i = 0; i < one.params.length; i++)
+      maxd = Math.max(maxd, Math.abs(one.params[i]! - two.params[i]!));
     expect(maxd).toBeLessThan(1e-3);
   });
 
   it('refuses impossible settings', async () => {
     const m = model();
     const cfg = parseTrainConfig({ steps: 10, batchSize: 2, seqLen: 8 }, 8);
-    expect(() => new Trainer(m, data, cfg, undefined, { workers: 3 })).toThrow(/must not exceed train.batchSize/);
+    expect(() => new Trainer(m, data, cfg, undefined, { workers: 3 })).toThrow(
+      /must not exceed train.batchSize/,
+    );
     expect(() => new Trainer(m, data, cfg, undefined, { workers: 0 })).toThrow(/integer >= 1/);
-    await expect(DataParallelPool.create(m, { ranks: 2, backend: 'tensorflow' })).rejects.toThrow(/wasm or cpu/);
+    await expect(DataParallelPool.create(m, { ranks: 2, backend: 'tensorflow' })).rejects.toThrow(
+      /wasm or cpu/,
+    );
     m.dispose();
   });
 });

@@ -12,7 +12,6 @@ import {
   getModelFamily,
   initBackend,
   type LanguageModel,
-  layerNorm,
   parseTrainConfig,
   Rng,
   registerNorm,
@@ -65,7 +64,10 @@ const configs: [string, Record<string, unknown>][] = [
   ['tied, learned positions', {}],
   ['untied, RoPE, SwiGLU', { tiedEmbeddings: false, positions: 'rope', activation: 'swiglu' }],
   ['dropout', { dropout: 0.2 }],
-  ['strategy weights in every site, RMSNorm', { norm: { name: 'test/scaled-post-ln', options: {} }, normKind: 'rmsnorm' }],
+  [
+    'strategy weights in every site, RMSNorm',
+    { norm: { name: 'test/scaled-post-ln', options: {} }, normKind: 'rmsnorm' },
+  ],
 ];
 
 describe('recompute: bit-identical gradients', () => {
@@ -95,7 +97,10 @@ describe('recompute: bit-identical gradients', () => {
   }
 
   it('a Trainer with recompute follows the same trajectory and leaks nothing', async () => {
-    const data = { trainBatch: (s: number, bs: number, T: number) => batch(bs, T, 40, 100 + s), valBatches: () => [] };
+    const data = {
+      trainBatch: (s: number, bs: number, T: number) => batch(bs, T, 40, 100 + s),
+      valBatches: () => [],
+    };
     const cfg = parseTrainConfig({ steps: 10, batchSize: 2, seqLen: 12, warmupSteps: 0, lr: 1e-2 }, 12);
     const runs: number[][] = [];
     for (const recompute of [false, true]) {

@@ -44,6 +44,7 @@ export interface AdjustContext {
   /** The small spec a grown parameter was made from (by name after depth renumbering). */
   smallSpecOf(bigName: string): ParamSpec | undefined;
   readonly ablate?: { readonly ngptScaleFix?: false };
+  /** Adds a line to the growth report's notes. */
   note(text: string): void;
 }
 
@@ -53,6 +54,7 @@ export interface AdjustContext {
  */
 export interface GrowthFamily {
   readonly name: string;
+  /** Sizes and layout facts of a config, for the growth planner. */
   info(config: ModelConfigBase): FamilyInfo;
   /** Space and use of each axis of a parameter; undefined when the family does not know it. */
   layout(spec: ParamSpec, info: FamilyInfo, ctx: LayoutContext): ParamLayout | undefined;

@@ -87,7 +87,9 @@ export interface DepthVerdict {
  * (`depthInit: 'copy'`) or fresh init (`'random'`); the rule turns them into identities.
  */
 export interface DepthEditor {
+  /** Whether the model has a parameter called `name`. */
   has(name: string): boolean;
+  /** The host copy of parameter `name`. */
   get(name: string): HostTensor;
   /** Sets every entry to `value` (a new entry: fresh optimizer moments). */
   fill(name: string, value: number): void;

@@ -153,7 +153,7 @@ export interface BenchOptions {
   cpuSteps: number;
   /** Also measure wasm with tfjs's own kernels (STRATA_KERNELS=0), single thread: the "before" figure. */
   baseline: boolean;
-  /** Activation recomputation: `auto` = on for models with ≥ 100 layers. */
+  /** Activation recomputation: `auto` = on when the activations would not fit comfortably (see activationBytes). */
   recompute: 'auto' | 'on' | 'off';
   /** Tokens to generate in the KV-cache benchmark (0: skip). */
   generate: number;
@@ -168,6 +168,15 @@ function flopsPerStep(c: BenchConfig, params: number, vocab: number): number {
   const matmulParams = nonEmbedding + vocab * c.dModel; // the (tied) head is a d×V matmul
   const tokens = c.batchSize * c.contextLength;
   return tokens * (6 * matmulParams + 12 * c.nLayers * c.contextLength * c.dModel);
+}
+
+/**
+ * Rough activation memory of one training step without recomputation: about 47 floats per token, layer and
+ * model dimension (measured with Strata's kernels: the 100-layer d=64 model at 512 tokens grows the wasm heap
+ * to ≈ 0.6 GB). `--recompute auto` turns recomputation on above 1.5 GB (the wasm heap is capped at 4 GB).
+ */
+function activationBytes(c: BenchConfig): number {
+  return 47 * 4 * c.batchSize * c.contextLength * c.nLayers * c.dModel;
 }
 
 function wasmHeapMB(): number | undefined {
@@ -433,7 +442,8 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     if (name === 'wasm')
       wasmKernels = strataKernelsActive() ? kernelsVariant() : 'unavailable (tfjs kernels)';
     for (const c of o.configs) {
-      const recompute = o.recompute === 'on' || (o.recompute === 'auto' && c.nLayers >= 100);
+      const recompute =
+        o.recompute === 'on' || (o.recompute === 'auto' && activationBytes(c) > 1.5 * 2 ** 30);
       const steps = name === 'cpu' ? o.cpuSteps : c.steps;
       if (name === 'cpu' && c.nLayers > 4) {
         o.log(`${c.name} cpu: skipped (pure-JS backend; minutes per step)`);
@@ -441,7 +451,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       }
       const variants: { workers: number; kernels: 'strata' | 'tfjs' }[] = [];
       if (o.baseline && name === 'wasm') variants.push({ workers: 1, kernels: 'tfjs' });
-      const canThread = name === 'wasm' || name === 'cpu';
+      const canThread = name === 'wasm'; // cpu could, but its steps take a minute
       for (const w of o.workers) if (w === 1 || canThread) variants.push({ workers: w, kernels: 'strata' });
       for (const v of variants) {
         const row = await benchTraining(c, name, v.workers, v.kernels, recompute, steps, o.log);
@@ -542,12 +552,13 @@ export function formatReport(r: BenchReport): string {
       fmt(
         r.pytorch.rows.map((x) => [
           x.config,
-          'pytorch',
+          `pytorch, ${x.threads} BLAS thread${x.threads > 1 ? 's' : ''}`,
           x.msPerStep.toFixed(0),
+          x.cpuMsPerStep.toFixed(0),
           formatCount(x.tokensPerSec),
           x.peakRssMB.toFixed(0),
         ]),
-        ['config', 'reference', 'ms/step', 'tokens/s', 'peak RSS MB'],
+        ['config', 'reference', 'ms/step', 'CPU ms/step', 'tokens/s', 'peak RSS MB'],
       ),
     );
   } else parts.push(`PyTorch reference: ${r.pytorch.status}`);
@@ -611,7 +622,7 @@ export function benchOptionsFromArgs(args: ParsedArgs, log: (s: string) => void)
       configs.push({ ...s, steps: s.steps ?? steps });
     }
   }
-  const workers = list(args.workers, '1').map((w) => {
+  const workers = list(args.workers, '1,2').map((w) => {
     const n = Number(w);
     if (!Number.isInteger(n) || n < 1)
       throw new StrataError('E_USAGE', `--workers: expected integers >= 1, got "${w}"`);

@@ -23,7 +23,8 @@ type Info = tf.TensorInfo;
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 
 const BACKEND = 'wasm';
-let enabled = typeof process === 'undefined' || !/^(0|off|false|no)$/i.test(process.env?.STRATA_KERNELS ?? '');
+let enabled =
+  typeof process === 'undefined' || !/^(0|off|false|no)$/i.test(process.env?.STRATA_KERNELS ?? '');
 let registered = false;
 let failed: string | undefined;
 
@@ -119,7 +120,12 @@ function colSumKernel({ inputs, backend }: KernelArgs): Info {
 
 function attentionKernel({ inputs, backend, attrs }: KernelArgs): Info[] {
   const { qkv, cos, sin } = inputs as { qkv: Info; cos?: Info; sin?: Info };
-  const { batch, seqLen, heads, scale } = attrs as { batch: number; seqLen: number; heads: number; scale: number };
+  const { batch, seqLen, heads, scale } = attrs as {
+    batch: number;
+    seqLen: number;
+    heads: number;
+    scale: number;
+  };
   f32(qkv, 'StrataAttention');
   const D = qkv.shape[1]! / 3;
   const hd = D / heads;
@@ -127,13 +133,30 @@ function attentionKernel({ inputs, backend, attrs }: KernelArgs): Info[] {
   const y = s.out([batch * seqLen, D]);
   const stats = s.out([batch * heads * seqLen * 2]);
   const ws = s.ws(2 * seqLen * hd + seqLen * seqLen + GEMM_WS_FLOATS);
-  s.k.attn_fwd(s.ptr(qkv), s.ptr(cos), s.ptr(sin), s.ptr(y), s.ptr(stats), batch, seqLen, heads, hd, scale, ws);
+  s.k.attn_fwd(
+    s.ptr(qkv),
+    s.ptr(cos),
+    s.ptr(sin),
+    s.ptr(y),
+    s.ptr(stats),
+    batch,
+    seqLen,
+    heads,
+    hd,
+    scale,
+    ws,
+  );
   return [y, stats];
 }
 
 function attentionGradKernel({ inputs, backend, attrs }: KernelArgs): Info {
   const { dy, qkv, stats, cos, sin } = inputs as { dy: Info; qkv: Info; stats: Info; cos?: Info; sin?: Info };
-  const { batch, seqLen, heads, scale } = attrs as { batch: number; seqLen: number; heads: number; scale: number };
+  const { batch, seqLen, heads, scale } = attrs as {
+    batch: number;
+    seqLen: number;
+    heads: number;
+    scale: number;
+  };
   const D = qkv.shape[1]! / 3;
   const hd = D / heads;
   const s = K(backend);
@@ -158,7 +181,13 @@ function attentionGradKernel({ inputs, backend, attrs }: KernelArgs): Info {
 
 function attnDecodeKernel({ inputs, backend, attrs }: KernelArgs): Info {
   const { qkv, kc, vc, cos, sin } = inputs as { qkv: Info; kc: Info; vc: Info; cos?: Info; sin?: Info };
-  const { batch, n, heads, p0, scale } = attrs as { batch: number; n: number; heads: number; p0: number; scale: number };
+  const { batch, n, heads, p0, scale } = attrs as {
+    batch: number;
+    n: number;
+    heads: number;
+    p0: number;
+    scale: number;
+  };
   const D = qkv.shape[1]! / 3;
   const hd = D / heads;
   const Tmax = kc.shape[2]!;
@@ -219,7 +248,17 @@ function layerNormGradKernel({ inputs, backend, attrs }: KernelArgs): Info[] {
   const dx = s.out([...x.shape]);
   const dg = wantGain ? s.out([D]) : undefined;
   const db = wantBias ? s.out([D]) : undefined;
-  s.k.layernorm_bwd(s.ptr(dy), s.ptr(x), s.ptr(gain), s.ptr(dx), s.ptr(dg), s.ptr(db), size(x.shape) / D, D, eps);
+  s.k.layernorm_bwd(
+    s.ptr(dy),
+    s.ptr(x),
+    s.ptr(gain),
+    s.ptr(dx),
+    s.ptr(dg),
+    s.ptr(db),
+    size(x.shape) / D,
+    D,
+    eps,
+  );
   return [dx, ...(dg ? [dg] : []), ...(db ? [db] : [])];
 }
 
@@ -443,7 +482,11 @@ const OVERRIDES: [string, KernelFunc][] = [
   ['Cast', castOverride],
 ];
 
-const run = (name: string, inputs: Record<string, tf.Tensor | undefined>, attrs: Record<string, unknown> = {}) => {
+const run = (
+  name: string,
+  inputs: Record<string, tf.Tensor | undefined>,
+  attrs: Record<string, unknown> = {},
+) => {
   const clean: tf.NamedTensorMap = {};
   for (const [k, v] of Object.entries(inputs)) if (v) clean[k] = v;
   // biome-ignore lint/suspicious/noExplicitAny: tfjs's runKernel typing
@@ -533,7 +576,9 @@ function registerGradients(): void {
   tf.registerGradient({
     kernelName: 'StrataGelu',
     inputsToSave: ['x'],
-    gradFunc: (dy, saved) => ({ x: () => run('StrataGeluGrad', { dy: dy as tf.Tensor, x: saved[0] }) as tf.Tensor }),
+    gradFunc: (dy, saved) => ({
+      x: () => run('StrataGeluGrad', { dy: dy as tf.Tensor, x: saved[0] }) as tf.Tensor,
+    }),
   });
   for (const [kernelName, hasGain] of [
     ['StrataLayerNorm', true],
@@ -659,14 +704,23 @@ export function attnDecodeFast(
 ): tf.Tensor2D {
   const D = qkv.shape[1] / 3;
   const scale = 1 / Math.sqrt(D / heads);
-  return run('StrataAttnDecode', { qkv, kc, vc, cos: rope?.cos, sin: rope?.sin }, { batch, n, heads, p0, scale }) as tf.Tensor2D;
+  return run(
+    'StrataAttnDecode',
+    { qkv, kc, vc, cos: rope?.cos, sin: rope?.sin },
+    { batch, n, heads, p0, scale },
+  ) as tf.Tensor2D;
 }
 
 export function geluFast(x: tf.Tensor): tf.Tensor {
   return run('StrataGelu', { x }) as tf.Tensor;
 }
 
-export function layerNormFast(x: tf.Tensor, gain: tf.Tensor | undefined, bias: tf.Tensor | undefined, eps: number) {
+export function layerNormFast(
+  x: tf.Tensor,
+  gain: tf.Tensor | undefined,
+  bias: tf.Tensor | undefined,
+  eps: number,
+) {
   const name = gain ? 'StrataLayerNorm' : 'StrataLayerNormNoGain';
   return run(name, { x, gain, bias }, { eps, hasBias: !!bias }) as tf.Tensor;
 }
@@ -679,8 +733,17 @@ export function crossEntropyFast(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.
   return run('StrataCrossEntropy', { logits, targets }) as tf.Scalar;
 }
 
-export function embeddingFast(table: tf.Tensor2D, ids: tf.Tensor1D, pos?: tf.Tensor2D, seqLen = 1): tf.Tensor2D {
-  return run('StrataEmbedding', { table, ids, pos }, { seqLen, posRows: pos ? pos.shape[0] : 0 }) as tf.Tensor2D;
+export function embeddingFast(
+  table: tf.Tensor2D,
+  ids: tf.Tensor1D,
+  pos?: tf.Tensor2D,
+  seqLen = 1,
+): tf.Tensor2D {
+  return run(
+    'StrataEmbedding',
+    { table, ids, pos },
+    { seqLen, posRows: pos ? pos.shape[0] : 0 },
+  ) as tf.Tensor2D;
 }
 
 /** Σ over tensors of Σ x² (accumulated in float64), as a float32 scalar. */

@@ -140,6 +140,7 @@ export interface IncrementalDecoder {
   next(tokens: readonly number[]): Promise<Float32Array>;
   /** Positions computed so far (prefill + incremental), for throughput reports. */
   readonly positionsComputed: number;
+  /** Frees the cached keys and values. */
   dispose(): void;
 }
 

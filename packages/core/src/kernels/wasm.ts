@@ -6,7 +6,7 @@
  * outputs directly in tfjs's heap (a pointer is a tensor's `memoryOffset`): no copies in or out. One module
  * instance is made per wasm backend instance (per thread).
  */
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import { WASM_BASE64, WASM_RELAXED_BASE64 } from './wasm-binary.js';
 
 type Ptr = number;

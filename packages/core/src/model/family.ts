@@ -74,8 +74,9 @@ export interface ModelFamily<C extends ModelConfigBase = ModelConfigBase> {
   readonly trainingDefaults?: Readonly<Record<string, unknown>>;
 }
 
+/** A model family of any config type (what the registry holds). */
 // biome-ignore lint/suspicious/noExplicitAny: registry of heterogeneous families
-type AnyFamily = ModelFamily<any>;
+export type AnyFamily = ModelFamily<any>;
 const KEY = Symbol.for('strata.modelFamilies');
 function families(): Map<string, AnyFamily> {
   const g = globalThis as unknown as Record<symbol, Map<string, AnyFamily>>;

@@ -1,5 +1,5 @@
 import { configFields, divisorsNear, withDefaults } from '../config-fields.js';
-import { formatChoices, StrataError } from '../errors.js';
+import { StrataError } from '../errors.js';
 import type { Architecture, NormKind } from '../norm/contract.js';
 import type { NormSelection } from '../norm/registry.js';
 

@@ -284,8 +284,7 @@ export class GPT implements LanguageModel {
     if (T > c.contextLength) throw new Error(`sequence length ${T} exceeds contextLength ${c.contextLength}`);
     const rc = this.runContext(B, T, options);
     const starts: number[] = [];
-    const trainable = (vs: (tf.Variable | undefined)[]) =>
-      vs.filter((v): v is tf.Variable => v !== undefined && v.trainable);
+    const trainable = (vs: (tf.Variable | undefined)[]) => vs.filter((v): v is tf.Variable => !!v?.trainable);
     const byLayer = new Map<number, tf.Variable[]>();
     const rest: tf.Variable[] = [];
     for (const [name, v] of this.params.variables()) {

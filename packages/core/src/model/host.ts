@@ -9,6 +9,7 @@ export class NormInputRecorder {
   enabled = false;
   private readonly recorded = new Map<string, tf.Scalar[]>();
 
+  /** Records the mean row L2 norm of `x` (the input of norm `name`) when enabled. */
   record(name: string, x: tf.Tensor): void {
     if (!this.enabled) return;
     const v = tf.tidy(() => {
@@ -21,6 +22,7 @@ export class NormInputRecorder {
     this.recorded.set(name, list);
   }
 
+  /** Returns `name → mean recorded input norm` since the last call, and clears the record. */
   async take(): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     for (const [name, list] of this.recorded) {
@@ -35,6 +37,7 @@ export class NormInputRecorder {
     return out;
   }
 
+  /** Drops what was recorded. */
   clear(): void {
     for (const list of this.recorded.values()) for (const t of list) t.dispose();
     this.recorded.clear();

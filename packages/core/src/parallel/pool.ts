@@ -23,6 +23,11 @@ export interface WorkerSetup {
   module: string;
   /** Name of an exported function to call after importing it (e.g. `registerBuiltinNorms`). */
   call?: string;
+  /**
+   * Register what the module exports, as `strata --plugin` does: every norm strategy (made with `defineNorm`)
+   * and model family, and call its `register()` export if it has one.
+   */
+  registerExports?: boolean;
 }
 
 /** Options of a {@link DataParallelPool}. */
@@ -103,7 +108,8 @@ export class DataParallelPool {
   /** Starts `ranks − 1` workers, each building a replica of `model` and loading its current parameters. */
   static async create(model: LanguageModel, options: PoolOptions): Promise<DataParallelPool> {
     const ranks = options.ranks;
-    if (!Number.isInteger(ranks) || ranks < 2) throw new StrataError('E_CONFIG', `workers must be an integer >= 2, got ${ranks}`);
+    if (!Number.isInteger(ranks) || ranks < 2)
+      throw new StrataError('E_CONFIG', `workers must be an integer >= 2, got ${ranks}`);
     if (!['wasm', 'cpu'].includes(options.backend)) {
       throw new StrataError(
         'E_CONFIG',
@@ -144,7 +150,8 @@ export class DataParallelPool {
       pool.workers.push(h);
       started.push(
         new Promise<void>((resolve, reject) => {
-          const onError = (e: Error) => reject(new StrataError('E_BACKEND', `worker ${r} failed to start: ${e.message}`));
+          const onError = (e: Error) =>
+            reject(new StrataError('E_BACKEND', `worker ${r} failed to start: ${e.message}`));
           worker.once('error', onError);
           worker.once('message', (m: { type: string; message?: string }) => {
             if (m.type === 'ready') {
@@ -153,7 +160,9 @@ export class DataParallelPool {
               resolve();
             } else reject(new StrataError('E_BACKEND', `worker ${r} failed to start: ${m.message}`));
           });
-          exited.then((code) => reject(new StrataError('E_BACKEND', `worker ${r} exited during start (code ${code})`)));
+          exited.then((code) =>
+            reject(new StrataError('E_BACKEND', `worker ${r} exited during start (code ${code})`)),
+          );
         }),
       );
     }

@@ -6,7 +6,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend.js';
+import { registerModelFamily } from '../model/family.js';
 import { getModelFamily } from '../model/registry.js';
+import type { AnyNormStrategy } from '../norm/contract.js';
+import { getNorm, registerNorm } from '../norm/registry.js';
 import { computeLossAndGrads } from '../train/trainer.js';
 import type { WorkerSetup } from './pool.js';
 
@@ -34,6 +37,32 @@ interface StepMsg {
   training: boolean;
 }
 
+/** Registers the norm strategies and model families a plugin module exports (like `strata --plugin`). */
+function registerExports(mod: Record<string, unknown>): void {
+  for (const value of Object.values(mod)) {
+    for (const item of Array.isArray(value) ? value : [value]) {
+      const o = item as Record<string, unknown> | null;
+      if (!o || typeof o !== 'object' || typeof o.name !== 'string') continue;
+      try {
+        if (typeof o.createSite === 'function' && 'apiVersion' in o) {
+          let same = false;
+          try {
+            same = getNorm(o.name) === (o as unknown);
+          } catch {
+            // not registered yet
+          }
+          if (!same) registerNorm(o as unknown as AnyNormStrategy);
+        } else if (typeof o.parseConfig === 'function' && typeof o.create === 'function') {
+          registerModelFamily(o as unknown as Parameters<typeof registerModelFamily>[0]);
+        }
+      } catch {
+        // already registered under that name (e.g. by a `call` above)
+      }
+    }
+  }
+  if (typeof mod.register === 'function') (mod.register as () => void)();
+}
+
 const port = parentPort!;
 const init = workerData as Init;
 
@@ -46,6 +75,7 @@ async function main(): Promise<void> {
       if (typeof fn !== 'function') throw new Error(`setup module ${s.module} has no function "${s.call}"`);
       (fn as () => void)();
     }
+    if (s.registerExports) registerExports(mod);
   }
   const family = getModelFamily(init.family);
   const model = family.create(init.config, { seed: init.seed });

@@ -3,6 +3,8 @@ import { StrataError } from '../errors.js';
 import type { LanguageModel } from '../model/family.js';
 import { crossEntropy, strataKernelsActive, sumSquaresFast } from '../ops.js';
 import type { DataParallelPool, WorkerSetup } from '../parallel/pool.js';
+
+export type { WorkerSetup } from '../parallel/pool.js';
 import { AdamW, type OptimizerState } from './adamw.js';
 import type { TrainConfig } from './config.js';
 import { learningRateAt, type ScheduleConfig, validateSchedule } from './schedule.js';
@@ -15,7 +17,9 @@ export interface Batch {
 
 /** Where the trainer gets data. `trainBatch` must depend only on `step`, so resumed runs see the same data. */
 export interface BatchSource {
+  /** Training batch number `step` (a pure function of the step and the data seed). */
   trainBatch(step: number, batchSize: number, seqLen: number): Batch;
+  /** A fixed list of validation batches. */
   valBatches(batchSize: number, seqLen: number, maxBatches: number): Batch[];
 }
 
@@ -99,6 +103,7 @@ export interface TrainerOptions {
  * (replaying dropout masks).
  */
 export interface StagedModel {
+  /** Splits the forward pass into stages for block-wise recomputation. */
   stages(ids: tf.Tensor2D, options?: { training?: boolean; seed?: number }): ModelStages;
 }
 
@@ -113,7 +118,9 @@ export interface ModelStages {
   head(x: tf.Tensor2D): tf.Tensor2D;
   /** Trainable variables used by each stage (a variable may appear in the embedding and the head). */
   embedVariables(): tf.Variable[];
+  /** Trainable variables of block `i`. */
   blockVariables(i: number): tf.Variable[];
+  /** Trainable variables of the embedding and head (everything outside the blocks). */
   headVariables(): tf.Variable[];
 }
 
@@ -124,7 +131,7 @@ function isStaged(m: LanguageModel): m is LanguageModel & StagedModel {
 /**
  * Mean next-token loss of `rows` sequences and its gradient with respect to every trainable parameter (by
  * parameter name). This is what one training step (or one data-parallel rank) computes.
- * @param x, y `[rows·seqLen]` int32 ids and targets
+ * @param x `[rows·seqLen]` int32 ids; `y` the targets, same shape
  */
 export function computeLossAndGrads(
   model: LanguageModel,
