@@ -18,7 +18,7 @@ if [[ -z "${GPT_LR:-}" || -z "${NGPT_LR:-}" ]]; then
   $STRATA compare --seeds 1 --steps 200 --context 64 --batch-size 16 $COMMON --force --out "$OUT/lr-sweep" \
     --variant "gpt-1e-3=$GPT --lr 1e-3" --variant "gpt-3e-3=$GPT --lr 3e-3" --variant "gpt-6e-3=$GPT --lr 6e-3" \
     --variant "ngpt-3e-3=$NGPT --lr 3e-3" --variant "ngpt-6e-3=$NGPT --lr 6e-3" --variant "ngpt-1.2e-2=$NGPT --lr 1.2e-2" > /dev/null
-  best() { node -e "const s=require('./$OUT/lr-sweep/summary.json');const r=s.runs.filter(x=>x.variant.startsWith('$1-')&&x.status!=='diverged').sort((a,b)=>a.finalValLoss-b.finalValLoss)[0];console.log(r.variant.slice('$1-'.length))"; }
+  best() { node -e "const s=require(require('path').resolve('$OUT/lr-sweep/summary.json'));const r=s.runs.filter(x=>x.variant.startsWith('$1-')&&x.status!=='diverged').sort((a,b)=>a.finalValLoss-b.finalValLoss)[0];console.log(r.variant.slice('$1-'.length))"; }
   GPT_LR=${GPT_LR:-$(best gpt)}
   NGPT_LR=${NGPT_LR:-$(best ngpt)}
 fi

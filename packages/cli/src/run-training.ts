@@ -73,8 +73,8 @@ export const CLI_MODEL_DEFAULTS: Record<string, unknown> = {
 export const CLI_TRAIN_DEFAULTS: Partial<TrainConfig> = {
   steps: 200,
   batchSize: 16,
-  lr: 3e-3,
-  warmupSteps: 20,
+  lr: 2e-3,
+  warmupSteps: 30,
   evalEvery: 50,
   checkpointEvery: 50,
 };
