@@ -120,14 +120,24 @@ export const TRAINING_OPTIONS: OptionDef[] = [
     description: 'tokens per sequence [default: context]',
     group: 'Training',
   },
-  { name: 'lr', type: 'number', description: 'peak learning rate [default: 2e-3; nGPT 3e-3]', group: 'Training' },
+  {
+    name: 'lr',
+    type: 'number',
+    description: 'peak learning rate [default: 2e-3; nGPT 3e-3]',
+    group: 'Training',
+  },
   {
     name: 'min-lr',
     type: 'number',
     description: 'final learning rate of the cosine schedule [default: lr/10]',
     group: 'Training',
   },
-  { name: 'warmup', type: 'integer', description: 'linear warmup steps [default: 30; nGPT 0]', group: 'Training' },
+  {
+    name: 'warmup',
+    type: 'integer',
+    description: 'linear warmup steps [default: 30; nGPT 0]',
+    group: 'Training',
+  },
   {
     name: 'schedule',
     type: 'string',
