@@ -23,6 +23,7 @@ import {
   type TextSource,
   type TrainConfig,
   Trainer,
+  type TrainerOptions,
 } from '@strata/core';
 import type { ParsedArgs } from './args.js';
 import { UsageError } from './args.js';
@@ -232,6 +233,8 @@ export interface RunSetup {
   shouldStop?: () => boolean;
   /** Print the one-line summary at the end (default true). */
   quiet?: boolean;
+  /** Speed/memory options (`--workers`, `--recompute`). */
+  trainer?: TrainerOptions;
 }
 
 /** Layout of a run directory. */
@@ -309,21 +312,27 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
       `cannot resume: the training data changed since the checkpoint was written (fingerprint ${String(savedFingerprint)} → ${fingerprint})`,
     );
   }
-  const trainer = new Trainer(model, dataset, training, {
-    ...(setup.resume?.optimizer ? { optimizer: setup.resume.optimizer } : {}),
-    ...(setup.resume?.state
-      ? {
-          state: {
-            step: setup.resume.state.step,
-            trainSeconds: setup.resume.state.trainSeconds ?? 0,
-            skippedSteps: setup.resume.state.skippedSteps ?? 0,
-            ...(setup.resume.state.lastValLoss !== undefined
-              ? { lastValLoss: setup.resume.state.lastValLoss }
-              : {}),
-          },
-        }
-      : {}),
-  });
+  const trainer = new Trainer(
+    model,
+    dataset,
+    training,
+    {
+      ...(setup.resume?.optimizer ? { optimizer: setup.resume.optimizer } : {}),
+      ...(setup.resume?.state
+        ? {
+            state: {
+              step: setup.resume.state.step,
+              trainSeconds: setup.resume.state.trainSeconds ?? 0,
+              skippedSteps: setup.resume.state.skippedSteps ?? 0,
+              ...(setup.resume.state.lastValLoss !== undefined
+                ? { lastValLoss: setup.resume.state.lastValLoss }
+                : {}),
+            },
+          }
+        : {}),
+    },
+    setup.trainer ?? {},
+  );
   const startStep = trainer.state.step;
   const metrics = await MetricsWriter.open(paths.metrics, startStep > 0 ? { resumeFromStep: startStep } : {});
   const progress = new Progress(setup.label, { json: setup.json });
@@ -439,6 +448,7 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
   }
   writeLossPlot(paths.metrics, paths.plot, `${setup.label}: loss`);
   const seconds = (performance.now() - t0) / 1000;
+  await trainer.close?.();
   trainer.dispose();
   const result: RunResult = {
     runDir,
@@ -470,4 +480,16 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
 export function createModel(family: string, raw: Record<string, unknown>, seed: number): LanguageModel {
   const fam = getModelFamily(family);
   return fam.create(fam.parseConfig(raw), { seed });
+}
+
+/** Trainer speed/memory options from `--workers` and `--recompute`. */
+export function trainerOptionsFromArgs(
+  args: ParsedArgs,
+  workerSetupModules: TrainerOptions['workerSetup'],
+): TrainerOptions {
+  const workers = (args.workers as number | undefined) ?? 1;
+  return {
+    ...(workers > 1 ? { workers, workerSetup: workerSetupModules ?? [] } : {}),
+    ...(args.recompute ? { recompute: true } : {}),
+  };
 }

@@ -10,9 +10,24 @@ import {
   registerModelFamily,
   registerNorm,
   StrataError,
+  type WorkerSetup,
 } from '@strata/core';
 import { registerNGPT } from '@strata/ngpt';
 import { registerBuiltinNorms } from '@strata/norms';
+
+const loadedPluginUrls: string[] = [];
+
+/**
+ * What a data-parallel worker must import to rebuild the same model: the built-in strategies and families,
+ * and every `--plugin` module (its exports registered as `--plugin` does).
+ */
+export function workerSetup(): WorkerSetup[] {
+  return [
+    { module: import.meta.resolve('@strata/norms'), call: 'registerBuiltinNorms' },
+    { module: import.meta.resolve('@strata/ngpt'), call: 'registerNGPT' },
+    ...loadedPluginUrls.map((module) => ({ module, registerExports: true })),
+  ];
+}
 
 /** Registers the built-in strategies and model families shipped with the CLI. */
 export function registerBuiltins(): void {
@@ -50,6 +65,7 @@ function isFamily(v: unknown): v is ModelFamily<any> {
  */
 export async function loadPlugins(specs: readonly string[] = []): Promise<string[]> {
   const registered: string[] = [];
+  loadedPluginUrls.length = 0;
   for (const spec of specs) {
     let url: string;
     if (spec.startsWith('.') || isAbsolute(spec)) url = pathToFileURL(resolve(spec)).href;
@@ -68,6 +84,7 @@ export async function loadPlugins(specs: readonly string[] = []): Promise<string
       }
     }
     let mod: Record<string, unknown>;
+    loadedPluginUrls.push(url);
     try {
       mod = (await import(url)) as Record<string, unknown>;
     } catch (e) {

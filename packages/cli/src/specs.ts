@@ -26,6 +26,24 @@ export const RUNTIME_OPTIONS: OptionDef[] = [
   },
 ];
 
+/** Speed/memory options of training commands (they do not change results beyond float rounding). */
+export const TRAINER_RUNTIME_OPTIONS: OptionDef[] = [
+  {
+    name: 'workers',
+    type: 'integer',
+    description:
+      'data-parallel ranks on wasm/cpu: 2 uses both cores (gradients averaged over shared memory) [default: 1]',
+    group: 'Runtime',
+  },
+  {
+    name: 'recompute',
+    type: 'boolean',
+    description:
+      'recompute activations block by block in the backward pass (what lets 1,000 layers fit in memory)',
+    group: 'Runtime',
+  },
+];
+
 /** Model architecture flags (train, compare, bench). Defaults live in the command, not here. */
 export const MODEL_OPTIONS: OptionDef[] = [
   {
@@ -242,6 +260,7 @@ export const trainSpec: CommandDef = {
     ...TRAINING_OPTIONS,
     ...DATA_OPTIONS,
     ...RUNTIME_OPTIONS,
+    ...TRAINER_RUNTIME_OPTIONS,
   ],
   examples: [
     'strata train                                  # small GPT on the Brown corpus, a few minutes on 2 cores',
@@ -479,6 +498,7 @@ export const compareSpec: CommandDef = {
     ...TRAINING_OPTIONS.filter((o) => o.name !== 'seed'),
     ...DATA_OPTIONS,
     ...RUNTIME_OPTIONS,
+    ...TRAINER_RUNTIME_OPTIONS,
   ],
   examples: [
     '# DeepNet §3 in minutes: 24 layers, Post-LN stalls, DeepNorm and Pre-LN train',

@@ -223,4 +223,19 @@ describe('strata CLI', () => {
     expect(r.stderr).toMatch(/already exists.*--force/);
     expect(existsSync(join(out, 'keep.txt'))).toBe(true);
   });
+
+  it('--workers 2 (both cores) and --recompute give the same training curve as one worker', () => {
+    const args = ['--data', corpusFile, '--steps', '6', '--eval-every', '3', '--norm', 'deepnorm', ...TINY];
+    const one = join(tmp, 'w1');
+    const two = join(tmp, 'w2');
+    expect(strata(['train', '--out', one, ...args]).code).toBe(0);
+    const r = strata(['train', '--out', two, '--workers', '2', '--recompute', ...args]);
+    expect(r.code, r.stderr).toBe(0);
+    const a = readMetrics(join(one, 'metrics.jsonl')).filter((m) => typeof m.loss === 'number');
+    const b = readMetrics(join(two, 'metrics.jsonl')).filter((m) => typeof m.loss === 'number');
+    expect(b).toHaveLength(6);
+    // Averaging two half-batch gradients equals the full-batch gradient up to float32 rounding.
+    for (let i = 0; i < 6; i++)
+      expect(Math.abs((b[i]!.loss as number) - (a[i]!.loss as number))).toBeLessThan(1e-3);
+  });
 });

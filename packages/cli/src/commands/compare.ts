@@ -10,8 +10,9 @@ import {
   type RunResult,
   runTraining,
   trainConfigFromArgs,
+  trainerOptionsFromArgs,
 } from '../run-training.js';
-import { setupRuntime } from '../setup.js';
+import { setupRuntime, workerSetup } from '../setup.js';
 import { trainSpec } from '../specs.js';
 
 /** One variant of a comparison: a label and the flags that override the shared ones. */
@@ -182,7 +183,17 @@ export async function run(args: ParsedArgs): Promise<number> {
       vocabFor.push(model.config.vocabSize);
       let res: RunResult;
       try {
-        res = await runTraining({ runDir, model, training, data, backend, label, json, quiet: true });
+        res = await runTraining({
+          runDir,
+          model,
+          training,
+          data,
+          backend,
+          label,
+          json,
+          quiet: true,
+          trainer: trainerOptionsFromArgs(merged, workerSetup()),
+        });
       } finally {
         model.dispose();
       }

@@ -10,8 +10,9 @@ import {
   resolveCheckpointDir,
   runTraining,
   trainConfigFromArgs,
+  trainerOptionsFromArgs,
 } from '../run-training.js';
-import { setupRuntime } from '../setup.js';
+import { setupRuntime, workerSetup } from '../setup.js';
 
 const RESUME_CONFLICTS = [
   'd-model',
@@ -77,6 +78,7 @@ export async function run(args: ParsedArgs): Promise<number> {
       label: `resume ${loaded.model.family}`,
       json,
       resume: loaded,
+      trainer: trainerOptionsFromArgs(args, workerSetup()),
     });
     printPaths(res, json);
     loaded.model.dispose();
@@ -103,7 +105,16 @@ export async function run(args: ParsedArgs): Promise<number> {
     process.stderr.write(`backend ${backend.name} (${backend.pkg}); data ${describeData(data)}\n`);
     for (const line of model.summary()) process.stderr.write(`${line}\n`);
   }
-  const res = await runTraining({ runDir, model, training, data, backend, label, json });
+  const res = await runTraining({
+    runDir,
+    model,
+    training,
+    data,
+    backend,
+    label,
+    json,
+    trainer: trainerOptionsFromArgs(args, workerSetup()),
+  });
   printPaths(res, json);
   model.dispose();
   return res.interrupted ? 130 : res.diverged ? 3 : 0;
