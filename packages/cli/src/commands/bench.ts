@@ -160,6 +160,11 @@ export interface BenchOptions {
   /** Run the PyTorch reference (`auto`: when python3 with torch is found). */
   pytorch: boolean | 'auto';
   log: (line: string) => void;
+  /**
+   * Run each measured row in a fresh process (default), so that its peak RSS and wasm heap are its own: the
+   * wasm heap only grows, so in one process a row would report the largest heap of the rows before it.
+   */
+  isolate: boolean;
 }
 
 /** Training FLOPs of one step: 6·(weights incl. the head)·tokens + attention 12·L·T·d per token (Kaplan et al.). */
@@ -324,9 +329,16 @@ async function benchGeneration(
     // with the cache
     const dec = createIncrementalDecoder(model);
     if (!dec) throw new StrataError('E_CONFIG', 'the model has no KV-cache path');
-    const a = [10];
-    await dec.next(a); // warm-up (prefill)
+    // warm-up of both paths (JIT tier-up, kernel registration, workspace allocation)
+    const w = [10];
+    for (let i = 0; i < 16; i++) w.push(greedy(await dec.next(w)));
     dec.dispose();
+    for (let i = 0; i < 4; i++) {
+      const l = tf.tidy(() => model.forward(tf.tensor2d(w, [1, w.length], 'int32')));
+      await l.data();
+      l.dispose();
+    }
+    const a = [10];
     const dec2 = createIncrementalDecoder(model)!;
     let t0 = performance.now();
     for (let i = 0; i < n; i++) a.push(greedy(await dec2.next(a)));
@@ -421,6 +433,43 @@ function runTorch(
   return { config: c.name, threads, ...j };
 }
 
+/** One training measurement, as handed to a child process. */
+interface RowSpec {
+  config: BenchConfig;
+  backend: BackendName;
+  workers: number;
+  kernels: 'strata' | 'tfjs';
+  recompute: boolean;
+  steps: number;
+}
+
+const ROW_ENV = 'STRATA_BENCH_ROW';
+const ROW_PREFIX = 'STRATA_BENCH_ROW_RESULT ';
+
+async function benchRow(r: RowSpec, log: (s: string) => void): Promise<BenchRow> {
+  await initBackend(r.backend);
+  return benchTraining(r.config, r.backend, r.workers, r.kernels, r.recompute, r.steps, log);
+}
+
+/** Runs one row in a child process: the same entry point and flags, with the row in the environment. */
+function runRowInChild(r: RowSpec): BenchRow {
+  const child = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    env: { ...process.env, [ROW_ENV]: JSON.stringify(r) },
+    encoding: 'utf8',
+    // progress lines stream to our stderr
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 26,
+  });
+  const line = (child.stdout ?? '').split('\n').find((l) => l.startsWith(ROW_PREFIX));
+  if (child.status !== 0 || !line) {
+    throw new StrataError(
+      'E_BACKEND',
+      `benchmark of ${r.config.name} (${r.backend}, ${r.workers} workers, ${r.kernels} kernels) failed in its child process (exit ${child.status})`,
+    );
+  }
+  return JSON.parse(line.slice(ROW_PREFIX.length)) as BenchRow;
+}
+
 /** Runs the benchmarks and returns the report (no printing except through `log`). */
 export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const loadStart = loadavg()[0]!;
@@ -454,7 +503,8 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       const canThread = name === 'wasm'; // cpu could, but its steps take a minute
       for (const w of o.workers) if (w === 1 || canThread) variants.push({ workers: w, kernels: 'strata' });
       for (const v of variants) {
-        const row = await benchTraining(c, name, v.workers, v.kernels, recompute, steps, o.log);
+        const spec: RowSpec = { config: c, backend: name, workers: v.workers, kernels: v.kernels, recompute, steps };
+        const row = o.isolate ? runRowInChild(spec) : await benchRow(spec, o.log);
         if (name === 'wasm' && v.kernels === 'strata' && !strataKernelsActive())
           o.log('note: Strata kernels could not load; tfjs kernels were used');
         rows.push(row);
@@ -640,6 +690,7 @@ export function benchOptionsFromArgs(args: ParsedArgs, log: (s: string) => void)
     recompute: recompute as BenchOptions['recompute'],
     generate: (args.generate as number | undefined) ?? 64,
     pytorch: args.pytorch === undefined ? false : !!args.pytorch,
+    isolate: process.env.STRATA_BENCH_ISOLATE !== '0',
     log,
   };
 }
@@ -647,6 +698,14 @@ export function benchOptionsFromArgs(args: ParsedArgs, log: (s: string) => void)
 /** `strata bench`: training throughput per config, backend and worker count; KV-cache generation; PyTorch ratio. */
 export async function run(args: ParsedArgs): Promise<number> {
   registerBuiltins();
+  const rowEnv = process.env[ROW_ENV];
+  if (rowEnv) {
+    // A child process measuring one row (see runRowInChild).
+    const spec = JSON.parse(rowEnv) as RowSpec;
+    const row = await benchRow(spec, (s) => process.stderr.write(`${s}\n`));
+    process.stdout.write(`${ROW_PREFIX}${JSON.stringify(row)}\n`);
+    return 0;
+  }
   const log = (s: string) => {
     if (!args.json) process.stderr.write(`${s}\n`);
   };

@@ -5,6 +5,7 @@ import { crossEntropy, strataKernelsActive, sumSquaresFast } from '../ops.js';
 import type { DataParallelPool, WorkerSetup } from '../parallel/pool.js';
 
 export type { WorkerSetup } from '../parallel/pool.js';
+
 import { AdamW, type OptimizerState } from './adamw.js';
 import type { TrainConfig } from './config.js';
 import { learningRateAt, type ScheduleConfig, validateSchedule } from './schedule.js';
