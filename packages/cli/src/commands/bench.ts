@@ -503,13 +503,20 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       const canThread = name === 'wasm'; // cpu could, but its steps take a minute
       for (const w of o.workers) if (w === 1 || canThread) variants.push({ workers: w, kernels: 'strata' });
       for (const v of variants) {
-        const spec: RowSpec = { config: c, backend: name, workers: v.workers, kernels: v.kernels, recompute, steps };
+        const spec: RowSpec = {
+          config: c,
+          backend: name,
+          workers: v.workers,
+          kernels: v.kernels,
+          recompute,
+          steps,
+        };
         const row = o.isolate ? runRowInChild(spec) : await benchRow(spec, o.log);
         if (name === 'wasm' && v.kernels === 'strata' && !strataKernelsActive())
           o.log('note: Strata kernels could not load; tfjs kernels were used');
         rows.push(row);
       }
-      if (o.generate > 0 && c.nLayers <= 12)
+      if (o.generate > 0 && c.nLayers <= 12 && name !== 'cpu')
         generation.push(await benchGeneration(c, name, o.generate, o.log));
     }
   }
