@@ -40,15 +40,16 @@ const recompute = which === 'deep1000';
 const original = AdamW.prototype.apply;
 // The proposed AdamW.apply (train/adamw.ts), using the fused kernel when Strata's wasm kernels are active.
 function fusedApply(this: AdamW, grads: ReadonlyMap<string, tf.Tensor>, lr: number, scale = 1): void {
-  if (!strataKernelsActive()) {
-    original.call(this, grads, lr, scale);
-    return;
-  }
   const self = this as unknown as {
     params: { variables(): [string, tf.Variable][]; spec(n: string): { decay: boolean } };
     m: Map<string, tf.Variable>;
     v: Map<string, tf.Variable>;
+    lrScale?: Map<string, tf.Tensor>;
   };
+  if (!strataKernelsActive() || (self.lrScale?.size ?? 0) > 0) {
+    original.call(this, grads, lr, scale);
+    return;
+  }
   this.step += 1;
   const { beta1, beta2, eps, weightDecay } = this.config;
   const bc1 = 1 - beta1 ** this.step;

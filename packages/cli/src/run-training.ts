@@ -485,11 +485,11 @@ export function createModel(family: string, raw: Record<string, unknown>, seed: 
 /** Trainer speed/memory options from `--workers` and `--recompute`. */
 export function trainerOptionsFromArgs(
   args: ParsedArgs,
-  workerSetupModules: TrainerOptions['workerSetup'],
+  workerSetupModules: () => NonNullable<TrainerOptions['workerSetup']>,
 ): TrainerOptions {
   const workers = (args.workers as number | undefined) ?? 1;
   return {
-    ...(workers > 1 ? { workers, workerSetup: workerSetupModules ?? [] } : {}),
+    ...(workers > 1 ? { workers, workerSetup: workerSetupModules() } : {}),
     ...(args.recompute ? { recompute: true } : {}),
   };
 }

@@ -418,6 +418,47 @@ export const benchSpec: CommandDef = {
       group: 'Bench',
     },
     { name: 'json', type: 'boolean', description: 'print JSON only', group: 'Bench' },
+    {
+      name: 'suite',
+      type: 'string',
+      default: 'reference',
+      description: 'configs: reference (the model flags above), deep100, deep1000',
+      group: 'Bench',
+    },
+    {
+      name: 'workers',
+      type: 'string',
+      default: '1,2',
+      description: 'data-parallel worker counts to measure (wasm)',
+      group: 'Bench',
+    },
+    {
+      name: 'recompute',
+      type: 'string',
+      choices: ['auto', 'on', 'off'],
+      default: 'auto',
+      description: 'per-block activation recomputation (auto: when activations exceed 1.5 GB)',
+      group: 'Bench',
+    },
+    {
+      name: 'baseline',
+      type: 'boolean',
+      description: "also measure wasm with tfjs's own kernels (the before figure)",
+      group: 'Bench',
+    },
+    {
+      name: 'generate',
+      type: 'integer',
+      default: 64,
+      description: 'tokens for the KV-cache generation benchmark (0: skip)',
+      group: 'Bench',
+    },
+    {
+      name: 'pytorch',
+      type: 'boolean',
+      description: 'also run bench/torch_gpt.py when python3 with torch is available',
+      group: 'Bench',
+    },
   ],
 };
 

@@ -24,6 +24,10 @@ const TINY = [
   '4',
   '--eval-batches',
   '2',
+  '--lr',
+  '3e-3',
+  '--warmup',
+  '5',
   '--backend',
   'wasm',
 ];

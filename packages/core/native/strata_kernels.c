@@ -63,6 +63,8 @@ static inline float f_exp(float x) { return wasm_f32x4_extract_lane(v_exp(SPLAT(
 
 static float f_log(float x) {
   union { float f; u32 u; } b;
+  if (!(x > 0.f)) return x == 0.f ? -__builtin_inff() : __builtin_nanf(""); /* NaN and negatives: NaN */
+  if (x == __builtin_inff()) return x;
   b.f = x;
   int e = (int)((b.u >> 23) & 0xff) - 127;
   b.u = (b.u & 0x7fffff) | 0x3f800000;

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { StrataError } from './errors.js';
+import { createIncrementalDecoder } from './kernels/kv-cache.js';
 import type { LanguageModel } from './model/family.js';
 import { Rng } from './util/rng.js';
 
@@ -46,18 +47,28 @@ export async function generate(
   const ctx = [...prompt];
   if (ctx.length === 0) ctx.push(10); // start from a newline byte when no prompt is given
   const out: number[] = [];
-  for (let i = 0; i < o.maxTokens; i++) {
-    const window = ctx.slice(-model.config.contextLength);
-    const logitsT = tf.tidy(() => {
-      const logits = model.forward(tf.tensor2d(window, [1, window.length], 'int32'));
-      return tf.reshape(tf.slice(logits, [0, window.length - 1, 0], [1, 1, V]), [V]);
-    });
-    const logits = (await logitsT.data()) as Float32Array;
-    logitsT.dispose();
-    const id = sampleFromLogits(logits, o.temperature, o.topK, rng);
-    ctx.push(id);
-    out.push(id);
-    o.onToken?.(id);
+  // With a KV cache (GPT family) each step runs one token through the model; otherwise the whole window.
+  const decoder = createIncrementalDecoder(model);
+  try {
+    for (let i = 0; i < o.maxTokens; i++) {
+      let logits: Float32Array;
+      if (decoder) logits = await decoder.next(ctx);
+      else {
+        const window = ctx.slice(-model.config.contextLength);
+        const logitsT = tf.tidy(() => {
+          const all = model.forward(tf.tensor2d(window, [1, window.length], 'int32'));
+          return tf.reshape(tf.slice(all, [0, window.length - 1, 0], [1, 1, V]), [V]);
+        });
+        logits = (await logitsT.data()) as Float32Array;
+        logitsT.dispose();
+      }
+      const id = sampleFromLogits(logits, o.temperature, o.topK, rng);
+      ctx.push(id);
+      out.push(id);
+      o.onToken?.(id);
+    }
+  } finally {
+    decoder?.dispose();
   }
   return out;
 }

@@ -243,6 +243,24 @@ describe('elementwise and norms', () => {
       crossEntropy(l as tf.Tensor2D, t as tf.Tensor1D),
     );
   });
+  it('cross-entropy and attention propagate NaN like the reference kernels', async () => {
+    const logits = rnd([3, 8], 1);
+    logits.data[5] = Number.NaN;
+    for (const backend of ['wasm', 'cpu'] as const) {
+      await initBackend(backend);
+      const l = tf.tidy(
+        () => crossEntropy(toT(logits) as tf.Tensor2D, tf.tensor1d([1, 2, 3], 'int32')).dataSync()[0],
+      );
+      expect(l, backend).toBeNaN();
+      const qkv = rnd([4, 6], 2);
+      qkv.data[3] = Number.NaN;
+      const y = tf.tidy(() =>
+        causalSelfAttention(toT(qkv) as tf.Tensor2D, { batch: 1, seqLen: 4, heads: 1 }).dataSync(),
+      );
+      expect(Number.isNaN(y[0]!), backend).toBe(true);
+    }
+    await initBackend('wasm');
+  });
   it('embedding, with and without learned positions', async () => {
     await agree([rnd([17, 12], 1), ints([15], 2, 17)], (e, i) =>
       embeddingLookup(e as tf.Tensor2D, i as tf.Tensor1D),

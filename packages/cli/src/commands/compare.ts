@@ -192,7 +192,7 @@ export async function run(args: ParsedArgs): Promise<number> {
           label,
           json,
           quiet: true,
-          trainer: trainerOptionsFromArgs(merged, workerSetup()),
+          trainer: trainerOptionsFromArgs(merged, workerSetup),
         });
       } finally {
         model.dispose();

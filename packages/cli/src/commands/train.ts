@@ -78,7 +78,7 @@ export async function run(args: ParsedArgs): Promise<number> {
       label: `resume ${loaded.model.family}`,
       json,
       resume: loaded,
-      trainer: trainerOptionsFromArgs(args, workerSetup()),
+      trainer: trainerOptionsFromArgs(args, workerSetup),
     });
     printPaths(res, json);
     loaded.model.dispose();
@@ -113,7 +113,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     backend,
     label,
     json,
-    trainer: trainerOptionsFromArgs(args, workerSetup()),
+    trainer: trainerOptionsFromArgs(args, workerSetup),
   });
   printPaths(res, json);
   model.dispose();

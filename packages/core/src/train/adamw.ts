@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { StrataError } from '../errors.js';
+import { adamWFast, strataKernelsActive } from '../ops.js';
 import type { ParamStore } from '../params.js';
 
 /** AdamW hyper-parameters. */
@@ -74,12 +75,31 @@ export class AdamW {
     const { beta1, beta2, eps, weightDecay } = this.config;
     const bc1 = 1 - beta1 ** this.step;
     const bc2 = 1 - beta2 ** this.step;
+    const fused = strataKernelsActive();
     for (const [name, param] of this.params.trainableVariables()) {
       const g0 = grads.get(name);
       if (!g0) continue;
       const decay = this.params.spec(name).decay ? weightDecay : 0;
       const m = this.m.get(name)!;
       const v = this.v.get(name)!;
+      if (fused && g0.dtype === 'float32' && !this.lrScale.has(name)) {
+        // One fused SIMD kernel per parameter (bit-identical to the tfjs path below; verified in tests).
+        const [p, mN, vN] = adamWFast(param, g0, m, v, {
+          lr,
+          beta1,
+          beta2,
+          eps,
+          decay: decay > 0 ? 1 - lr * decay : 1,
+          bc1,
+          bc2,
+          scale,
+        });
+        m.assign(mN!);
+        v.assign(vN!);
+        param.assign(p!);
+        for (const t of [p, mN, vN]) t!.dispose();
+        continue;
+      }
       tf.tidy(() => {
         const g = scale === 1 ? g0 : tf.mul(g0, scale);
         const mNew = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
