@@ -2,74 +2,37 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type GPTConfig, getModelFamily, initBackend, StrataError } from '../src/index.js';
 import { logitsOf, lossOf, tinyGPT } from './helpers.js';
+import { hfGPT2Reference } from './reference-gpt2.js';
 
 beforeAll(async () => {
   await initBackend('cpu');
 });
 
-// ---------------------------------------------------------------------------------------------
-// An independent float64 implementation of GPT-2 (Radford et al. 2019; HF `GPT2LMHeadModel` with
-// gelu_new, LayerNorm eps 1e-5, Conv1D [in, out] weights, tied head). Written from the equations,
-// not from the model code.
-type Mat = number[][];
-function mm(a: Mat, w: Float32Array, inDim: number, outDim: number, b?: Float32Array): Mat {
-  return a.map((row) => {
-    const out = new Array<number>(outDim).fill(0);
-    for (let i = 0; i < inDim; i++) {
-      const x = row[i]!;
-      for (let j = 0; j < outDim; j++) out[j]! += x * w[i * outDim + j]!;
-    }
-    if (b) for (let j = 0; j < outDim; j++) out[j]! += b[j]!;
-    return out;
-  });
-}
-function ln(a: Mat, g: Float32Array, b: Float32Array, eps: number): Mat {
-  return a.map((row) => {
-    const mu = row.reduce((s, v) => s + v, 0) / row.length;
-    const varc = row.reduce((s, v) => s + (v - mu) ** 2, 0) / row.length;
-    return row.map((v, i) => ((v - mu) / Math.sqrt(varc + eps)) * g[i]! + b[i]!);
-  });
-}
-const geluNew = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
-function gpt2Reference(w: Map<string, Float32Array>, c: GPTConfig, ids: number[]): Mat {
-  const d = c.dModel;
-  const H = c.nHeads;
-  const hd = d / H;
-  const T = ids.length;
-  const wte = w.get('tok_emb.weight')!;
-  const wpe = w.get('pos_emb.weight')!;
-  let x: Mat = ids.map((id, t) => Array.from({ length: d }, (_, j) => wte[id * d + j]! + wpe[t * d + j]!));
-  for (let l = 0; l < c.nLayers; l++) {
-    const p = (n: string) => w.get(`blocks.${l}.${n}`)!;
-    const h = ln(x, p('attn.norm.weight'), p('attn.norm.bias'), 1e-5);
-    const qkv = mm(h, p('attn.qkv.weight'), d, 3 * d, p('attn.qkv.bias'));
-    const merged: Mat = Array.from({ length: T }, () => new Array<number>(d).fill(0));
-    for (let hh = 0; hh < H; hh++) {
-      for (let i = 0; i < T; i++) {
-        const scores: number[] = [];
-        for (let j = 0; j <= i; j++) {
-          let s = 0;
-          for (let k = 0; k < hd; k++) s += qkv[i]![hh * hd + k]! * qkv[j]![d + hh * hd + k]!;
-          scores.push(s / Math.sqrt(hd));
-        }
-        const m = Math.max(...scores);
-        const e = scores.map((s) => Math.exp(s - m));
-        const z = e.reduce((a, b) => a + b, 0);
-        for (let j = 0; j <= i; j++)
-          for (let k = 0; k < hd; k++)
-            merged[i]![hh * hd + k]! += (e[j]! / z) * qkv[j]![2 * d + hh * hd + k]!;
-      }
-    }
-    const a = mm(merged, p('attn.proj.weight'), d, d, p('attn.proj.bias'));
-    x = x.map((row, i) => row.map((v, j) => v + a[i]![j]!));
-    const h2 = ln(x, p('mlp.norm.weight'), p('mlp.norm.bias'), 1e-5);
-    const f = mm(h2, p('mlp.fc.weight'), d, c.dFF, p('mlp.fc.bias')).map((r) => r.map(geluNew));
-    const o = mm(f, p('mlp.proj.weight'), c.dFF, d, p('mlp.proj.bias'));
-    x = x.map((row, i) => row.map((v, j) => v + o[i]![j]!));
-  }
-  x = ln(x, w.get('final.norm.weight')!, w.get('final.norm.bias')!, 1e-5);
-  return x.map((row) =>
-    Array.from({ length: c.vocabSize }, (_, v) => row.reduce((s, xv, j) => s + xv * wte[v * d + j]!, 0)),
+/** GPT-2 reference on Strata's parameter names: maps each Hugging Face name to the Strata tensor. */
+function gpt2Reference(w: Map<string, Float32Array>, c: GPTConfig, ids: number[]): number[][] {
+  const strataName = (hf: string): string => {
+    const m = /^h\.(\d+)\.(.+)$/.exec(hf);
+    if (!m)
+      return {
+        'wte.weight': 'tok_emb.weight',
+        'wpe.weight': 'pos_emb.weight',
+        'ln_f.weight': 'final.norm.weight',
+        'ln_f.bias': 'final.norm.bias',
+      }[hf]!;
+    const rest = m[2]!
+      .replace('ln_1.', 'attn.norm.')
+      .replace('ln_2.', 'mlp.norm.')
+      .replace('attn.c_attn.', 'attn.qkv.')
+      .replace('attn.c_proj.', 'attn.proj.')
+      .replace('mlp.c_fc.', 'mlp.fc.')
+      .replace('mlp.c_proj.', 'mlp.proj.');
+    return `blocks.${m[1]}.${rest}`;
+  };
+  return hfGPT2Reference(
+    (name) => w.get(strataName(name))!,
+    { V: c.vocabSize, d: c.dModel, H: c.nHeads, F: c.dFF, L: c.nLayers, eps: 1e-5 },
+    ids,
+    true,
   );
 }
 
