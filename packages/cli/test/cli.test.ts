@@ -4,33 +4,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readMetrics } from '@strata/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { jsonLines, strata, strataAsync } from './helpers.js';
+import { jsonLines, strata, strataAsync, TINY_MODEL } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'strata-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const trace = fileURLToPath(new URL('./fixtures/trace-tfjs.mjs', import.meta.url));
 
 /** A tiny but real run: small model, few steps, user-provided text. */
-const TINY = [
-  '--d-model',
-  '32',
-  '--layers',
-  '2',
-  '--heads',
-  '2',
-  '--context',
-  '16',
-  '--batch-size',
-  '4',
-  '--eval-batches',
-  '2',
-  '--lr',
-  '3e-3',
-  '--warmup',
-  '5',
-  '--backend',
-  'wasm',
-];
+const TINY = [...TINY_MODEL, '--lr', '3e-3', '--warmup', '5'];
 const corpusFile = join(tmp, 'corpus.txt');
 writeFileSync(corpusFile, 'the quick brown fox jumps over the lazy dog. '.repeat(400));
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeSafetensors, encodeSafetensors, Rng, readMetrics } from '@strata/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { strata, strataAsync } from './helpers.js';
+import { strata, strataAsync, TINY_MODEL } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'strata-faults-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -20,20 +20,7 @@ const RUN = [
   '4',
   '--dropout',
   '0.1',
-  '--d-model',
-  '32',
-  '--layers',
-  '2',
-  '--heads',
-  '2',
-  '--context',
-  '16',
-  '--batch-size',
-  '4',
-  '--eval-batches',
-  '2',
-  '--backend',
-  'wasm',
+  ...TINY_MODEL,
 ];
 
 /** Starts a run and SIGKILLs it once it has logged `atStep` (or when it exits by itself). */

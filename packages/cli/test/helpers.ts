@@ -34,3 +34,21 @@ export function jsonLines(text: string): Record<string, unknown>[] {
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
+
+/** Flags of a tiny but real model run (2 layers, d_model 32, context 16, batch 4, wasm). */
+export const TINY_MODEL: readonly string[] = [
+  '--d-model',
+  '32',
+  '--layers',
+  '2',
+  '--heads',
+  '2',
+  '--context',
+  '16',
+  '--batch-size',
+  '4',
+  '--eval-batches',
+  '2',
+  '--backend',
+  'wasm',
+];
