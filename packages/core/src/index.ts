@@ -28,6 +28,7 @@ export * from './params.js';
 export * from './sample.js';
 export * from './train/adamw.js';
 export * from './train/config.js';
+export * from './train/flops.js';
 export * from './train/schedule.js';
 export * from './train/trainer.js';
 export * from './util/plot.js';

@@ -107,10 +107,14 @@ function ablated(ctx: DepthPlanContext, key: keyof Ablations): boolean {
   return ctx.choices.ablate?.[key] === false;
 }
 
-/** DeepNorm's decoder-only α = (2M)^¼ (DeepNet; `@strata/norms` `deepNormAlpha`) or the pinned option. */
+/**
+ * DeepNorm's decoder-only α: the pinned `alpha` option, else (2M)^¼ (DeepNet; `@strata/norms` `deepNormAlpha`),
+ * or (2M)^½ with `constants: 'adam'` (`@strata/norms` `deepNormAdamConstants`).
+ */
 export function deepNormAlphaOf(options: Readonly<Record<string, unknown>>, layers: number): number {
   const pinned = options.alpha;
-  return typeof pinned === 'number' ? pinned : (2 * layers) ** 0.25;
+  if (typeof pinned === 'number') return pinned;
+  return options.constants === 'adam' ? (2 * layers) ** 0.5 : (2 * layers) ** 0.25;
 }
 
 /**
@@ -132,7 +136,7 @@ const deepNormRule: DepthRule = {
   epsFactor(ctx) {
     if (!absorbs(ctx)) return 1;
     const a = deepNormAlphaOf(ctx.options, ctx.smallLayers);
-    const a2 = deepNormAlphaOf({}, ctx.bigLayers);
+    const a2 = deepNormAlphaOf({ constants: ctx.options.constants }, ctx.bigLayers);
     return (a2 / a) ** 2;
   },
   apply(run, ed, ctx) {
@@ -163,7 +167,7 @@ function absorbs(ctx: DepthPlanContext): boolean {
 export function deepNormAbsorb(ctx: DepthPlanContext, ed: DepthEditor, oldLayers: readonly number[]): void {
   if (ctx.strategy !== 'deepnorm' || !absorbs(ctx)) return;
   const a = deepNormAlphaOf(ctx.options, ctx.smallLayers);
-  const a2 = deepNormAlphaOf({}, ctx.bigLayers);
+  const a2 = deepNormAlphaOf({ constants: ctx.options.constants }, ctx.bigLayers);
   for (const l of oldLayers) for (const n of ed.branchOutputs(l)) ed.scale(n, a2 / a);
   ed.note(
     `DeepNorm α ${a.toPrecision(6)} → ${a2.toPrecision(6)} absorbed: existing W_o, b_o, W_2, b_2 × ${(a2 / a).toPrecision(6)}, eps × ${((a2 / a) ** 2).toPrecision(6)}`,

@@ -109,6 +109,33 @@ export function deepNormBeta(
 }
 
 /**
+ * DeepNorm's constants for **Adam** as Su Jianlin derives them ("为什么 DeepNet 的 α 要取 (2N)^¼？" —
+ * https://kexue.fm/archives/8978: Adam's update size does not shrink with the weight scale, so the
+ * per-sublayer update budget is met with α² = 2N instead of α⁴ = 2N) and as GLM-130B trains with
+ * (Zeng et al. 2022, arXiv 2210.02414, §2.3 "DeepNorm": `alpha = (2 * num_layers) ** 0.5`):
+ * α = (2N)^(1/2), β = (2N)^(-1/2), N = the number of layers of the (single) stack.
+ *
+ * Defined for decoder-only and encoder-only models; neither source gives encoder-decoder values, so that
+ * architecture is refused.
+ *
+ * Fixtures: N = 8 → α = 4, β = 0.25; N = 2 → α = 2, β = 0.5; N = 24 → α = 6.9282, β = 0.14434.
+ */
+export function deepNormAdamConstants(
+  architecture: Architecture,
+  layers: StackDepths,
+  stack: Stack = defaultStack(architecture),
+): { alpha: number; beta: number } {
+  if (architecture === 'encoder-decoder')
+    throw new StrataError(
+      'E_CONFIG',
+      'deepnorm constants=adam: α=(2N)^½, β=(2N)^-½ are defined for decoder-only and encoder-only models only; use constants=deepnet for encoder-decoder',
+    );
+  const { N, M } = depths(architecture, layers, stack, 'deepNormAdamConstants');
+  const n = architecture === 'decoder-only' ? M : N;
+  return { alpha: (2 * n) ** 0.5, beta: (2 * n) ** -0.5 };
+}
+
+/**
  * SubLN / Magneto's init up-scaling **γ** (Wang et al. 2022, "Foundation Transformers", arXiv 2210.06423;
  * torchscale `subln` init): v, out, ffn-in and ffn-out weights are multiplied by γ.
  *

@@ -21,6 +21,7 @@ export {
 export {
   type AdminScale,
   adminOmega,
+  deepNormAdamConstants,
   deepNormAlpha,
   deepNormBeta,
   depthsOf,

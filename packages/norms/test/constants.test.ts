@@ -4,6 +4,7 @@ import {
   adminResidualCount,
   deepNormAlpha,
   deepNormBeta,
+  deepNormAdamConstants,
   deepNormConstants,
   layerScaleInit,
   mixLnPostLayers,
@@ -86,6 +87,33 @@ describe('DeepNorm α and β (SPEC §4, deepnorm.md §1.2)', () => {
       2,
       12,
     );
+  });
+});
+
+describe('DeepNorm Adam constants (Su Jianlin; GLM-130B)', () => {
+  it('α = (2N)^½, β = (2N)^-½: N=8 → 4, 0.25; N=2 → 2, 0.5; N=24 → √48', () => {
+    expect(deepNormAdamConstants('decoder-only', { decoderLayers: 8 })).toEqual({ alpha: 4, beta: 0.25 });
+    expect(deepNormAdamConstants('encoder-only', { encoderLayers: 2 })).toEqual({ alpha: 2, beta: 0.5 });
+    const c = deepNormAdamConstants('decoder-only', { decoderLayers: 24 });
+    expect(c.alpha).toBeCloseTo(6.9282, 4);
+    expect(c.beta).toBeCloseTo(0.14434, 5);
+    expect(() => deepNormAdamConstants('encoder-decoder', { encoderLayers: 2, decoderLayers: 2 })).toThrow(
+      /constants=deepnet/,
+    );
+  });
+  it('deepNormConstants follows the constants option, and pinned α/β still win', () => {
+    const ctx = {
+      architecture: 'decoder-only',
+      stack: 'decoder',
+      numLayers: 8,
+      encoderLayers: 0,
+      decoderLayers: 8,
+    } as const;
+    expect(deepNormConstants(ctx, { alpha: null, beta: null, constants: 'adam' })).toEqual({
+      alpha: 4,
+      beta: 0.25,
+    });
+    expect(deepNormConstants(ctx, { alpha: 3, beta: null, constants: 'adam' })).toEqual({ alpha: 3, beta: 0.25 });
   });
 });
 

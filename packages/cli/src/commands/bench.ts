@@ -19,6 +19,7 @@ import {
   strataKernelsActive,
   Trainer,
   type TrainerOptions,
+  trainingFlopsPerToken,
 } from '@strata/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { ParsedArgs } from '../args.js';
@@ -167,13 +168,6 @@ export interface BenchOptions {
   isolate: boolean;
 }
 
-/** Training FLOPs of one step: 6·(weights incl. the head)·tokens + attention 12·L·T·d per token (Kaplan et al.). */
-function flopsPerStep(c: BenchConfig, params: number, vocab: number): number {
-  const nonEmbedding = params - vocab * c.dModel - c.contextLength * c.dModel;
-  const matmulParams = nonEmbedding + vocab * c.dModel; // the (tied) head is a d×V matmul
-  const tokens = c.batchSize * c.contextLength;
-  return tokens * (6 * matmulParams + 12 * c.nLayers * c.contextLength * c.dModel);
-}
 
 /**
  * Rough activation memory of one training step without recomputation: about 47 floats per token, layer and
@@ -287,7 +281,7 @@ async function benchTraining(
       minMsPerStep: Math.min(...times),
       cpuMsPerStep: median(cpuTimes),
       tokensPerSec: (tokens * 1000) / ms,
-      gflopsPerSec: flopsPerStep(c, params, 256) / (ms / 1000) / 1e9,
+      gflopsPerSec: (trainingFlopsPerToken(model, c.contextLength) * tokens) / (ms / 1000) / 1e9,
       peakRssMB: peakRss / 2 ** 20,
       ...(heap !== undefined ? { wasmHeapMB: heap } : {}),
       peakTensorMB: peakBytes / 2 ** 20,

@@ -8,7 +8,7 @@ import {
   scaleInit,
 } from '@strata/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { deepNormAlpha, deepNormBeta, depthsOf } from '../constants.js';
+import { deepNormAdamConstants, deepNormAlpha, deepNormBeta, depthsOf } from '../constants.js';
 import { frozen, isSublayerRole, isValueOrOutput } from '../util.js';
 
 /** DeepNorm's option schema (see {@link deepNorm}); `parseOptions` validates against it. */
@@ -21,6 +21,11 @@ export const deepNormOptions = {
   beta: opt.optionalNumber({
     gt: 0,
     description: 'pins the init gain β (default auto: from architecture and depth)',
+  }),
+  constants: opt.enum(['deepnet', 'adam'], {
+    default: 'deepnet',
+    description:
+      'deepnet: α=(2M)^¼, β=(8M)^-¼ (the paper, derived for SGD-like updates); adam: α=(2M)^½, β=(2M)^-½ (Su Jianlin’s Adam analysis, used by GLM-130B; single-stack models)',
   }),
   init: opt.enum(['paper', 'torchscale'], {
     default: 'paper',
@@ -38,19 +43,24 @@ export const deepNormOptions = {
 export type DeepNormOptions = OptionsOf<typeof deepNormOptions>;
 
 /**
- * α and β of one DeepNorm site: the `alpha` / `beta` options when set, else {@link deepNormAlpha} /
- * {@link deepNormBeta} of the site's architecture, stack and the depths in its context (the depths the model
- * was created with).
+ * α and β of one DeepNorm site: the `alpha` / `beta` options when set, else the formulas that the `constants`
+ * option names — {@link deepNormAlpha} / {@link deepNormBeta} (`deepnet`, the default) or
+ * {@link deepNormAdamConstants} (`adam`) — of the site's architecture, stack and the depths in its context (the
+ * depths the model was created with).
  */
 export function deepNormConstants(
   ctx: Pick<NormContext, 'architecture' | 'stack' | 'numLayers' | 'encoderLayers' | 'decoderLayers'>,
-  opts: Pick<DeepNormOptions, 'alpha' | 'beta'>,
+  opts: Pick<DeepNormOptions, 'alpha' | 'beta'> & { constants?: DeepNormOptions['constants'] },
 ): { alpha: number; beta: number } {
   const layers = depthsOf(ctx);
-  return {
-    alpha: opts.alpha ?? deepNormAlpha(ctx.architecture, layers, ctx.stack),
-    beta: opts.beta ?? deepNormBeta(ctx.architecture, layers, ctx.stack),
-  };
+  const formula =
+    opts.constants === 'adam'
+      ? deepNormAdamConstants(ctx.architecture, layers, ctx.stack)
+      : {
+          alpha: deepNormAlpha(ctx.architecture, layers, ctx.stack),
+          beta: deepNormBeta(ctx.architecture, layers, ctx.stack),
+        };
+  return { alpha: opts.alpha ?? formula.alpha, beta: opts.beta ?? formula.beta };
 }
 
 /**
@@ -79,6 +89,10 @@ export function deepNormInit(req: InitRequest, beta: number, mode: DeepNormOptio
  * Decoder-only: α = (2M)^(1/4), β = (8M)^(-1/4); encoder-only: α = (2N)^(1/4), β = (8N)^(-1/4);
  * encoder-decoder: encoder α = 0.81·(N⁴M)^(1/16), β = 0.87·(N⁴M)^(-1/16), decoder α = (3M)^(1/4),
  * β = (12M)^(-1/4) ({@link deepNormAlpha}, {@link deepNormBeta}).
+ *
+ * `constants: 'adam'` switches to α = (2N)^(1/2), β = (2N)^(-1/2) ({@link deepNormAdamConstants}): Su Jianlin's
+ * re-derivation for Adam, whose update size does not scale with the weights (https://kexue.fm/archives/8978),
+ * as GLM-130B uses (Zeng et al. 2022, arXiv 2210.02414).
  *
  * α is computed from the depth the model was **created** with. Growing the depth changes the formula's α,
  * which would silently shrink every existing branch; to stay exact, a grown model pins the old α with the
