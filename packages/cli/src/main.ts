@@ -53,6 +53,14 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${version()}\n`);
     return 0;
   }
+  if (name === '__compare-job') {
+    // Internal: one run of a `strata compare` grid, in its own process (see commands/compare.ts).
+    try {
+      return await (await import('./commands/compare.js')).runJob(rest[0] ?? '');
+    } catch (e) {
+      return reportError(e);
+    }
+  }
   const spec = commands.find((c) => c.name === name);
   if (!spec) {
     process.stderr.write(

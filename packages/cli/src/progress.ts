@@ -33,6 +33,7 @@ export class Progress {
   private readonly tty: boolean;
   private avgStep = 0;
   private last = performance.now();
+  private lastStep: number | undefined;
   private drawn = false;
 
   constructor(
@@ -46,9 +47,15 @@ export class Progress {
 
   update(u: ProgressUpdate): void {
     const now = performance.now();
+    // Seconds per step, from the time and the steps since the last update (callers may update every few steps).
+    const steps = this.lastStep === undefined ? 1 : u.step - this.lastStep;
     const dt = (now - this.last) / 1000;
-    this.last = now;
-    this.avgStep = this.avgStep === 0 ? dt : 0.9 * this.avgStep + 0.1 * dt;
+    if (steps > 0) {
+      const perStep = dt / steps;
+      this.avgStep = this.avgStep === 0 ? perStep : 0.9 * this.avgStep + 0.1 * perStep;
+      this.last = now;
+      this.lastStep = u.step;
+    }
     const eta = this.avgStep * (u.total - u.step);
     if (!this.tty) {
       process.stdout.write(

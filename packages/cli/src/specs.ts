@@ -464,13 +464,20 @@ export const benchSpec: CommandDef = {
 
 export const compareSpec: CommandDef = {
   name: 'compare',
-  summary: 'train several variants on the same data, seeds and budget; write plots and a report',
+  summary:
+    'fair comparison: every variant tuned over a learning-rate grid, several seeds, bands, equal budgets',
   usage:
-    'strata compare --norms post-ln,pre-ln,deepnorm [--seeds 1,2,3] [shared model/training/data options] --out DIR',
+    'strata compare --norms post-ln,pre-ln,deepnorm [--lrs 5e-4,1e-3,2e-3,4e-3] [--seeds 1,2,3] [shared options] --out DIR',
   description:
-    'Every variant × seed is trained with the shared options (variants override them), then DIR/report.md gets a table\n' +
-    '(final loss, diverged/stalled, steps to --target-loss, time per step) and the plots DIR/loss.svg, DIR/val.svg,\n' +
-    'DIR/delta-f.svg and DIR/grad-norms.svg (the last two with --diagnostics N). Runs are kept in DIR/<variant>-s<seed>/.',
+    'Trains every variant × learning rate × seed with the shared options (variants override them; a variant may\n' +
+    'bring its own grid with --variant "x=--lrs …"). Each variant is reported at its own best learning rate (lowest mean\n' +
+    'final validation loss over seeds; a rate where a seed diverged cannot be best); a best rate at the edge of the grid\n' +
+    'is flagged, and --extend-grid adds rates past that edge until it is inside. DIR/report.md has the tables (mean ± std\n' +
+    '[min–max] over seeds, the rates that train, steps/tokens/FLOPs/seconds to a target) and plots with their data:\n' +
+    'validation loss vs steps, tokens, FLOPs and wall time (mean line, min–max band), the learning-rate sensitivity, and\n' +
+    "with --diagnostics N the DeepNet §3 diagnostics (‖ΔF‖, LN-input norms, per-block gradient norms) at each variant's\n" +
+    'best rate and at one shared rate. Runs live in DIR/runs/<variant>/lr<lr>/s<seed>/, --jobs at a time, each in its\n' +
+    'own process; running the same command again resumes (finished runs are kept, interrupted ones continue).',
   options: [
     {
       name: 'out',
@@ -504,9 +511,41 @@ export const compareSpec: CommandDef = {
     {
       name: 'seeds',
       type: 'string',
-      default: '1',
+      default: '1,2,3',
       arg: 'LIST',
-      description: 'seeds to repeat every variant with',
+      description: 'seeds to repeat every variant and learning rate with',
+      group: 'Comparison',
+    },
+    {
+      name: 'lrs',
+      type: 'string',
+      arg: 'LIST',
+      description:
+        'learning-rate grid for every variant, e.g. 5e-4,1e-3,2e-3,4e-3 [default: ×¼, ×½, ×1, ×2 around the family default; one point with --lr]',
+      group: 'Comparison',
+    },
+    {
+      name: 'extend-grid',
+      type: 'integer',
+      arg: 'N',
+      default: 2,
+      description:
+        "rates added past the grid's edge (one grid step each) while a variant's best rate sits at that edge",
+      group: 'Comparison',
+    },
+    {
+      name: 'jobs',
+      type: 'integer',
+      description:
+        'runs trained at once, each in its own process [default: one per core, at most 2; 1 with --workers 2]',
+      group: 'Comparison',
+    },
+    {
+      name: 'mechanism-lr',
+      type: 'number',
+      arg: 'LR',
+      description:
+        'shared learning rate of the diagnostics plots [default: the middle rate common to all grids]',
       group: 'Comparison',
     },
     {
@@ -532,7 +571,7 @@ export const compareSpec: CommandDef = {
     {
       name: 'force',
       type: 'boolean',
-      description: 'overwrite an existing report directory',
+      description: 'delete an existing report directory and start afresh (default: resume it)',
       group: 'Comparison',
     },
     ...MODEL_OPTIONS.filter((o) => o.name !== 'model'),
@@ -542,10 +581,11 @@ export const compareSpec: CommandDef = {
     ...TRAINER_RUNTIME_OPTIONS,
   ],
   examples: [
-    '# DeepNet §3 in minutes: 24 layers, Post-LN stalls, DeepNorm and Pre-LN train',
-    'strata compare --norms post-ln,pre-ln,deepnorm --seeds 1,2,3 --data markov:32 --model-opt vocabSize=32 \\',
-    '  --layers 24 --d-model 32 --d-ff 64 --heads 2 --context 16 --batch-size 16 --lr 1e-3 --warmup 0 --schedule constant \\',
-    '  --weight-decay 0 --grad-clip 0 --beta2 0.98 --activation relu --steps 300 --diagnostics 10 --out runs/deepnet',
+    '# DeepNet §3: 24 layers, each strategy tuned over 4 learning rates × 3 seeds',
+    'strata compare --norms post-ln,pre-ln,deepnorm --lrs 5e-4,1e-3,2e-3,4e-3 --seeds 1,2,3 --data markov:32 \\',
+    '  --model-opt vocabSize=32 --layers 24 --d-model 32 --d-ff 64 --heads 2 --context 16 --batch-size 16 --warmup 0 \\',
+    '  --schedule constant --weight-decay 0 --grad-clip 0 --beta2 0.98 --activation relu --steps 300 --diagnostics 10 --out runs/deepnet',
+    '# the same command again resumes an interrupted grid; --replot DIR redraws the report',
   ],
 };
 

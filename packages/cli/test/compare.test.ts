@@ -1,99 +1,268 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { markStalled, type RunSummary, resolveTarget, variantsFromArgs } from '../src/commands/compare.js';
-import { strata } from './helpers.js';
+import {
+  analyzeSweeps,
+  bandOf,
+  defaultLrGrid,
+  extensionLr,
+  jobArgs,
+  markStalled,
+  parseLrList,
+  type RunSummary,
+  resolveTarget,
+  runDirOf,
+  variantsFromArgs,
+} from '../src/commands/compare.js';
+import { informativeRange } from '../src/plots.js';
+import { strataRun } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'strata-compare-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const run = (variant: string, seed: number, finalValLoss: number, initialValLoss = 3.45): RunSummary => ({
+const run = (
+  variant: string,
+  lr: number,
+  seed: number,
+  finalValLoss: number,
+  status: RunSummary['status'] = 'ok',
+): RunSummary => ({
   variant,
+  lr,
   seed,
-  status: 'ok',
+  status,
   steps: 100,
-  initialValLoss,
-  finalValLoss,
+  initialValLoss: 3.45,
+  finalValLoss: status === 'diverged' ? Number.NaN : finalValLoss,
   finalTrainLoss: finalValLoss,
-  stepsToTarget: null,
-  secondsToTarget: null,
   msPerStep: 10,
+  trainSeconds: 1,
+  tokensPerStep: 256,
+  flopsPerToken: 1000,
+  params: 100,
+  dModel: 32,
   runDir: '',
 });
 
-describe('strata compare', () => {
-  it('builds variants from --norms, --models and --variant', () => {
+describe('compare: variants and grids', () => {
+  it('builds variants from --norms, --models and --variant (with its own --lrs)', () => {
     const v = variantsFromArgs({
       norms: 'post-ln,deepnorm',
       models: 'ngpt',
-      variant: ['fast=--norm pre-ln --lr 3e-3 --layers 2'],
+      variant: ['fast=--norm pre-ln --lr 3e-3 --layers 2', 'tuned=--norm pre-ln --lrs 4e-3,1e-3'],
     });
-    expect(v.map((x) => x.label)).toEqual(['post-ln', 'deepnorm', 'ngpt', 'fast']);
+    expect(v.map((x) => x.label)).toEqual(['post-ln', 'deepnorm', 'ngpt', 'fast', 'tuned']);
     expect(v[3]!.args).toEqual({ norm: 'pre-ln', lr: 0.003, layers: 2 });
+    expect(v[4]!.lrs).toEqual([1e-3, 4e-3]);
     expect(() => variantsFromArgs({})).toThrow(/at least one variant/);
     expect(() => variantsFromArgs({ norms: 'a,a' })).toThrow(/used twice/);
     expect(() => variantsFromArgs({ variant: ['x=--lr fast'] })).toThrow(/--lr must be a number/);
+    expect(() => variantsFromArgs({ variant: ['a/b=--lr 1'] })).toThrow(/may only contain/);
   });
 
-  it('marks runs stuck near chance as stalled, and resolves --target-from', () => {
-    const runs = [run('post-ln', 1, 3.13), run('deepnorm', 1, 0.89), run('pre-ln', 1, 0.9)];
+  it('parses learning-rate lists and rejects bad ones with the flag named', () => {
+    expect(parseLrList('4e-3, 1e-3,2e-3')).toEqual([1e-3, 2e-3, 4e-3]);
+    expect(() => parseLrList('1e-3,x')).toThrow(/--lrs must be a comma-separated list of positive numbers/);
+    expect(() => parseLrList('1e-3,-1')).toThrow(/positive/);
+    expect(() => parseLrList('1e-3,1e-3')).toThrow(/twice/);
+    expect(defaultLrGrid(2e-3)).toEqual([5e-4, 1e-3, 2e-3, 4e-3]);
+  });
+
+  it("a run's flags are shared ⊕ variant ⊕ {lr, seed}, without compare's own flags", () => {
+    const a = jobArgs(
+      { layers: 4, lrs: '1,2', seeds: '1,2', out: 'x', jobs: 2, json: true, steps: 10 },
+      { label: 'v', args: { norm: 'deepnorm', layers: 8 } },
+      1e-3,
+      2,
+    );
+    expect(a).toEqual({ layers: 8, steps: 10, norm: 'deepnorm', lr: 1e-3, seed: 2 });
+    expect(runDirOf('o', 'v', 1e-3, 2)).toBe(join('o', 'runs', 'v', 'lr1.000e-3', 's2'));
+  });
+});
+
+describe('compare: analysis', () => {
+  it('picks each variant its own best rate by mean over seeds; a diverged seed disqualifies a rate', () => {
+    const runs = [
+      // a: 1e-3 → mean 1.0; 2e-3 → mean 0.8 but one seed diverged; 4e-3 → mean 0.9
+      run('a', 1e-3, 1, 1.0),
+      run('a', 1e-3, 2, 1.0),
+      run('a', 2e-3, 1, 0.7),
+      run('a', 2e-3, 2, 0, 'diverged'),
+      run('a', 4e-3, 1, 0.85),
+      run('a', 4e-3, 2, 0.95),
+      // b: best at the low edge
+      run('b', 1e-3, 1, 0.5),
+      run('b', 1e-3, 2, 0.6),
+      run('b', 2e-3, 1, 0.9),
+      run('b', 2e-3, 2, 0.9),
+    ];
+    const [a, b] = analyzeSweeps(runs, { a: [1e-3, 2e-3, 4e-3], b: [1e-3, 2e-3] });
+    expect(a!.bestLr).toBe(4e-3);
+    expect(a!.bestAtEdge).toBe('high');
+    expect(a!.cells.find((c) => c.lr === 2e-3)).toMatchObject({ runs: 2, diverged: 1, mean: 0.7 });
+    expect(a!.cells.find((c) => c.lr === 4e-3)!.mean).toBeCloseTo(0.9, 12);
+    expect(a!.trainingLrs).toEqual([1e-3, 4e-3]);
+    expect(b!.bestLr).toBe(1e-3);
+    expect(b!.bestAtEdge).toBe('low');
+    // one grid step past the edge: ×2 spacing → 8e-3 above a, 5e-4 below b
+    expect(extensionLr(a!)).toBeCloseTo(8e-3, 12);
+    expect(extensionLr(b!)).toBeCloseTo(5e-4, 12);
+    // an interior best needs no extension
+    const inner = analyzeSweeps([run('c', 1, 1, 2), run('c', 2, 1, 1), run('c', 4, 1, 3)], {
+      c: [1, 2, 4],
+    })[0]!;
+    expect(inner.bestAtEdge).toBeNull();
+    expect(extensionLr(inner)).toBeNull();
+  });
+
+  it('marks runs stuck near chance as stalled and resolves --target-from at the best rate', () => {
+    const runs = [
+      run('post-ln', 1e-3, 1, 3.13),
+      run('deepnorm', 1e-3, 1, 0.89),
+      run('deepnorm', 2e-3, 1, 0.8),
+    ];
     markStalled(runs, Math.log(32));
     expect(runs.map((r) => r.status)).toEqual(['stalled', 'ok', 'ok']);
-    expect(resolveTarget({ 'target-from': 'deepnorm' }, runs)).toBeCloseTo(0.89, 12);
-    expect(resolveTarget({ 'target-loss': 1.5 }, runs)).toBe(1.5);
-    expect(() => resolveTarget({ 'target-from': 'nope' }, runs)).toThrow(/no finished run/);
+    const sweeps = analyzeSweeps(runs, { 'post-ln': [1e-3], deepnorm: [1e-3, 2e-3] });
+    expect(resolveTarget({ 'target-from': 'deepnorm' }, sweeps)).toBeCloseTo(0.8, 12);
+    expect(resolveTarget({ 'target-loss': 1.5 }, sweeps)).toBe(1.5);
+    expect(() => resolveTarget({ 'target-from': 'nope' }, sweeps)).toThrow(/no finished run/);
   });
 
-  it('trains every variant × seed and writes a report with curves of all runs on one plot', () => {
-    const out = join(tmp, 'cmp');
-    const r = strata([
-      'compare',
-      '--norms',
-      'post-ln,deepnorm',
-      '--seeds',
-      '1,2',
-      '--data',
-      'markov:16',
-      '--model-opt',
-      'vocabSize=16',
-      '--layers',
-      '2',
-      '--d-model',
-      '16',
-      '--heads',
-      '2',
-      '--context',
-      '8',
-      '--batch-size',
-      '8',
-      '--steps',
-      '12',
-      '--eval-every',
-      '6',
-      '--eval-batches',
-      '2',
-      '--diagnostics',
-      '3',
-      '--target-from',
-      'deepnorm',
-      '--backend',
-      'wasm',
-      '--out',
-      out,
+  it('bands are the mean and min–max over runs at each step, with the runs counted', () => {
+    const b = bandOf([
+      [
+        [0, 3],
+        [10, 1],
+      ],
+      [
+        [0, 5],
+        [10, 2],
+        [20, 1],
+      ],
     ]);
+    expect(b).toEqual([
+      { x: 0, mean: 4, lo: 3, hi: 5, n: 2 },
+      { x: 10, mean: 1.5, lo: 1, hi: 2, n: 2 },
+      { x: 20, mean: 1, lo: 1, hi: 1, n: 1 },
+    ]);
+    // the y range skips the first 5 % of x so the initial loss does not squeeze the informative part
+    const [lo, hi] = informativeRange([{ label: 'a', points: b }])!;
+    expect(lo).toBeLessThan(1);
+    expect(hi).toBeLessThan(2.2);
+    expect(hi).toBeGreaterThan(1.5);
+  });
+});
+
+describe('strata compare (end to end)', () => {
+  const out = join(tmp, 'grid');
+  const argv = [
+    'compare',
+    '--norms',
+    'post-ln,deepnorm',
+    '--lrs',
+    '1e-5,3e-5',
+    '--extend-grid',
+    '1',
+    '--seeds',
+    '1,2',
+    '--data',
+    'markov:16',
+    '--model-opt',
+    'vocabSize=16',
+    '--layers',
+    '2',
+    '--d-model',
+    '16',
+    '--heads',
+    '2',
+    '--context',
+    '8',
+    '--batch-size',
+    '8',
+    '--steps',
+    '8',
+    '--eval-every',
+    '4',
+    '--eval-batches',
+    '2',
+    '--diagnostics',
+    '2',
+    '--target-from',
+    'deepnorm',
+    '--backend',
+    'wasm',
+    '--out',
+    out,
+  ];
+
+  it('trains variants × rates × seeds, extends a grid whose best rate is at its edge, and reports with bands', async () => {
+    const r = await strataRun(argv);
     expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as {
+      variants: { variant: string; lrs: number[]; bestLr: number; bestAtEdge: string | null }[];
+      runs: RunSummary[];
+    };
+    // 1e-5 and 3e-5 learn too slowly in 8 steps, so the best is the top rate: one step ×3 is added (9e-5)
+    for (const v of summary.variants) expect(v.lrs).toEqual([1e-5, 3e-5, 9e-5]);
+    expect(summary.runs).toHaveLength(2 * 3 * 2);
+    expect(summary.runs.every((x) => Number.isFinite(x.finalValLoss) && x.flopsPerToken > 0)).toBe(true);
     const report = readFileSync(join(out, 'report.md'), 'utf8');
-    expect(report).toMatch(/\| post-ln \| 1 \|/);
-    expect(report).toMatch(/\| deepnorm \| 2 \|/);
-    expect(report).toMatch(/Steps to the target validation loss/);
-    for (const f of ['loss.svg', 'val.svg', 'delta-f.svg', 'grad-norms.svg', 'summary.json'])
-      expect(existsSync(join(out, f)), f).toBe(true);
-    const svg = readFileSync(join(out, 'loss.svg'), 'utf8');
-    for (const label of ['post-ln s1', 'post-ln s2', 'deepnorm s1', 'deepnorm s2'])
-      expect(svg).toContain(label);
-    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { runs: RunSummary[] };
-    expect(summary.runs).toHaveLength(4);
-    expect(summary.runs.every((x) => Number.isFinite(x.finalValLoss) && x.deltaF1! > 0)).toBe(true);
+    expect(report).toMatch(/## Best learning rate per variant/);
+    expect(report).toMatch(
+      /\| post-ln \| 9\.00e-5 ⚠ at the high edge of the grid \| \d\.\d{4} ± \d\.\d{4} \[/,
+    );
+    expect(report).toMatch(/## Cost to reach validation loss/);
+    expect(report).toMatch(/\| deepnorm \| \d\/2 \| /);
+    for (const f of [
+      'val-steps',
+      'val-tokens',
+      'val-flops',
+      'val-time',
+      'train-steps',
+      'lr-sensitivity',
+      'delta-f-best',
+      'delta-f-shared',
+      'grad-ratio-best',
+      'ln-input-shared',
+      'grad-blocks-step1-best',
+    ])
+      for (const ext of ['svg', 'csv', 'vl.json'])
+        expect(existsSync(join(out, `${f}.${ext}`)), `${f}.${ext}`).toBe(true);
+    const svg = readFileSync(join(out, 'val-steps.svg'), 'utf8');
+    expect(svg).toContain('post-ln (lr 9.0e-5, n=2)');
+    expect(readFileSync(join(out, 'lr-sensitivity.csv'), 'utf8').split('\n')[0]).toBe(
+      'variant,x,mean,lo,hi,runs,diverged,stalled,label',
+    );
+  });
+
+  it('resumes: finished runs are not redone, a missing one is trained, other flags are refused', async () => {
+    const dirs = ['post-ln', 'deepnorm'].map((v) => runDirOf(out, v, 3e-5, 1));
+    const before = dirs.map((d) => statSync(join(d, 'result.json')).mtimeMs);
+    const lost = runDirOf(out, 'deepnorm', 1e-5, 2);
+    rmSync(join(lost, 'result.json'));
+    const r = await strataRun(argv);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/11 already finished/);
+    expect(existsSync(join(lost, 'result.json'))).toBe(true);
+    expect(dirs.map((d) => statSync(join(d, 'result.json')).mtimeMs)).toEqual(before);
+    const changed = await strataRun(
+      argv.map((a) => (a === '16' ? '24' : a)).map((a, i, arr) => (arr[i - 1] === '--d-model' ? '24' : a)),
+    );
+    expect(changed.code).toBe(1);
+    expect(changed.stderr).toMatch(/trained with other flags .*--d-model: 16 → 24/);
+  });
+
+  it('refuses a non-empty folder that is not a comparison, and --replot redraws from the kept runs', async () => {
+    writeFileSync(join(tmp, 'file.txt'), 'x');
+    const r = await strataRun([...argv.slice(0, -1), tmp]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/holds no compare\.json; pass --force/);
+    rmSync(join(out, 'val-steps.svg'));
+    const re = await strataRun(['compare', '--replot', out, '--target-loss', '2.7']);
+    expect(re.code, re.stderr).toBe(0);
+    expect(existsSync(join(out, 'val-steps.svg'))).toBe(true);
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/Cost to reach validation loss 2\.7000/);
   });
 });

@@ -18,6 +18,33 @@ export function strata(
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * Runs `strata args...` to completion without blocking the test worker's event loop (long runs under
+ * `spawnSync` starve vitest's worker RPC and fail with "Timeout calling onTaskUpdate").
+ */
+export function strataRun(
+  args: string[],
+  options: { cwd?: string } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: options.cwd,
+      env: { ...process.env, CI: 'true' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 /** Starts `strata args...` in the background. */
 export function strataAsync(args: string[], options: { cwd?: string } = {}) {
   return spawn(process.execPath, [BIN, ...args], {

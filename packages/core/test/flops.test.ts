@@ -19,7 +19,15 @@ describe('trainingFlops: 6·N + 12·T·Σ d_attn (Kaplan et al.; PaLM appendix B
   });
 
   it('counts an untied head once, SwiGLU gates, and not biases, norms or position tables', () => {
-    const m = tinyGPT({ vocabSize: 13, dModel: 8, nLayers: 2, nHeads: 2, dFF: 16, tiedEmbeddings: false, activation: 'swiglu' });
+    const m = tinyGPT({
+      vocabSize: 13,
+      dModel: 8,
+      nLayers: 2,
+      nHeads: 2,
+      dFF: 16,
+      tiedEmbeddings: false,
+      activation: 'swiglu',
+    });
     // per layer: 8·24 + 8·8 + 8·16 (fc) + 8·16 (gate) + 16·8 = 640; ×2 = 1,280; head 8·13 = 104.
     expect(trainingFlops(m, 8).matmulParams).toBe(1_384);
     // the attention term scales with T; the rest does not

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   adminOmega,
   adminResidualCount,
+  deepNormAdamConstants,
   deepNormAlpha,
   deepNormBeta,
-  deepNormAdamConstants,
   deepNormConstants,
   layerScaleInit,
   mixLnPostLayers,
@@ -113,7 +113,10 @@ describe('DeepNorm Adam constants (Su Jianlin; GLM-130B)', () => {
       alpha: 4,
       beta: 0.25,
     });
-    expect(deepNormConstants(ctx, { alpha: 3, beta: null, constants: 'adam' })).toEqual({ alpha: 3, beta: 0.25 });
+    expect(deepNormConstants(ctx, { alpha: 3, beta: null, constants: 'adam' })).toEqual({
+      alpha: 3,
+      beta: 0.25,
+    });
   });
 });
 

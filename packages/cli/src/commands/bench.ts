@@ -168,7 +168,6 @@ export interface BenchOptions {
   isolate: boolean;
 }
 
-
 /**
  * Rough activation memory of one training step without recomputation: about 47 floats per token, layer and
  * model dimension (measured with Strata's kernels: the 100-layer d=64 model at 512 tokens grows the wasm heap

@@ -2,7 +2,14 @@ import type { LanguageModel } from '../model/family.js';
 import type { ParamRole } from '../params.js';
 
 /** Roles whose weights are multiplied with every token's activations (one multiply-add per weight and token). */
-const MATMUL_ROLES: ReadonlySet<ParamRole> = new Set(['qkv', 'attn_out', 'ffn_in', 'ffn_gate', 'ffn_out', 'head']);
+const MATMUL_ROLES: ReadonlySet<ParamRole> = new Set([
+  'qkv',
+  'attn_out',
+  'ffn_in',
+  'ffn_gate',
+  'ffn_out',
+  'head',
+]);
 
 /** The pieces of {@link trainingFlopsPerToken}, for reports that show where the compute goes. */
 export interface FlopBreakdown {

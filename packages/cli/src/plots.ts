@@ -1,0 +1,360 @@
+/**
+ * Plots of comparisons, drawn with Vega-Lite and rendered to SVG in Node (no browser, no canvas).
+ *
+ * Why Vega-Lite rather than more hand-written SVG: bands, log and SI-formatted axes, legends that do not collide
+ * with the data and colour-blind-safe palettes come from a maintained grammar; every plot is written next to its
+ * spec (`NAME.vl.json`, data inline — restyle it in the Vega editor or any Vega-Lite tool) and its data
+ * (`NAME.csv`), so a reader can check a figure or redraw it. The cost is install weight in the CLI only
+ * (`vega` + `vega-lite`, pure JS); the libraries keep core's dependency-free `lineChartSVG`.
+ *
+ * @module
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+
+/**
+ * Okabe & Ito's colour-blind-safe palette (Okabe, Ito 2008, "Color Universal Design"), without its yellow,
+ * which is unreadable on white. Variants also differ by dash pattern, so they stay apart in grey-scale print.
+ */
+export const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000'];
+const DASHES = [
+  [1, 0],
+  [6, 3],
+  [2, 2],
+  [8, 3, 2, 3],
+  [4, 4],
+  [1, 3],
+  [10, 2],
+];
+
+/** One point of a mean-with-band curve: the mean over seeds and the band (min–max over seeds). */
+export interface BandPoint {
+  x: number;
+  mean: number;
+  lo: number;
+  hi: number;
+  /** Runs the point averages (a run that diverged early drops out of later points). */
+  n: number;
+}
+
+/** A curve with a band, one per variant. */
+export interface BandSeries {
+  label: string;
+  points: BandPoint[];
+}
+
+/** Axis and annotation options shared by the charts. */
+export interface ChartOptions {
+  title: string;
+  subtitle?: string;
+  xLabel: string;
+  yLabel: string;
+  logX?: boolean;
+  logY?: boolean;
+  /** d3-format of the x ticks (default `~s`: SI prefixes, 1k, 2.5M, 1G). */
+  xFormat?: string;
+  yFormat?: string;
+  /** Horizontal reference lines with a label (e.g. the uniform loss, a target). */
+  hLines?: { y: number; label: string }[];
+  /** Vertical markers (e.g. a growth phase boundary). */
+  vLines?: { x: number; label: string }[];
+  /** Fixed y range; values outside are clipped. Default: {@link informativeRange} of the data. */
+  yDomain?: [number, number];
+  width?: number;
+  height?: number;
+}
+
+/** Category order and styling shared by every chart of one report, so a variant keeps its colour everywhere. */
+function categoryScales(labels: readonly string[]) {
+  return {
+    color: {
+      field: 'variant',
+      type: 'nominal' as const,
+      title: null,
+      sort: [...labels],
+      scale: { domain: [...labels], range: labels.map((_, i) => PALETTE[i % PALETTE.length]!) },
+      legend: { orient: 'right' as const, labelLimit: 260 },
+    },
+    strokeDash: {
+      field: 'variant',
+      type: 'nominal' as const,
+      title: null,
+      sort: [...labels],
+      scale: { domain: [...labels], range: labels.map((_, i) => DASHES[i % DASHES.length]!) },
+      legend: null,
+    },
+  };
+}
+
+/**
+ * The y range that shows what differs between curves: from just below the lowest band to the highest mean once
+ * the first 5 % of the x range has passed (so the initial loss does not squeeze the end of training into the
+ * bottom of the plot), widened by 5 %.
+ */
+export function informativeRange(series: readonly BandSeries[]): [number, number] | undefined {
+  const xs = series.flatMap((s) => s.points.map((p) => p.x)).filter(Number.isFinite);
+  if (!xs.length) return undefined;
+  const x0 = Math.min(...xs);
+  const cut = x0 + 0.05 * (Math.max(...xs) - x0);
+  const lows = series.flatMap((s) => s.points.map((p) => p.lo)).filter(Number.isFinite);
+  const highs = series
+    .flatMap((s) => s.points.filter((p) => p.x >= cut).map((p) => p.mean))
+    .filter(Number.isFinite);
+  if (!lows.length || !highs.length) return undefined;
+  const lo = Math.min(...lows);
+  const hi = Math.max(...highs, lo);
+  const pad = 0.05 * Math.max(hi - lo, Math.abs(hi) * 1e-3, 1e-9);
+  return [lo - pad, hi + pad];
+}
+
+function refLayers(o: ChartOptions) {
+  const layers: Record<string, unknown>[] = [];
+  if (o.hLines?.length) {
+    const values = o.hLines.map((h) => ({ y: h.y, label: h.label }));
+    layers.push(
+      {
+        data: { values },
+        mark: { type: 'rule', color: '#777', strokeDash: [3, 3] },
+        encoding: { y: { field: 'y', type: 'quantitative' } },
+      },
+      {
+        data: { values },
+        mark: { type: 'text', align: 'left', baseline: 'bottom', dx: 3, dy: -2, color: '#555', fontSize: 10 },
+        encoding: { y: { field: 'y', type: 'quantitative' }, x: { value: 0 }, text: { field: 'label' } },
+      },
+    );
+  }
+  if (o.vLines?.length) {
+    const values = o.vLines.map((v) => ({ x: v.x, label: v.label }));
+    layers.push(
+      {
+        data: { values },
+        mark: { type: 'rule', color: '#777', strokeDash: [2, 4] },
+        encoding: { x: { field: 'x', type: 'quantitative' } },
+      },
+      {
+        data: { values },
+        mark: {
+          type: 'text',
+          angle: 270,
+          align: 'right',
+          baseline: 'bottom',
+          dy: -3,
+          color: '#555',
+          fontSize: 10,
+        },
+        encoding: { x: { field: 'x', type: 'quantitative' }, y: { value: 0 }, text: { field: 'label' } },
+      },
+    );
+  }
+  return layers;
+}
+
+function axes(o: ChartOptions, yDomain: [number, number] | undefined) {
+  const x = {
+    field: 'x',
+    type: 'quantitative' as const,
+    title: o.xLabel,
+    scale: o.logX ? { type: 'log' } : { type: 'linear', nice: true, zero: false },
+    axis: { format: o.xFormat ?? '~s', labelOverlap: true, grid: true },
+  };
+  const yScale: Record<string, unknown> = o.logY ? { type: 'log' } : { type: 'linear', zero: false };
+  if (yDomain) yScale.domain = yDomain;
+  const y = {
+    type: 'quantitative' as const,
+    title: o.yLabel,
+    scale: yScale,
+    axis: { format: o.yFormat ?? (o.logY ? '~g' : '~r'), labelOverlap: true, grid: true },
+  };
+  return { x, y };
+}
+
+function frame(
+  o: ChartOptions,
+  layer: Record<string, unknown>[],
+  extra: Record<string, unknown> = {},
+): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: o.title, ...(o.subtitle ? { subtitle: o.subtitle } : {}), anchor: 'start' },
+    width: o.width ?? 560,
+    height: o.height ?? 320,
+    config: {
+      font: 'DejaVu Sans, Helvetica, Arial, sans-serif',
+      view: { stroke: '#ccc' },
+      axis: { labelFontSize: 11, titleFontSize: 12 },
+    },
+    layer,
+    ...extra,
+  } as unknown as TopLevelSpec;
+}
+
+/**
+ * Mean line with a min–max band per variant (validation loss against steps, tokens, FLOPs or seconds).
+ * Data rows: `{ variant, x, mean, lo, hi, n }`.
+ */
+export function bandChart(series: readonly BandSeries[], o: ChartOptions): TopLevelSpec {
+  const labels = series.map((s) => s.label);
+  const values = series.flatMap((s) =>
+    s.points.filter((p) => Number.isFinite(p.mean)).map((p) => ({ variant: s.label, ...p })),
+  );
+  const yDomain = o.yDomain ?? (o.logY ? undefined : informativeRange(series));
+  const { x, y } = axes(o, yDomain);
+  const cat = categoryScales(labels);
+  return frame(o, [
+    {
+      data: { values },
+      layer: [
+        {
+          mark: { type: 'area', opacity: 0.18, clip: true },
+          encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color: cat.color },
+        },
+        {
+          mark: { type: 'line', strokeWidth: 1.8, clip: true },
+          encoding: { x, y: { ...y, field: 'mean' }, color: cat.color, strokeDash: cat.strokeDash },
+        },
+      ],
+    },
+    ...refLayers(o),
+  ]);
+}
+
+/** One (variant, learning rate) cell of a sweep, for {@link sensitivityChart}. */
+export interface SweepCell {
+  variant: string;
+  lr: number;
+  /** Mean final loss over the seeds that finished; NaN when none did. */
+  mean: number;
+  lo: number;
+  hi: number;
+  runs: number;
+  diverged: number;
+  stalled: number;
+}
+
+/**
+ * Learning-rate sensitivity: final validation loss against the learning rate (log x), one line per variant,
+ * mean with min–max error bars over seeds; a cell where any seed diverged is drawn as a cross at the top edge
+ * (labelled with the count), so failed runs are shown, not dropped. The picture DeepNet (Fig. 1) and most
+ * normalization papers use to show a stable range.
+ */
+export function sensitivityChart(
+  cells: readonly SweepCell[],
+  o: ChartOptions & { ceiling: number },
+): TopLevelSpec {
+  const labels = [...new Set(cells.map((c) => c.variant))];
+  const cat = categoryScales(labels);
+  const finite = cells.filter((c) => Number.isFinite(c.mean));
+  const lows = finite.map((c) => c.lo);
+  const yLo = lows.length ? Math.min(...lows) : 0;
+  const top = o.ceiling;
+  const yDomain: [number, number] = o.yDomain ?? [yLo - 0.05 * Math.max(top - yLo, 1e-6), top];
+  const { x, y } = axes({ ...o, xFormat: o.xFormat ?? '.1e' }, yDomain);
+  // One row per cell (the CSV holds them all); failed cells are drawn from the same rows by a filter.
+  const values = cells.map((c) => ({
+    variant: c.variant,
+    x: c.lr,
+    mean: Number.isFinite(c.mean) ? Math.min(c.mean, top) : null,
+    lo: Number.isFinite(c.lo) ? Math.min(c.lo, top) : null,
+    hi: Number.isFinite(c.hi) ? Math.min(c.hi, top) : null,
+    runs: c.runs,
+    diverged: c.diverged,
+    stalled: c.stalled,
+    label: c.diverged > 0 ? `${c.diverged}/${c.runs} diverged` : '',
+  }));
+  const ok = { filter: 'isValid(datum.mean)' };
+  const bad = { filter: 'datum.diverged > 0 || !isValid(datum.mean)' };
+  return frame(o, [
+    {
+      data: { values },
+      layer: [
+        {
+          transform: [ok],
+          mark: { type: 'rule', clip: true },
+          encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color: cat.color },
+        },
+        {
+          transform: [ok],
+          mark: { type: 'line', point: { size: 40 }, clip: true },
+          encoding: { x, y: { ...y, field: 'mean' }, color: cat.color, strokeDash: cat.strokeDash },
+        },
+        {
+          transform: [bad],
+          mark: { type: 'point', shape: 'cross', size: 90, filled: true },
+          encoding: { x, y: { ...y, datum: top }, color: cat.color },
+        },
+        {
+          transform: [bad],
+          mark: { type: 'text', dy: 12, fontSize: 9, color: '#555' },
+          encoding: { x, y: { ...y, datum: top }, text: { field: 'label' } },
+        },
+      ],
+    },
+    ...refLayers(o),
+  ]);
+}
+
+/** Plain lines (one per label), e.g. gradient norm per block. Data rows: `{ variant, x, y }`. */
+export function lineChart(
+  series: readonly { label: string; points: readonly [number, number][] }[],
+  o: ChartOptions & { facet?: readonly { label: string; series: typeof series }[] },
+): TopLevelSpec {
+  const labels = [...new Set(series.map((s) => s.label))];
+  const values = series.flatMap((s) =>
+    s.points
+      .filter(([, v]) => Number.isFinite(v) && (!o.logY || v > 0))
+      .map(([x, v]) => ({ variant: s.label, x, y: v })),
+  );
+  const { x, y } = axes(o, o.yDomain);
+  const cat = categoryScales(labels);
+  return frame(o, [
+    {
+      data: { values },
+      mark: { type: 'line', point: { size: 18 }, strokeWidth: 1.6, clip: true },
+      encoding: { x, y: { ...y, field: 'y' }, color: cat.color, strokeDash: cat.strokeDash },
+    },
+    ...refLayers(o),
+  ]);
+}
+
+/** Renders a Vega-Lite spec to an SVG string (headless, no canvas). */
+export async function renderSVG(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+function csvOf(spec: TopLevelSpec): string {
+  // The plotted data: the first inline data set (reference lines and labels are not data).
+  let rows: Record<string, unknown>[] | undefined;
+  const walk = (node: unknown) => {
+    if (rows || !node || typeof node !== 'object') return;
+    const n = node as { data?: { values?: Record<string, unknown>[] }; layer?: unknown[] };
+    if (n.data?.values) rows = n.data.values;
+    for (const l of n.layer ?? []) walk(l);
+  };
+  walk(spec);
+  const data = rows ?? [];
+  const cols = [...new Set(data.flatMap((r) => Object.keys(r)))];
+  const cell = (v: unknown) => {
+    const s = v === undefined || v === null ? '' : String(v);
+    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  return `${[cols.join(','), ...data.map((r) => cols.map((c) => cell(r[c])).join(','))].join('\n')}\n`;
+}
+
+/**
+ * Writes `DIR/NAME.svg`, its Vega-Lite spec `DIR/NAME.vl.json` (data inline) and its data `DIR/NAME.csv`.
+ * @returns the SVG's file name
+ */
+export async function writePlot(dir: string, name: string, spec: TopLevelSpec): Promise<string> {
+  writeFileSync(join(dir, `${name}.svg`), await renderSVG(spec));
+  writeFileSync(join(dir, `${name}.vl.json`), `${JSON.stringify(spec, null, 1)}\n`);
+  writeFileSync(join(dir, `${name}.csv`), csvOf(spec));
+  return `${name}.svg`;
+}
