@@ -75,15 +75,15 @@ function categoryScales(labels: readonly string[]) {
       title: null,
       sort: [...labels],
       scale: { domain: [...labels], range: labels.map((_, i) => PALETTE[i % PALETTE.length]!) },
-      legend: { orient: 'right' as const, labelLimit: 260 },
+      legend: { orient: 'right' as const, labelLimit: 260, symbolType: 'stroke', symbolStrokeWidth: 2.5 },
     },
     strokeDash: {
       field: 'variant',
       type: 'nominal' as const,
       title: null,
       sort: [...labels],
+      legend: { orient: 'right' as const, labelLimit: 260, symbolType: 'stroke', symbolStrokeWidth: 2.5 },
       scale: { domain: [...labels], range: labels.map((_, i) => DASHES[i % DASHES.length]!) },
-      legend: null,
     },
   };
 }
@@ -109,10 +109,12 @@ export function informativeRange(series: readonly BandSeries[]): [number, number
   return [lo - pad, hi + pad];
 }
 
-function refLayers(o: ChartOptions) {
+function refLayers(o: ChartOptions, yDomain?: [number, number]) {
   const layers: Record<string, unknown>[] = [];
-  if (o.hLines?.length) {
-    const values = o.hLines.map((h) => ({ y: h.y, label: h.label }));
+  // a reference line outside a fixed y range would be drawn (and labelled) outside the plot
+  const hLines = (o.hLines ?? []).filter((h) => !yDomain || (h.y >= yDomain[0] && h.y <= yDomain[1]));
+  if (hLines.length) {
+    const values = hLines.map((h) => ({ y: h.y, label: h.label }));
     layers.push(
       {
         data: { values },
@@ -217,7 +219,7 @@ export function bandChart(series: readonly BandSeries[], o: ChartOptions): TopLe
         },
       ],
     },
-    ...refLayers(o),
+    ...refLayers(o, yDomain),
   ]);
 }
 
@@ -265,7 +267,7 @@ export function sensitivityChart(
     label: c.diverged > 0 ? `${c.diverged}/${c.runs} diverged` : '',
   }));
   const ok = { filter: 'isValid(datum.mean)' };
-  const bad = { filter: 'datum.diverged > 0 || !isValid(datum.mean)' };
+  const bad = { filter: 'datum.runs > 0 && (datum.diverged > 0 || !isValid(datum.mean))' };
   return frame(o, [
     {
       data: { values },
@@ -292,7 +294,7 @@ export function sensitivityChart(
         },
       ],
     },
-    ...refLayers(o),
+    ...refLayers(o, yDomain),
   ]);
 }
 
@@ -315,7 +317,7 @@ export function lineChart(
       mark: { type: 'line', point: { size: 18 }, strokeWidth: 1.6, clip: true },
       encoding: { x, y: { ...y, field: 'y' }, color: cat.color, strokeDash: cat.strokeDash },
     },
-    ...refLayers(o),
+    ...refLayers(o, o.yDomain),
   ]);
 }
 

@@ -142,6 +142,37 @@ describe('Trainer', () => {
     m.dispose();
   });
 
+  it('‖ΔF‖ after a resume is measured from θ_0 (the initial model), or NaN when θ_0 is not given', async () => {
+    const c = cfg({ steps: 8, diagnosticsEvery: 2 });
+    const src = new MarkovSource(13);
+    const a = tinyGPT({}, 3);
+    const ta = new Trainer(a, src, c);
+    const dA: number[] = [];
+    for (let i = 0; i < 8; i++) dA.push((await ta.step()).diagnostics?.deltaF ?? -1);
+    const b = tinyGPT({}, 3);
+    const tb = new Trainer(b, src, c);
+    for (let i = 0; i < 4; i++) await tb.step();
+    const resumeState = { optimizer: await tb.optimizer.exportState(), state: { ...tb.state } };
+    // with θ_0 given: the same ‖ΔF‖ as the uninterrupted run (not the update since the checkpoint)
+    const theta0 = tinyGPT({}, 3);
+    const tc = new Trainer(b, src, c, resumeState, { initialModel: theta0 });
+    const dC: number[] = [];
+    for (let i = 4; i < 8; i++) dC.push((await tc.step()).diagnostics?.deltaF ?? -1);
+    for (let i = 0; i < 4; i++) expect(dC[i]).toBeCloseTo(dA[4 + i]!, 5);
+    expect(dA[7]).toBeGreaterThan(0);
+    tc.dispose();
+    theta0.dispose();
+    b.dispose();
+    // without it: NaN, never a small number that looks like a tiny update
+    const d = tinyGPT({}, 3);
+    const td = new Trainer(d, src, c, { state: { step: 6, trainSeconds: 0, skippedSteps: 0 } });
+    expect((await td.step()).diagnostics!.deltaF).toBeNaN();
+    td.dispose();
+    d.dispose();
+    ta.dispose();
+    a.dispose();
+  });
+
   it('resuming from a checkpoint reproduces the uninterrupted run bit for bit', async () => {
     const c = cfg({ steps: 12 });
     const model = () => tinyGPT({ dropout: 0.1 }, 7);

@@ -50,7 +50,10 @@ export interface Diagnostics {
   layerGradNorms: number[];
   /** Mean L2 norm of the input of each norm, by norm name (e.g. `blocks.3.attn.norm`). */
   normInputs: Record<string, number>;
-  /** ‖F(x, θ_t) − F(x, θ_0)‖ over the logits of a fixed probe batch, divided by √positions. */
+  /**
+   * ‖F(x, θ_t) − F(x, θ_0)‖ over the logits of a fixed probe batch, divided by √positions; NaN after a resume
+   * without {@link TrainerOptions.initialModel}.
+   */
   deltaF: number;
 }
 
@@ -96,6 +99,13 @@ export interface TrainerOptions {
    * for about one extra forward pass of time. The model must implement {@link StagedModel} (the GPT does).
    */
   recompute?: boolean;
+  /**
+   * The model as it was at step 0, for the ‖ΔF‖ diagnostic of a resumed run (DeepNet §3 measures the update
+   * from the initialization, θ_0). A run started from step 0 needs none. A resumed run without it reports
+   * `deltaF: NaN` rather than an update measured from the checkpoint it resumed from. Only its forward pass
+   * on the probe batch is used, once; the caller disposes it.
+   */
+  initialModel?: LanguageModel;
 }
 
 /**
@@ -242,7 +252,7 @@ export class Trainer {
   readonly optimizer: AdamW;
   readonly state: TrainState;
   private readonly schedule: ScheduleConfig;
-  private probe?: { x: tf.Tensor2D; logits0: Float32Array };
+  private probe?: { x: tf.Tensor2D; logits0: Float32Array | undefined };
   private valCache?: Batch[];
   private pool?: DataParallelPool;
   private poolStarting?: Promise<DataParallelPool>;
@@ -411,7 +421,13 @@ export class Trainer {
     if (this.probe) return;
     const b = this.valBatches()[0] ?? this.data.trainBatch(0, this.config.batchSize, this.config.seqLen);
     const x = tf.tensor2d(b.x, [this.config.batchSize, b.x.length / this.config.batchSize], 'int32');
-    const logits = this.model.forward(x);
+    // F(x, θ_0): the current model at step 0, else the caller's copy of the initial model, else unknown.
+    const ref = this.state.step === 0 ? this.model : this.options.initialModel;
+    if (!ref) {
+      this.probe = { x, logits0: undefined };
+      return;
+    }
+    const logits = ref.forward(x);
     this.probe = { x, logits0: (await logits.data()) as Float32Array };
     logits.dispose();
   }
@@ -419,6 +435,7 @@ export class Trainer {
   private async deltaF(): Promise<number> {
     await this.ensureProbe();
     const p = this.probe!;
+    if (!p.logits0) return Number.NaN;
     const logits = this.model.forward(p.x);
     const now = (await logits.data()) as Float32Array;
     logits.dispose();
