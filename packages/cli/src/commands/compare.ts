@@ -42,7 +42,7 @@ import {
   trainerOptionsFromArgs,
 } from '../run-training.js';
 import { setupRuntime, workerSetup } from '../setup.js';
-import { trainSpec } from '../specs.js';
+import { compareSpec, trainSpec } from '../specs.js';
 
 /** One variant of a comparison: a label, the flags that override the shared ones, and its own lr grid if any. */
 export interface Variant {
@@ -1300,7 +1300,6 @@ export interface CompareOptions {
  * variant's grid, best rate and sweep cells, and every run).
  */
 export async function compare(o: CompareOptions): Promise<{ variants: unknown[]; runs: RunSummary[] }> {
-  const { compareSpec } = await import('../specs.js');
   const argv = [
     '--out',
     o.out,
