@@ -360,3 +360,79 @@ export async function writePlot(dir: string, name: string, spec: TopLevelSpec): 
   writeFileSync(join(dir, `${name}.csv`), csvOf(spec));
   return `${name}.svg`;
 }
+
+/**
+ * The loss plot of one training run (`loss.svg` in the run folder): the raw training loss (thin, light), its
+ * moving average, and the validation loss at its evaluation points; the y range zooms past the first steps; a
+ * schedule phase that starts mid-run (e.g. after growth) is marked.
+ */
+export function runLossChart(
+  run: {
+    train: readonly [number, number][];
+    val: readonly [number, number][];
+    /** Steps at which a new schedule phase starts. */
+    phases?: readonly number[];
+    /** Vocabulary size, for the uniform-loss reference line. */
+    vocabSize?: number;
+  },
+  o: { title: string; subtitle?: string },
+): TopLevelSpec {
+  let m = Number.NaN;
+  const ema = run.train.map(([s, v]) => {
+    m = Number.isNaN(m) ? v : 0.9 * m + 0.1 * v;
+    return [s, m] as [number, number];
+  });
+  const rows = [
+    ...run.train.map(([x, y]) => ({ series: 'training loss', x, y })),
+    ...ema.map(([x, y]) => ({ series: 'training loss (EMA 0.1)', x, y })),
+    ...run.val.map(([x, y]) => ({ series: 'validation loss', x, y })),
+  ].filter((r) => Number.isFinite(r.y));
+  const domain = informativeRange([
+    { label: 'ema', points: ema.map(([x, y]) => ({ x, mean: y, lo: y, hi: y, n: 1 })) },
+    { label: 'val', points: run.val.map(([x, y]) => ({ x, mean: y, lo: y, hi: y, n: 1 })) },
+  ]);
+  const chance = run.vocabSize ? Math.log(run.vocabSize) : undefined;
+  const opts: ChartOptions = {
+    title: o.title,
+    ...(o.subtitle ? { subtitle: o.subtitle } : {}),
+    xLabel: 'optimizer step',
+    yLabel: 'cross-entropy (nats/token)',
+    ...(chance !== undefined ? { hLines: [{ y: chance, label: `ln ${run.vocabSize} (uniform)` }] } : {}),
+    ...(run.phases?.length
+      ? { vLines: run.phases.map((s) => ({ x: s, label: `new phase at step ${s}` })) }
+      : {}),
+    ...(domain ? { yDomain: domain } : {}),
+  };
+  const { x, y } = axes(opts, domain);
+  const labels = ['training loss', 'training loss (EMA 0.1)', 'validation loss'];
+  const color = {
+    field: 'series',
+    type: 'nominal' as const,
+    title: null,
+    scale: { domain: labels, range: ['#9ecae1', '#0072B2', '#D55E00'] },
+    legend: { orient: 'top-right' as const, fillColor: 'white', labelLimit: 300, symbolType: 'stroke' },
+  };
+  return frame(opts, [
+    {
+      data: { values: rows },
+      layer: [
+        {
+          transform: [{ filter: "datum.series === 'training loss'" }],
+          mark: { type: 'line', strokeWidth: 0.8, clip: true },
+          encoding: { x, y: { ...y, field: 'y' }, color },
+        },
+        {
+          transform: [{ filter: "datum.series === 'training loss (EMA 0.1)'" }],
+          mark: { type: 'line', strokeWidth: 2, clip: true },
+          encoding: { x, y: { ...y, field: 'y' }, color },
+        },
+        {
+          transform: [{ filter: "datum.series === 'validation loss'" }],
+          mark: { type: 'line', point: { size: 30 }, strokeWidth: 1.5, clip: true },
+          encoding: { x, y: { ...y, field: 'y' }, color },
+        },
+      ],
+    },
+    ...refLayers(opts, domain),
+  ]);
+}

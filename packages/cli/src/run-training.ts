@@ -6,7 +6,6 @@ import {
   getModelFamily,
   isCheckpointDir,
   type LanguageModel,
-  lineChartSVG,
   loadBrownCorpus,
   type loadCheckpoint,
   loadTextSource,
@@ -15,7 +14,6 @@ import {
   parseKeyValues,
   parseTrainConfig,
   readMetrics,
-  type Series,
   type StepMetrics,
   StrataError,
   saveCheckpoint,
@@ -27,6 +25,7 @@ import {
 } from '@strata/core';
 import type { ParsedArgs } from './args.js';
 import { UsageError } from './args.js';
+import { runLossChart, writePlot } from './plots.js';
 import { formatDuration, Progress } from './progress.js';
 
 /** Where the training text comes from; recorded in the checkpoint so `--resume` and `eval` can rebuild it. */
@@ -265,26 +264,30 @@ export async function resolveCheckpointDir(
   );
 }
 
-/** Writes the loss plot of a run from its metrics file. */
-export function writeLossPlot(metricsPath: string, plotPath: string, title: string): void {
+/**
+ * Writes the loss plot of a run from its metrics file (`loss.svg`, with its data `loss.csv` and Vega-Lite spec
+ * `loss.vl.json` beside it).
+ */
+export async function writeLossPlot(
+  metricsPath: string,
+  plotPath: string,
+  title: string,
+  vocabSize?: number,
+): Promise<void> {
   const rows = readMetrics(metricsPath);
   const train: [number, number][] = [];
   const val: [number, number][] = [];
+  const phases: number[] = [];
   for (const r of rows) {
     if (typeof r.step !== 'number') continue;
+    if (r.event === 'phase' && r.step > 0) phases.push(r.step);
     if (typeof r.loss === 'number') train.push([r.step, r.loss]);
     if (typeof r.valLoss === 'number') val.push([r.step, r.valLoss]);
   }
-  const series: Series[] = [{ label: 'train loss', points: train }];
-  if (val.length) series.push({ label: 'validation loss', points: val, markers: true });
-  writeFileSync(
-    plotPath,
-    lineChartSVG(series, {
-      title,
-      xLabel: 'step',
-      yLabel: 'cross-entropy (nats/token)',
-      hLines: [{ y: Math.log(256), label: 'ln 256 (uniform)' }],
-    }),
+  await writePlot(
+    dirname(plotPath),
+    basename(plotPath, '.svg'),
+    runLossChart({ train, val, phases, ...(vocabSize ? { vocabSize } : {}) }, { title }),
   );
 }
 
@@ -446,7 +449,7 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
         ? `; the last good checkpoint (step ${lastSavedStep}) is ${paths.checkpoint}`
         : '; no checkpoint was written';
   }
-  writeLossPlot(paths.metrics, paths.plot, `${setup.label}: loss`);
+  await writeLossPlot(paths.metrics, paths.plot, `${setup.label}: loss`, model.config.vocabSize);
   const seconds = (performance.now() - t0) / 1000;
   await trainer.close?.();
   trainer.dispose();

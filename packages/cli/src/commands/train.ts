@@ -75,7 +75,7 @@ export async function run(args: ParsedArgs): Promise<number> {
       training,
       data: data ?? { kind: 'brown' },
       backend,
-      label: `resume ${loaded.model.family}`,
+      label: `${loaded.model.family}${(loaded.model.config as { norm?: { name?: string } }).norm?.name ? `/${(loaded.model.config as { norm?: { name?: string } }).norm!.name}` : ''} (resumed at step ${loaded.state.step})`,
       json,
       resume: loaded,
       trainer: trainerOptionsFromArgs(args, workerSetup),
