@@ -168,7 +168,16 @@ function axes(o: ChartOptions, yDomain: [number, number] | undefined) {
     type: 'quantitative' as const,
     title: o.yLabel,
     scale: yScale,
-    axis: { format: o.yFormat ?? (o.logY ? '~g' : '~r'), labelOverlap: true, grid: true },
+    axis:
+      o.logY && !o.yFormat
+        ? {
+            // decimals for 0.01–1000, powers of ten outside (never "0.000001" next to "1e-7")
+            labelExpr:
+              "datum.value >= 0.01 && datum.value < 1000 ? format(datum.value, '~g') : format(datum.value, '.0e')",
+            labelOverlap: true,
+            grid: true,
+          }
+        : { format: o.yFormat ?? '~r', labelOverlap: true, grid: true },
   };
   return { x, y };
 }
