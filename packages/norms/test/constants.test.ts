@@ -11,6 +11,15 @@ import {
   subLnGamma,
 } from '../src/index.js';
 
+/** A decoder-only site context of an 8-layer model. */
+const ctx = {
+  architecture: 'decoder-only',
+  stack: 'decoder',
+  numLayers: 8,
+  encoderLayers: 0,
+  decoderLayers: 8,
+} as const;
+
 describe('DeepNorm α and β (SPEC §4, deepnorm.md §1.2)', () => {
   it('encoder-only / decoder-only fixtures', () => {
     for (const arch of ['decoder-only', 'encoder-only'] as const) {
@@ -73,13 +82,6 @@ describe('DeepNorm α and β (SPEC §4, deepnorm.md §1.2)', () => {
   });
 
   it('deepNormConstants uses the created depth unless α/β are pinned', () => {
-    const ctx = {
-      architecture: 'decoder-only',
-      stack: 'decoder',
-      numLayers: 8,
-      encoderLayers: 0,
-      decoderLayers: 8,
-    } as const;
     expect(deepNormConstants(ctx, { alpha: null, beta: null })).toEqual({ alpha: 2, beta: 64 ** -0.25 });
     expect(deepNormConstants(ctx, { alpha: 1.5, beta: 0.25 })).toEqual({ alpha: 1.5, beta: 0.25 });
     // a context that only gives numLayers falls back to it
@@ -102,13 +104,6 @@ describe('DeepNorm Adam constants (Su Jianlin; GLM-130B)', () => {
     );
   });
   it('deepNormConstants follows the constants option, and pinned α/β still win', () => {
-    const ctx = {
-      architecture: 'decoder-only',
-      stack: 'decoder',
-      numLayers: 8,
-      encoderLayers: 0,
-      decoderLayers: 8,
-    } as const;
     expect(deepNormConstants(ctx, { alpha: null, beta: null, constants: 'adam' })).toEqual({
       alpha: 4,
       beta: 0.25,
