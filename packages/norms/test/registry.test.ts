@@ -39,7 +39,7 @@ describe('registration', () => {
     expect(selection).toEqual({
       name: 'deepnorm',
       version: '1.0.0',
-      options: { alpha: 2.5, beta: null, init: 'torchscale', perLayerAlpha: true },
+      options: { alpha: 2.5, beta: null, constants: 'deepnet', init: 'torchscale', perLayerAlpha: true },
     });
     expect(() => selectNorm('deepnorm', { alpha: -1 })).toThrow(/alpha.*> 0/);
     expect(() => selectNorm('deepnorm', { init: 'xavier' })).toThrow(/"paper" or "torchscale"/);

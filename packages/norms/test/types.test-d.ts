@@ -55,6 +55,7 @@ describe('plugin API types', () => {
     expectTypeOf<DeepOpts>().toEqualTypeOf<{
       alpha: number | null;
       beta: number | null;
+      constants: 'deepnet' | 'adam';
       init: 'paper' | 'torchscale';
       perLayerAlpha: boolean;
     }>();
@@ -67,7 +68,7 @@ describe('plugin API types', () => {
   it('wrong option values for a typed strategy are compile errors', () => {
     const d = getNorm('deepnorm');
     const take = (o: OptionsOf<(typeof d)['options']>) => o;
-    const ok = take({ alpha: null, beta: 0.3, init: 'paper', perLayerAlpha: false });
+    const ok = take({ alpha: null, beta: 0.3, constants: 'adam', init: 'paper', perLayerAlpha: false });
     // @ts-expect-error init is 'paper' | 'torchscale'
     take({ ...ok, init: 'xavier' });
     // @ts-expect-error alpha is number | null
