@@ -69,18 +69,32 @@ describe('growModel choices', () => {
     m.dispose();
   });
 
-  it('tile map: exact for Pre-LN with a tied head (final norm ÷ k), refused for Post-LN tied (no final norm)', async () => {
+  it('tile map with a tied head: the norm before the head ÷ k — the final norm (Pre-LN) or the last block’s LN (Post-LN-type)', async () => {
     const pre = await tinyGPT({ norm: 'pre-ln', tied: true });
     const r = await growModel(pre, { width: 2, map: 'tile' });
     expect(r.report.relDeltaLogits).toBeLessThan(1e-5);
     expect(r.report.transforms.at(-1)!.description).toMatch(/tile/);
     r.model.dispose();
-    const post = await tinyGPT({ norm: 'post-ln', tied: true });
-    await expect(growModel(post, { width: 2, map: 'tile' })).rejects.toThrow(/final norm/);
+    // issue 13 gap 4: Post-LN has no final norm; it used to be refused, though dividing the last block's LN
+    // affine by k is exact
+    for (const norm of ['post-ln', 'deepnorm', 'admin']) {
+      const post = await tinyGPT({ norm, tied: true });
+      const g = await growModel(post, { width: 2, map: 'tile' });
+      expect(g.report.exactness).toBe('exact');
+      expect(g.report.relDeltaLogits).toBeLessThan(1e-5);
+      expect(g.report.transforms.at(-1)!.description).toMatch(/blocks\.1\.mlp\.norm ÷2/);
+      const small = (await post.params.read()).get('blocks.1.mlp.norm.weight')!;
+      const big = (await g.model.params.read()).get('blocks.1.mlp.norm.weight')!;
+      for (let i = 0; i < big.length; i++) expect(big[i]).toBeCloseTo(small[i % small.length]! / 2, 6);
+      for (const m of [post, g.model]) m.dispose();
+    }
+    // without any norm before a tied head (ReZero) the ×k of the logits has nowhere to go
+    const rezero = await tinyGPT({ norm: 'rezero', tied: true });
+    await expect(growModel(rezero, { width: 2, map: 'tile' })).rejects.toThrow(/norm before the head/);
     const untied = await tinyGPT({ norm: 'post-ln', tied: false });
     const r2 = await growModel(untied, { width: 2, map: 'tile' });
     expect(r2.report.relDeltaLogits).toBeLessThan(1e-5);
-    for (const m of [pre, post, untied, r2.model]) m.dispose();
+    for (const m of [pre, rezero, untied, r2.model]) m.dispose();
   });
 
   it('SubLN uses the tile map by default and refuses the isometric one (inner norms need eps unchanged)', async () => {
