@@ -670,6 +670,15 @@ export const growSpec: CommandDef = {
       group: 'Growth',
     },
     {
+      name: 'non-integer',
+      type: 'string',
+      choices: ['auto', 'zero-pad', 'average'],
+      default: 'auto',
+      description:
+        'residual construction for a non-integer width factor: zero-pad (RMSNorm) or average coordinates (LayerNorm, pre-norm)',
+      group: 'Growth',
+    },
+    {
       name: 'noise',
       type: 'number',
       default: 0,

@@ -203,4 +203,28 @@ describe('strata grow', () => {
     expect(line).toMatchObject({ event: 'grow', ok: true });
     expect(line.report.to.nLayers).toBe(3);
   });
+
+  it('--non-integer chooses the residual construction of a non-integer width (heads 2 → 3)', async () => {
+    const args = (out: string, extra: string[]) => [
+      '--checkpoint',
+      small,
+      '--out',
+      join(tmp, out),
+      '--heads',
+      '3',
+      '--verify',
+      '--json',
+      ...extra,
+      ...BACKEND,
+    ];
+    // LayerNorm + Pre-LN: zero-padding is not exact (the LN mean moves), average coordinates are
+    await expect(runCmd(grow, growSpec, args('pad', ['--non-integer', 'zero-pad']))).rejects.toThrow(
+      /zero-padding/,
+    );
+    const r = await runCmd(grow, growSpec, args('avg', ['--non-integer', 'average']));
+    expect(r.code).toBe(0);
+    const line = JSON.parse(r.out.trim().split('\n').at(-1)!);
+    expect(line.report.to).toMatchObject({ dModel: 24, nHeads: 3 });
+    expect(line.report.transforms.at(-1).description).toMatch(/average coordinates/);
+  });
 });

@@ -124,6 +124,20 @@ describe('growModel choices', () => {
     for (const m of [ln, a.model, bad.model, rms, z.model]) m.dispose();
   });
 
+  it('Mix-LN without Post-LN layers takes average coordinates (issue 13 gap 4); with them it refuses', async () => {
+    // fraction 0.25 of 2 layers: ⌊0.5⌋ = 0 Post-LN layers, so every norm is a pre-norm
+    const pre = await tinyGPT({ norm: 'mix-ln', normOptions: { fraction: 0.25 } });
+    const a = await growModel(pre, { heads: 3 });
+    expect(a.report.exactness).toBe('exact');
+    expect(a.report.transforms.at(-1)!.description).toMatch(/average/);
+    expect(a.report.relDeltaLogits).toBeLessThan(1e-5);
+    const mixed = await tinyGPT({ norm: 'mix-ln', normOptions: { fraction: 0.5 } });
+    await expect(growModel(mixed, { heads: 3, nonInteger: 'average' })).rejects.toThrow(/average/);
+    const bad = await growModel(mixed, { heads: 3, nonInteger: 'average', allowApprox: true });
+    expect(bad.report.relDeltaLogits).toBeGreaterThan(1e-3);
+    for (const m of [pre, a.model, mixed, bad.model]) m.dispose();
+  });
+
   it('new blocks from a fresh init are identities too', async () => {
     const m = await tinyGPT({ norm: 'layerscale' });
     const r = await growModel(m, { depth: 2 }, { depthInit: 'random', initSeed: 9 });

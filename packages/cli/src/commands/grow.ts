@@ -59,6 +59,7 @@ export function growthSpecFromArgs(args: ParsedArgs): GrowthSpec {
     seed: num(args, 'seed') ?? 0,
     allowApprox: args['allow-approx'] === true,
     map: (args.map as GrowthSpec['map']) ?? 'auto',
+    nonInteger: (args['non-integer'] as GrowthSpec['nonInteger']) ?? 'auto',
   };
   for (const k of Object.keys(spec)) if (spec[k] === undefined) delete spec[k];
   return spec as GrowthSpec;
