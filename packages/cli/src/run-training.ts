@@ -234,6 +234,11 @@ export interface RunSetup {
   quiet?: boolean;
   /** Speed/memory options (`--workers`, `--recompute`). */
   trainer?: TrainerOptions;
+  /**
+   * A new schedule phase starts at the resumed step (after growth): this record (`event: 'phase'`, `step`,
+   * `phaseStart`, `warmupSteps`, `lrScaleSteps`, and a `note` for the log) goes to the metrics first.
+   */
+  phaseEvent?: Record<string, unknown>;
 }
 
 /** Layout of a run directory. */
@@ -339,6 +344,11 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
   const startStep = trainer.state.step;
   const metrics = await MetricsWriter.open(paths.metrics, startStep > 0 ? { resumeFromStep: startStep } : {});
   const progress = new Progress(setup.label, { json: setup.json });
+  if (setup.phaseEvent) {
+    const { note, ...phase } = setup.phaseEvent;
+    metrics.write(phase);
+    if (typeof note === 'string') progress.log(note);
+  }
   const trainingRecord = { ...training, data: setup.data };
   let stopSignal: string | undefined;
   const onSignal = (sig: string) => {

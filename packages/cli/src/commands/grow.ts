@@ -182,6 +182,8 @@ export async function run(args: ParsedArgs): Promise<number> {
     const checkpoint = join(out, 'checkpoint');
     const growth = {
       from: checkpointDir,
+      // the step the grown model starts from: `strata train --resume` starts a new schedule phase here
+      step: loaded.state?.step ?? 0,
       spec,
       maxAbsDeltaLogits: report.maxAbsDeltaLogits,
       exactness: report.exactness,
@@ -210,8 +212,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     // Carry the small run's metrics over, so the loss curve of the continued run starts where it left off.
     const metrics = runDir ? join(runDir, 'metrics.jsonl') : undefined;
     if (metrics && existsSync(metrics)) {
-      const step = loaded.state?.step ?? 0;
-      const record = { step, event: 'growth', ...growth };
+      const record = { event: 'growth', ...growth };
       writeFileSync(
         join(out, 'metrics.jsonl'),
         `${readFileSync(metrics, 'utf8').replace(/\n?$/, '\n')}${JSON.stringify(record)}\n`,
@@ -223,7 +224,7 @@ export async function run(args: ParsedArgs): Promise<number> {
       process.stdout.write(
         `checkpoint:   ${checkpoint}\nreport:       ${join(out, 'growth.json')}\n` +
           (loaded.optimizer && loaded.state
-            ? `continue:     strata train --resume ${out} --steps N   (N > ${loaded.state.step})\n`
+            ? `continue:     strata train --resume ${out} --steps N   (N > ${loaded.state.step}; a new phase: re-warm + cosine to N)\n`
             : ''),
       );
     }
