@@ -5,7 +5,7 @@
  *   npx tsx packages/growth/scripts/exactness.ts
  */
 import { getModelFamily, initBackend, type LanguageModel, Rng } from '@strata/core';
-import { type GrowthSpec, growModel } from '@strata/growth';
+import { BUILTIN_GROWTH_RULES, type GrowthSpec, growModel } from '@strata/growth';
 import { registerNGPT } from '@strata/ngpt';
 import { registerBuiltinNorms } from '@strata/norms';
 
@@ -34,17 +34,7 @@ function model(family: string, raw: Record<string, unknown>, seed = 1): Language
 await initBackend('cpu');
 registerBuiltinNorms();
 registerNGPT();
-const STRATEGIES = [
-  'pre-ln',
-  'post-ln',
-  'deepnorm',
-  'subln',
-  'sandwich-ln',
-  'rezero',
-  'layerscale',
-  'admin',
-  'mix-ln',
-];
+const STRATEGIES = Object.keys(BUILTIN_GROWTH_RULES);
 const rows: [string, string, () => LanguageModel, GrowthSpec][] = [];
 for (const s of STRATEGIES) {
   const opts = s === 'mix-ln' ? { fraction: 0.5 } : {};

@@ -13,7 +13,7 @@ import {
 } from './optimizer.js';
 import { resolveGrowth } from './resolve.js';
 import type { Ablations, Exactness } from './rules.js';
-import { type Current, dimsOf, fail, type StageResult, type TransformName, worst } from './stage.js';
+import { type Current, dimsOf, fail, type StageReport, type StageResult, worst } from './stage.js';
 import { compareRuns, makeProbe, type ProbeIds, type ProbeRun, probeRun } from './verify.js';
 import { type WidthRequest, widthStage } from './width/stage.js';
 
@@ -106,19 +106,8 @@ export interface GrowOptions {
   readonly initSeed?: number;
 }
 
-/** The report of one transform. */
-export interface TransformReport {
-  readonly name: TransformName;
-  /** What was done, with the rule used. */
-  readonly description: string;
-  /** How exact it is by construction. */
-  readonly exactness: Exactness;
-  /** Why it is not exact (empty when exact). */
-  readonly reasons: readonly string[];
-  /** Other facts (eps change, ablations, α handling). */
-  readonly notes: readonly string[];
-  readonly from: ModelDims;
-  readonly to: ModelDims;
+/** The report of one transform: what it did ({@link StageReport}) and what it measured. */
+export interface TransformReport extends StageReport {
   /** max |Δlogits| between the model before and after this transform, on the probe batch. */
   readonly maxAbsDeltaLogits: number;
   readonly relDeltaLogits: number;

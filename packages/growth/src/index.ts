@@ -94,7 +94,7 @@ export {
   type SpaceName,
   unitMap,
 } from './spaces.js';
-export type { TransformName } from './stage.js';
+export type { StageReport, TransformName } from './stage.js';
 export {
   compareRuns,
   type GrowthCheck,

@@ -31,9 +31,13 @@ export type TransformName = 'ffn' | 'width' | 'depth' | 'noise';
 /** What a transform reports before it is measured. */
 export interface StageReport {
   readonly name: TransformName;
+  /** What was done, with the rule used. */
   readonly description: string;
+  /** How exact it is by construction. */
   readonly exactness: Exactness;
+  /** Why it is not exact (empty when exact). */
   readonly reasons: readonly string[];
+  /** Other facts (eps change, ablations, α handling). */
   readonly notes: readonly string[];
   readonly from: ModelDims;
   readonly to: ModelDims;
