@@ -77,6 +77,7 @@ rows.push([
   ngpt({ dModel: 8, nHeads: 2, dFF: 12 }),
   { heads: 3, headDim: 8 },
 ]);
+rows.push(['--width 1.5 (d_model 16→24)', 'ngpt', ngpt({ dModel: 16, nHeads: 2, dFF: 64 }), { width: 1.5 }]);
 rows.push(['head dim 6→12 RoPE', 'ngpt', ngpt({ dModel: 12, nHeads: 2, dFF: 12 }), { headDim: 12 }]);
 rows.push(['head dim 8→24 RoPE', 'ngpt', ngpt({ dModel: 16, nHeads: 2, dFF: 12 }), { headDim: 24 }]);
 

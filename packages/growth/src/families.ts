@@ -307,7 +307,8 @@ export const ngptGrowth: GrowthFamily = {
   // Non-uniform copies are exact too: their W_o/W_oM rows are split into unit rows that sum to the original
   // (width/split.ts), since a per-unit factor would not cancel in the following Norm.
   uniformInternalOnly: false,
-  residualModes: ['isometric'],
+  // non-integer d_model: the isometric map with unequal copy counts (every invariant is a norm or a dot product)
+  residualModes: ['isometric', 'weighted'],
   qkFactor: () => 1,
   config(small, t) {
     const c: Record<string, unknown> = { ...small };

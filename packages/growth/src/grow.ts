@@ -237,7 +237,13 @@ export async function growModel(
     fail('nothing to grow: give a width, heads, head dim, FFN or depth change');
   const groups: NoiseGroups = {};
   const seeds = { seed: spec.seed ?? 0, initSeed: options.initSeed ?? 0 };
-  const width: WidthRequest = { ...spec, ...seeds, ...(options.ablate ? { ablate: options.ablate } : {}) };
+  const width: WidthRequest = {
+    ...(spec.map ? { map: spec.map } : {}),
+    ...(spec.nonInteger ? { nonInteger: spec.nonInteger } : {}),
+    allowApprox: spec.allowApprox === true,
+    ...seeds,
+    ...(options.ablate ? { ablate: options.ablate } : {}),
+  };
   const transforms: Transform[] = [];
   if (ffnChange)
     transforms.push((c) => widthStage('ffn', c, family, { ...dimsOf(c.info), dFF: dims.dFF }, width, groups));

@@ -71,10 +71,13 @@ export function addNoise(
       touched.push(name);
       continue;
     }
-    // nGPT: every row must belong to a group of copies (uniform replication), else skip the matrix; rows
-    // split into w/c + p_i (non-uniform replication, width/split.ts) already differ and are left alone.
-    if (lists.reduce((a, l) => a + l.length, 0) !== R) continue;
-    if (spec.meta?.unitNormAxis === 1 && !lists.every((l) => sameRows(w, C, l))) continue;
+    // nGPT writer rows (axis 1) need every row in a group of identical copies; rows split into w/c + p_i
+    // (non-uniform replication, width/split.ts) already differ and are left alone. Reader columns (axis 0)
+    // take zero noise on rows without copies.
+    if (spec.meta?.unitNormAxis === 1) {
+      if (lists.reduce((a, l) => a + l.length, 0) !== R) continue;
+      if (!lists.every((l) => sameRows(w, C, l))) continue;
+    }
     const eps = noise;
     const a = Math.sqrt(1 - eps * eps);
     const axis = spec.meta?.unitNormAxis;

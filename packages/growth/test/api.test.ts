@@ -63,6 +63,18 @@ describe('resolveGrowth', () => {
 });
 
 describe('growModel choices', () => {
+  it('explicit sizes (dModel, dFF) grow exactly through the FFN stage and then the width stage', async () => {
+    const m = await tinyGPT({ norm: 'pre-ln' });
+    const r = await growModel(m, { dModel: 16, dFF: 30 });
+    expect(r.report.transforms.map((t) => [t.name, t.to.dModel, t.to.dFF])).toEqual([
+      ['ffn', 8, 30],
+      ['width', 16, 30],
+    ]);
+    expect(r.report.relDeltaLogits).toBeLessThan(1e-5);
+    m.dispose();
+    r.model.dispose();
+  });
+
   it('refuses a spec that grows nothing', async () => {
     const m = await tinyGPT({ norm: 'pre-ln' });
     await expect(growModel(m, {})).rejects.toThrow(/nothing to grow/);

@@ -128,6 +128,12 @@ function nonIntegerMode(
   const d2 = req.dModel;
   const hasZero = family.residualModes.includes('zero-pad');
   const hasAvg = family.residualModes.includes('average');
+  if (!hasZero && !hasAvg && family.residualModes.includes('weighted') && !hasNorms) {
+    log.parts.push(
+      `d_model ${d}→${d2} isometric with unequal copies (coordinate i copied c_i times, ÷√c_i: MᵀM = I; no norm gains)`,
+    );
+    return 'weighted';
+  }
   const zeroOk = hasZero && ruleFlag(rules, 'zeroPad', info) && (info.normKind === 'rmsnorm' || !hasNorms);
   const avgOk = hasAvg && ruleFlag(rules, 'average', info) && info.normKind === 'layernorm' && hasNorms;
   const pref = req.nonInteger ?? 'auto';

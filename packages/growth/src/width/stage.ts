@@ -61,7 +61,7 @@ export function widthStage(
   const rules = info.strategy ? getGrowthRules(info.strategy) : undefined;
   const log = newLog();
   const ab = req.ablate ?? {};
-  const residual = planResidual(info, cur.specs, family, rules, { ...t, ...req }, log);
+  const residual = planResidual(info, cur.specs, family, rules, { ...req, dModel: t.dModel }, log);
   const normEps = info.normEps !== undefined ? { normEps: info.normEps * residual.epsFactor } : {};
   const grownConfig = (extra: Record<string, unknown> = {}) =>
     family.config(cur.config, { ...t, nLayers: info.nLayers, ...normEps, ...extra });
