@@ -155,7 +155,6 @@ export interface GrowResult {
 }
 
 interface StageOutcome {
-  readonly cur: Current;
   readonly report: TransformReport;
   readonly trace: GrowthTrace['stages'][number];
 }
@@ -196,7 +195,7 @@ async function runPipeline(
         tolerance: t,
         withinTolerance: check.relDeltaLogits <= t,
       };
-      outcomes.push({ cur: r.next, trace: r.trace, report });
+      outcomes.push({ trace: r.trace, report });
       if (cur !== start) cur.model.dispose();
       cur = r.next;
       prev = run;
