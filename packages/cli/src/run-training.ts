@@ -346,7 +346,9 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
   const progress = new Progress(setup.label, { json: setup.json });
   if (setup.phaseEvent) {
     const { note, ...phase } = setup.phaseEvent;
-    metrics.write(phase);
+    // once per boundary (a run stopped before its first step of the phase resumes with the same record)
+    if (!readMetrics(paths.metrics).some((r) => r.event === 'phase' && r.step === phase.step))
+      metrics.write(phase);
     if (typeof note === 'string') progress.log(note);
   }
   const trainingRecord = { ...training, data: setup.data };
