@@ -234,6 +234,11 @@ export interface RunSetup {
   quiet?: boolean;
   /** Speed/memory options (`--workers`, `--recompute`). */
   trainer?: TrainerOptions;
+  /**
+   * A new schedule phase starts at the resumed step (after growth): this record (`event: 'phase'`, `step`,
+   * `phaseStart`, `warmupSteps`, `lrScaleSteps`, and a `note` for the log) goes to the metrics first.
+   */
+  phaseEvent?: Record<string, unknown>;
 }
 
 /** Layout of a run directory. */
@@ -339,6 +344,13 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
   const startStep = trainer.state.step;
   const metrics = await MetricsWriter.open(paths.metrics, startStep > 0 ? { resumeFromStep: startStep } : {});
   const progress = new Progress(setup.label, { json: setup.json });
+  if (setup.phaseEvent) {
+    const { note, ...phase } = setup.phaseEvent;
+    // once per boundary (a run stopped before its first step of the phase resumes with the same record)
+    if (!readMetrics(paths.metrics).some((r) => r.event === 'phase' && r.step === phase.step))
+      metrics.write(phase);
+    if (typeof note === 'string') progress.log(note);
+  }
   const trainingRecord = { ...training, data: setup.data };
   let stopSignal: string | undefined;
   const onSignal = (sig: string) => {

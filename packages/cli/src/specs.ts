@@ -256,6 +256,29 @@ export const trainSpec: CommandDef = {
       group: 'Output',
     },
     { name: 'force', type: 'boolean', description: 'overwrite an existing --out directory', group: 'Output' },
+    {
+      name: 'phase',
+      type: 'string',
+      choices: ['new', 'continue'],
+      description:
+        'with --resume: start a new schedule phase at the checkpoint’s step (re-warm, then cosine to --steps) or continue the saved schedule [default: new for the first resume of a grown checkpoint, else continue]',
+      group: 'Continued training',
+    },
+    {
+      name: 'rewarm',
+      type: 'integer',
+      arg: 'N',
+      description: 'warmup steps of the new phase [default: the run’s --warmup]',
+      group: 'Continued training',
+    },
+    {
+      name: 'lr-scale',
+      type: 'string',
+      arg: 'warmup|keep|N',
+      description:
+        'lifetime of the per-tensor LR multipliers written by strata grow: back to 1 over the re-warm, kept, or over N steps [default: warmup]',
+      group: 'Continued training',
+    },
     ...MODEL_OPTIONS,
     ...TRAINING_OPTIONS,
     ...DATA_OPTIONS,
@@ -267,6 +290,7 @@ export const trainSpec: CommandDef = {
     'strata train --norm deepnorm --layers 24 --out runs/deep',
     'strata train --model ngpt --lr 3e-3 --out runs/ngpt',
     'strata train --resume runs/deep',
+    'strata train --resume runs/grown --steps 2000 --rewarm 50   # a grown checkpoint: re-warm, fresh cosine',
   ],
 };
 
@@ -667,6 +691,15 @@ export const growSpec: CommandDef = {
       choices: ['auto', 'isometric', 'tile'],
       default: 'auto',
       description: 'residual map for integer width factors',
+      group: 'Growth',
+    },
+    {
+      name: 'non-integer',
+      type: 'string',
+      choices: ['auto', 'zero-pad', 'average'],
+      default: 'auto',
+      description:
+        'residual construction for a non-integer width factor: zero-pad (RMSNorm) or average coordinates (LayerNorm, pre-norm)',
       group: 'Growth',
     },
     {

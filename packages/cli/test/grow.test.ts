@@ -11,8 +11,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseCommandArgs } from '../src/args.js';
 import { run as grow, growSpec } from '../src/commands/grow.js';
+import { run as info } from '../src/commands/info.js';
 import { run as train } from '../src/commands/train.js';
-import { trainSpec } from '../src/specs.js';
+import { infoSpec, trainSpec } from '../src/specs.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'strata-grow-'));
 const corpus = join(tmp, 'corpus.txt');
@@ -134,8 +135,88 @@ describe('strata grow', () => {
     expect(t.code).toBe(0);
     const after = await readCheckpoint(join(big, 'checkpoint'), { optimizer: false });
     expect(after.state).toMatchObject({ step: 6 });
-    const losses = readMetrics(join(big, 'metrics.jsonl')).filter((m) => typeof m.loss === 'number');
+    const metrics = readMetrics(join(big, 'metrics.jsonl'));
+    const losses = metrics.filter((m) => typeof m.loss === 'number');
     expect(losses.map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    // a new schedule phase at the growth step: recorded in the metrics, re-warm over the small run's warmup
+    // (4 steps: the CLI caps --warmup at --steps), so lr 2e-3·1/4 and ·2/4 instead of the old schedule's end
+    expect(metrics.filter((m) => m.event === 'phase')).toEqual([
+      expect.objectContaining({
+        step: 4,
+        phaseStart: 4,
+        reason: 'growth',
+        warmupSteps: 4,
+        lrScaleSteps: 4,
+        steps: 6,
+      }),
+    ]);
+    expect(losses[4]!.lr).toBeCloseTo(5e-4, 12);
+    expect(losses[5]!.lr).toBeCloseTo(1e-3, 12);
+    // the multipliers live for the re-warm: still there at step 6 (weights 1, ¾ so far), shown by `strata info`
+    const i1 = await runCmd(info, infoSpec, ['--checkpoint', big, '--json', ...BACKEND]);
+    const p1 = JSON.parse(i1.out.trim()).phase;
+    expect(p1).toMatchObject({ phaseStart: 4, lrScale: { lifetime: 4 } });
+    expect(p1.lrScale.min).toBeLessThan(1);
+    const text = (await runCmd(info, infoSpec, ['--checkpoint', big, ...BACKEND])).out;
+    expect(text).toMatch(/lr scale +growth multipliers on \d+ tensors, .*return linearly to 1 over 4 steps/);
+    // the next resume continues the phase (no second boundary) and drops the multipliers after step 8
+    const t2 = await runCmd(train, trainSpec, ['--resume', big, '--steps', '10', '--json', ...BACKEND]);
+    expect(t2.code).toBe(0);
+    const m2 = readMetrics(join(big, 'metrics.jsonl'));
+    expect(m2.filter((m) => m.event === 'phase')).toHaveLength(1);
+    expect(m2.find((m) => m.step === 8 && typeof m.lr === 'number')!.lr).toBeCloseTo(2e-3, 12);
+    const done = await readCheckpoint(join(big, 'checkpoint'));
+    expect([...done.optimizer!.keys()].some((k) => k.startsWith('lr_scale.'))).toBe(false);
+    const i2 = JSON.parse(
+      (await runCmd(info, infoSpec, ['--checkpoint', big, '--json', ...BACKEND])).out.trim(),
+    );
+    expect(i2.phase.lrScale).toBeUndefined();
+  });
+
+  it('--rewarm, --phase and --lr-scale: validated, and --lr-scale keep keeps the multipliers', async () => {
+    const out = join(tmp, 'keep');
+    await runCmd(grow, growSpec, ['--checkpoint', small, '--out', out, '--width', '2', '--json', ...BACKEND]);
+    await expect(
+      runCmd(train, trainSpec, [
+        '--resume',
+        out,
+        '--steps',
+        '6',
+        '--phase',
+        'continue',
+        '--rewarm',
+        '2',
+        ...BACKEND,
+      ]),
+    ).rejects.toThrow(/--rewarm/);
+    await expect(
+      runCmd(train, trainSpec, ['--resume', out, '--steps', '6', '--lr-scale', 'soon', ...BACKEND]),
+    ).rejects.toThrow(/--lr-scale/);
+    await expect(
+      runCmd(train, trainSpec, ['--rewarm', '2', '--out', join(tmp, 'x'), ...BACKEND]),
+    ).rejects.toThrow(/--resume/);
+    const t = await runCmd(train, trainSpec, [
+      '--resume',
+      out,
+      '--steps',
+      '8',
+      '--rewarm',
+      '0',
+      '--lr-scale',
+      'keep',
+      '--json',
+      ...BACKEND,
+    ]);
+    expect(t.code).toBe(0);
+    const m = readMetrics(join(out, 'metrics.jsonl')).filter((r) => typeof r.loss === 'number');
+    // no re-warm: a fresh cosine from the peak at step 4 (index 4) over the 4 steps left
+    expect(m.find((r) => r.step === 5)!.lr).toBeCloseTo(2e-3, 12);
+    expect(m.find((r) => r.step === 6)!.lr).toBeCloseTo(
+      2e-4 + 0.5 * 1.8e-3 * (1 + Math.cos(Math.PI / 4)),
+      12,
+    );
+    const ck = await readCheckpoint(join(out, 'checkpoint'));
+    expect([...ck.optimizer!.keys()].some((k) => k.startsWith('lr_scale.'))).toBe(true);
   });
 
   it('--verify fails and writes nothing when the difference exceeds --tolerance', async () => {
@@ -202,5 +283,29 @@ describe('strata grow', () => {
     const line = JSON.parse(again.out.trim().split('\n').at(-1)!);
     expect(line).toMatchObject({ event: 'grow', ok: true });
     expect(line.report.to.nLayers).toBe(3);
+  });
+
+  it('--non-integer chooses the residual construction of a non-integer width (heads 2 → 3)', async () => {
+    const args = (out: string, extra: string[]) => [
+      '--checkpoint',
+      small,
+      '--out',
+      join(tmp, out),
+      '--heads',
+      '3',
+      '--verify',
+      '--json',
+      ...extra,
+      ...BACKEND,
+    ];
+    // LayerNorm + Pre-LN: zero-padding is not exact (the LN mean moves), average coordinates are
+    await expect(runCmd(grow, growSpec, args('pad', ['--non-integer', 'zero-pad']))).rejects.toThrow(
+      /zero-padding/,
+    );
+    const r = await runCmd(grow, growSpec, args('avg', ['--non-integer', 'average']));
+    expect(r.code).toBe(0);
+    const line = JSON.parse(r.out.trim().split('\n').at(-1)!);
+    expect(line.report.to).toMatchObject({ dModel: 24, nHeads: 3 });
+    expect(line.report.transforms.at(-1).description).toMatch(/average coordinates/);
   });
 });

@@ -256,15 +256,18 @@ const reZeroRule: DepthRule = {
 };
 
 const normsOnly = (spec: ParamSpec) => residualNormLayout(spec);
+/** Post-LN-type strategies end with the last block's MLP LN (no final norm): the head reads its output. */
+const lastBlockNorm = (nLayers: number) => `blocks.${nLayers - 1}.mlp.norm`;
 
 /** The growth rules of every built-in strategy (core's Pre-LN and `@strata/norms`' eight). */
 export const BUILTIN_GROWTH_RULES: Readonly<Record<string, StrategyGrowthRules>> = Object.freeze({
   'pre-ln': { layout: normsOnly, zeroPad: true, average: true, depth: zeroOutputDepthRule },
-  'post-ln': { layout: normsOnly, zeroPad: true, average: false, depth: postLNRule },
+  'post-ln': { layout: normsOnly, zeroPad: true, average: false, headNorm: lastBlockNorm, depth: postLNRule },
   deepnorm: {
     layout: (spec) => (spec.role === 'scale' ? SCALAR : residualNormLayout(spec)),
     zeroPad: true,
     average: false,
+    headNorm: lastBlockNorm,
     depth: deepNormRule,
   },
   subln: {
@@ -302,9 +305,16 @@ export const BUILTIN_GROWTH_RULES: Readonly<Record<string, StrategyGrowthRules>>
     layout: (spec) => (spec.role === 'scale' ? RESIDUAL_MULT : residualNormLayout(spec)),
     zeroPad: true,
     average: false,
+    headNorm: lastBlockNorm,
     depth: adminRule,
   },
-  'mix-ln': { layout: normsOnly, zeroPad: true, average: false, depth: mixLNRule },
+  // Without Post-LN layers (P = 0) every Mix-LN norm is a pre-norm: average coordinates are exact.
+  'mix-ln': {
+    layout: normsOnly,
+    zeroPad: true,
+    average: (options, nLayers) => mixLnPostLayersOf(nLayers, options) === 0,
+    depth: mixLNRule,
+  },
 });
 
 /** Registers {@link BUILTIN_GROWTH_RULES} (idempotent; names already taken by a plugin are left alone). */

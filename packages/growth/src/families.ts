@@ -254,8 +254,10 @@ function scaleMeta(
 
 /**
  * nGPT (growth.md §3.5): the isometric map keeps every unit-norm invariant; heads and FFN units are
- * duplicated uniformly and their readers (W_o, W_oM) copy rows without ÷count, because their output is
- * re-normalized — which keeps those rows unit-norm. The d-dependent constants (`alphaScale`, `sQKScale`,
+ * duplicated and their readers (W_o, W_oM) copy rows without ÷count, because their output is
+ * re-normalized — which keeps those rows unit-norm. With a non-integer ratio (d_ff 12 → 18) the copy counts
+ * differ between units, so each group of c copied rows w is split into unit rows w/c + p_i with Σ p_i = 0,
+ * p_i ⟂ w (exact: the copies sum to w). The d-dependent constants (`alphaScale`, `sQKScale`,
  * `sZScale` = 1/√d, `nuGain` = √d, `attnScale` = √d_k) are re-derived for the new size when the small model
  * used the defaults, and every stored scale is rescaled so its effective value is unchanged:
  * `stored′ = stored · (sInit·gain/sScale)_old / (sInit·gain/sScale)_new` (§3.5 "derive it per implementation");
@@ -302,8 +304,11 @@ export const ngptGrowth: GrowthFamily = {
     return coreLayout(spec);
   },
   internalRead: 'copy',
-  uniformInternalOnly: true,
-  residualModes: ['isometric'],
+  // Non-uniform copies are exact too: their W_o/W_oM rows are split into unit rows that sum to the original
+  // (width/split.ts), since a per-unit factor would not cancel in the following Norm.
+  uniformInternalOnly: false,
+  // non-integer d_model: the isometric map with unequal copy counts (every invariant is a norm or a dot product)
+  residualModes: ['isometric', 'weighted'],
   qkFactor: () => 1,
   config(small, t) {
     const c: Record<string, unknown> = { ...small };

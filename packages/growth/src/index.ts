@@ -56,6 +56,8 @@ export {
   type GrowthTrace,
   growOptimizerState,
   LR_SCALE_PREFIX,
+  type OptimizerSummary,
+  optimizerSummary,
   optimizerTensors,
   type StageTrace,
 } from './optimizer.js';
@@ -73,6 +75,7 @@ export {
   listGrowthRules,
   registerGrowthRules,
   type StrategyGrowthRules,
+  type StrategyPredicate,
 } from './rules.js';
 export {
   type AxisMap,
@@ -91,6 +94,7 @@ export {
   type SpaceName,
   unitMap,
 } from './spaces.js';
+export type { StageReport, TransformName } from './stage.js';
 export {
   compareRuns,
   type GrowthCheck,

@@ -1,21 +1,12 @@
-import type { ParamSpec, Rng } from '@strata/core';
+import { type ParamSpec, Rng } from '@strata/core';
 import { coreLayout, type GrowthFamily } from './families.js';
-import { rms, type StageTensor } from './host.js';
+import { identityOrigin, rms, type StageTensor, specsOf } from './host.js';
 import type { SpaceName } from './spaces.js';
+import { assign, buildModel, type Current, dimsOf, type StageResult, traceOf } from './stage.js';
+import { copyGroups, orthoRandom } from './width/split.js';
 
 /** Copy groups of each grown space (big index → source index, −1 for new), from the width stages. */
 export type NoiseGroups = Partial<Record<SpaceName, Int32Array>>;
-
-function groupLists(g: Int32Array): number[][] {
-  const by = new Map<number, number[]>();
-  g.forEach((s, i) => {
-    if (s < 0) return;
-    const l = by.get(s) ?? [];
-    l.push(i);
-    by.set(s, l);
-  });
-  return [...by.values()];
-}
 
 /**
  * Symmetry breaking that keeps the function exact (growth.md §2.7, §3.0 row 32; HyperCloning): for every
@@ -24,7 +15,10 @@ function groupLists(g: Int32Array): number[][] {
  * `Σ_copies (W/k + n_c)·x = W·x` while the copies' gradients differ. The output head and the embeddings get
  * none (as HyperCloning).
  *
- * - `additive` (GPT): n ~ N(0, (noise·rms(W))²), centered within each group.
+ * - `additive` (GPT): n ~ N(0, (noise·rms(W))²), centered within each group. A matrix that is all zeros
+ *   (the output projections a depth rule has just zeroed in new blocks) takes the rms of the non-zero
+ *   matrices of its role instead, so duplicated units inside new blocks are broken too: their zero
+ *   outgoing rows become ±n, which still sums to zero over the copies.
  * - `unit` (nGPT): every unit vector stays unit and every output is scaled by the same a = √(1−ε²), which the
  *   following `Norm` removes: reader columns (W_q|W_k|W_v, W_u; unit along the read axis) become
  *   `a·w + n` with n zero-sum per group (hence ⊥ w) and ‖n‖ = ε; writer rows (W_o, W_oM; each group holds
@@ -44,6 +38,7 @@ export function addNoise(
 ): string[] {
   const touched: string[] = [];
   const unit = family.noise === 'unit';
+  const roleRms = rmsByRole(values, specs);
   if (unit && !(noise < 1))
     throw new Error(`nGPT noise must be < 1 (it is the norm of the added vector), got ${noise}`);
   for (const [name, t] of values) {
@@ -56,13 +51,13 @@ export function addNoise(
     if (read?.use !== 'read') continue;
     const g = groups[read.space];
     if (!g || g.length !== t.shape[0]) continue;
-    const lists = groupLists(g).filter((l) => l.length > 1);
+    const lists = copyGroups(g);
     if (!lists.length) continue;
     const R = t.shape[0]!;
     const C = t.shape[1]!;
     const w = t.data as Float64Array;
     if (!unit) {
-      const sigma = noise * rms(w);
+      const sigma = noise * (rms(w) || (roleRms.get(spec.role) ?? 0));
       if (sigma === 0) continue;
       for (let c = 0; c < C; c++) {
         for (const l of lists) {
@@ -76,8 +71,13 @@ export function addNoise(
       touched.push(name);
       continue;
     }
-    // nGPT: every row must belong to a group of copies (uniform replication), else skip the matrix.
-    if (lists.reduce((a, l) => a + l.length, 0) !== R) continue;
+    // nGPT writer rows (axis 1) need every row in a group of identical copies; rows split into w/c + p_i
+    // (non-uniform replication, width/split.ts) already differ and are left alone. Reader columns (axis 0)
+    // take zero noise on rows without copies.
+    if (spec.meta?.unitNormAxis === 1) {
+      if (lists.reduce((a, l) => a + l.length, 0) !== R) continue;
+      if (!lists.every((l) => sameRows(w, C, l))) continue;
+    }
     const eps = noise;
     const a = Math.sqrt(1 - eps * eps);
     const axis = spec.meta?.unitNormAxis;
@@ -119,23 +119,76 @@ export function addNoise(
   return touched;
 }
 
-/** A random unit vector orthogonal to every vector in `basis` (Gram–Schmidt). */
-function orthoRandom(rng: Rng, n: number, basis: readonly Float64Array[]): Float64Array {
-  for (let attempt = 0; attempt < 8; attempt++) {
-    const v = new Float64Array(n);
-    for (let i = 0; i < n; i++) v[i] = rng.normal();
-    for (const b of basis) {
-      const bb = b.reduce((x, y) => x + y * y, 0);
-      if (bb === 0) continue;
-      let dot = 0;
-      for (let i = 0; i < n; i++) dot += v[i]! * b[i]!;
-      for (let i = 0; i < n; i++) v[i]! -= (dot / bb) * b[i]!;
-    }
-    const norm = Math.sqrt(v.reduce((x, y) => x + y * y, 0));
-    if (norm > 1e-8) {
-      for (let i = 0; i < n; i++) v[i]! /= norm;
-      return v;
-    }
+/** Whether rows `rows` of a row-major `[R, C]` matrix are identical. */
+function sameRows(w: Float64Array, C: number, rows: readonly number[]): boolean {
+  const r0 = rows[0]! * C;
+  return rows.every((r) => {
+    for (let j = 0; j < C; j++) if (w[r * C + j] !== w[r0 + j]) return false;
+    return true;
+  });
+}
+
+/** rms over the entries of every non-zero matrix of each role (the reference scale of zeroed matrices). */
+function rmsByRole(
+  values: ReadonlyMap<string, StageTensor>,
+  specs: ReadonlyMap<string, ParamSpec>,
+): Map<string, number> {
+  const acc = new Map<string, { ss: number; n: number }>();
+  for (const [name, t] of values) {
+    const role = specs.get(name)?.role;
+    if (!role || t.shape.length !== 2) continue;
+    let ss = 0;
+    for (const x of t.data) ss += x * x;
+    if (ss === 0) continue;
+    const a = acc.get(role) ?? { ss: 0, n: 0 };
+    a.ss += ss;
+    a.n += t.data.length;
+    acc.set(role, a);
   }
-  return new Float64Array(n);
+  return new Map([...acc].map(([r, a]) => [r, Math.sqrt(a.ss / a.n)]));
+}
+
+/**
+ * The symmetry-breaking stage: {@link addNoise} on a copy of the current weights, with `groups` from the
+ * width stages (growth guide "Symmetry breaking that stays exact").
+ */
+export function noiseStage(
+  cur: Current,
+  family: GrowthFamily,
+  groups: NoiseGroups,
+  noise: number,
+  seed: number,
+  initSeed: number,
+): StageResult {
+  const rng = Rng.derive(seed, 'growth', 'noise');
+  const values = new Map<string, StageTensor>();
+  for (const [n, x] of cur.values) {
+    values.set(n, {
+      shape: x.shape,
+      data: Float64Array.from(x.data),
+      origin: identityOrigin(n, x.data.length),
+    });
+  }
+  const touched = addNoise(values, cur.specs, groups, family, noise, rng);
+  const big = buildModel(family.name, { ...cur.config } as Record<string, unknown>, initSeed);
+  assign(big, values);
+  const roles = [...new Set(touched.map((n) => cur.specs.get(n)!.role))].join(', ');
+  return {
+    next: { model: big, values, specs: specsOf(big), config: big.config, info: cur.info },
+    report: {
+      name: 'noise',
+      description:
+        family.noise === 'unit'
+          ? `norm-preserving paired noise of norm ${noise} on every matrix with duplicated inputs (zero-sum over each copy group, orthogonal to each unit vector)`
+          : `paired zero-sum noise (std ${noise} × rms) on every matrix with duplicated inputs (HyperCloning ±N: Σ over copies of the noise = 0)`,
+      exactness: 'exact',
+      reasons: [],
+      notes: touched.length
+        ? [`noised ${touched.length} matrices (${roles})`]
+        : ['no duplicated inputs: nothing to break'],
+      from: dimsOf(cur.info),
+      to: dimsOf(cur.info),
+    },
+    trace: traceOf('noise', values),
+  };
 }

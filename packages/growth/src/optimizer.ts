@@ -159,3 +159,36 @@ export function optimizerTensors(
   }
   return out;
 }
+
+/** What the growth report says about a grown optimizer state. */
+export interface OptimizerSummary {
+  readonly step: number;
+  readonly freshEntries: number;
+  /** First update of a fresh entry in units of the learning rate (growth.md §4.3). */
+  readonly freshFirstUpdate: number;
+  /** Range of the per-entry learning-rate multipliers. */
+  readonly lrScaleMin: number;
+  readonly lrScaleMax: number;
+}
+
+/** Summarizes a grown state for the report (`adam`: β₁, β₂ of the run, for the first update of fresh entries). */
+export function optimizerSummary(
+  state: GrownOptimizerState,
+  adam: { readonly beta1: number; readonly beta2: number },
+): OptimizerSummary {
+  let lrScaleMin = Number.POSITIVE_INFINITY;
+  let lrScaleMax = Number.NEGATIVE_INFINITY;
+  for (const t of state.lrScale.values()) {
+    for (const x of t.data) {
+      lrScaleMin = Math.min(lrScaleMin, x);
+      lrScaleMax = Math.max(lrScaleMax, x);
+    }
+  }
+  return {
+    step: state.step,
+    freshEntries: state.freshEntries,
+    freshFirstUpdate: freshFirstUpdate(state.step, adam.beta1, adam.beta2),
+    lrScaleMin,
+    lrScaleMax,
+  };
+}

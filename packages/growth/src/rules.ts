@@ -125,6 +125,9 @@ export interface DepthRule {
   epsFactor?(ctx: DepthPlanContext): number;
 }
 
+/** A per-model rule flag: decided from the strategy options and the number of layers. */
+export type StrategyPredicate = (options: Readonly<Record<string, unknown>>, nLayers: number) => boolean;
+
 /** Facts a width rule may use to lay out a strategy parameter. */
 export interface LayoutContext {
   readonly dModel: number;
@@ -144,10 +147,23 @@ export interface StrategyGrowthRules {
    * the residual stream is `use: 'mult'`, scalars are `[{ space: 'fixed', use: 'fixed' }]`.
    */
   layout(spec: ParamSpec, ctx: LayoutContext): ParamLayout | undefined;
-  /** Whether RMSNorm zero-padding of the residual stream (non-integer width) keeps this strategy exact. */
-  readonly zeroPad?: boolean;
-  /** Whether LayerNorm "average coordinates" (non-integer width) keep this strategy exact (pre-norm only). */
-  readonly average?: boolean;
+  /**
+   * Whether RMSNorm zero-padding of the residual stream (non-integer width) keeps this strategy exact; a
+   * function decides per model from the strategy options and the number of layers.
+   */
+  readonly zeroPad?: boolean | StrategyPredicate;
+  /**
+   * Whether LayerNorm "average coordinates" (non-integer width) keep this strategy exact: only where every
+   * norm is a pre-norm (its output feeds a branch or the head, never the residual stream). A function decides
+   * per model (Mix-LN: only without Post-LN layers).
+   */
+  readonly average?: boolean | StrategyPredicate;
+  /**
+   * For strategies without a final norm: the prefix of the norm whose output the head reads (Post-LN: the last
+   * block's last LN, `blocks.{N−1}.mlp.norm`). The tile map with a tied head divides it by k (growth.md §3.7,
+   * Staged Training's final LN ÷ 2).
+   */
+  headNorm?(nLayers: number, options: Readonly<Record<string, unknown>>): string | undefined;
   /**
    * Whether the strategy has norms over internal widths (SubLN's inner norms): they need eps unchanged, so
    * width growth uses the tile map (eps unchanged) rather than the isometric map (eps ÷ k).

@@ -56,7 +56,7 @@ export interface AxisMap {
 }
 
 /** How the residual stream grows. */
-export type ResidualMode = 'identity' | 'isometric' | 'tile' | 'zero-pad' | 'average';
+export type ResidualMode = 'identity' | 'isometric' | 'tile' | 'zero-pad' | 'average' | 'weighted';
 
 /** A map from a small space to a grown one. */
 export interface SpaceMap {
@@ -137,10 +137,26 @@ export function identityMap(n: number): SpaceMap {
  * - `average` (LEMON-style; LayerNorm, pre-norm only): new coordinates hold the mean of the old ones, so the
  *   LN mean is unchanged and the variance scales by d/d2: old gains ×√(d/d2), biases ×1, eps ×d/d2, new
  *   biases 0, readers' new rows free.
+ * - `weighted` (any d2 > d; families without norm gains, nGPT): coordinate `i` is copied `c_i` times (big
+ *   index `j` copies `j mod d`) with weight `1/√c_i` — the isometric map with unequal copy counts. Its
+ *   columns have disjoint supports and unit norm, so `MᵀM = I`: norms and dot products are kept, `Norm(Mx) =
+ *   M·Norm(x)`, and a coordinatewise multiplier tiled per copy commutes with it. Writers and readers ×1/√c_i,
+ *   multipliers ×1.
  */
 export function residualMap(mode: ResidualMode, d: number, d2: number): SpaceMap {
   if (mode === 'identity' || d === d2) return identityMap(d);
   const src = new Int32Array(d2);
+  if (mode === 'weighted') {
+    for (let i = 0; i < d2; i++) src[i] = i % d;
+    const copies = counts(src, d);
+    return makeMap(
+      d,
+      src,
+      (use, i) => (use === 'mult' || use === 'fixed' ? 1 : 1 / Math.sqrt(copies[i]!)),
+      () => 'zero',
+      false,
+    );
+  }
   if (mode === 'isometric' || mode === 'tile') {
     if (d2 % d !== 0) throw new Error(`residual map ${mode} needs an integer factor, got ${d} → ${d2}`);
     for (let i = 0; i < d2; i++) src[i] = i % d;
@@ -193,6 +209,7 @@ export function residualMap(mode: ResidualMode, d: number, d2: number): SpaceMap
 export function residualEpsFactor(mode: ResidualMode, d: number, d2: number): number {
   switch (mode) {
     case 'isometric':
+    case 'weighted':
     case 'zero-pad':
     case 'average':
       return d / d2;

@@ -63,24 +63,50 @@ describe('resolveGrowth', () => {
 });
 
 describe('growModel choices', () => {
+  it('explicit sizes (dModel, dFF) grow exactly through the FFN stage and then the width stage', async () => {
+    const m = await tinyGPT({ norm: 'pre-ln' });
+    const r = await growModel(m, { dModel: 16, dFF: 30 });
+    expect(r.report.transforms.map((t) => [t.name, t.to.dModel, t.to.dFF])).toEqual([
+      ['ffn', 8, 30],
+      ['width', 16, 30],
+    ]);
+    expect(r.report.relDeltaLogits).toBeLessThan(1e-5);
+    m.dispose();
+    r.model.dispose();
+  });
+
   it('refuses a spec that grows nothing', async () => {
     const m = await tinyGPT({ norm: 'pre-ln' });
     await expect(growModel(m, {})).rejects.toThrow(/nothing to grow/);
     m.dispose();
   });
 
-  it('tile map: exact for Pre-LN with a tied head (final norm ÷ k), refused for Post-LN tied (no final norm)', async () => {
+  it('tile map with a tied head: the norm before the head ÷ k — the final norm (Pre-LN) or the last block’s LN (Post-LN-type)', async () => {
     const pre = await tinyGPT({ norm: 'pre-ln', tied: true });
     const r = await growModel(pre, { width: 2, map: 'tile' });
     expect(r.report.relDeltaLogits).toBeLessThan(1e-5);
     expect(r.report.transforms.at(-1)!.description).toMatch(/tile/);
     r.model.dispose();
-    const post = await tinyGPT({ norm: 'post-ln', tied: true });
-    await expect(growModel(post, { width: 2, map: 'tile' })).rejects.toThrow(/final norm/);
+    // issue 13 gap 4: Post-LN has no final norm; it used to be refused, though dividing the last block's LN
+    // affine by k is exact
+    for (const norm of ['post-ln', 'deepnorm', 'admin']) {
+      const post = await tinyGPT({ norm, tied: true });
+      const g = await growModel(post, { width: 2, map: 'tile' });
+      expect(g.report.exactness).toBe('exact');
+      expect(g.report.relDeltaLogits).toBeLessThan(1e-5);
+      expect(g.report.transforms.at(-1)!.description).toMatch(/blocks\.1\.mlp\.norm ÷2/);
+      const small = (await post.params.read()).get('blocks.1.mlp.norm.weight')!;
+      const big = (await g.model.params.read()).get('blocks.1.mlp.norm.weight')!;
+      for (let i = 0; i < big.length; i++) expect(big[i]).toBeCloseTo(small[i % small.length]! / 2, 6);
+      for (const m of [post, g.model]) m.dispose();
+    }
+    // without any norm before a tied head (ReZero) the ×k of the logits has nowhere to go
+    const rezero = await tinyGPT({ norm: 'rezero', tied: true });
+    await expect(growModel(rezero, { width: 2, map: 'tile' })).rejects.toThrow(/norm before the head/);
     const untied = await tinyGPT({ norm: 'post-ln', tied: false });
     const r2 = await growModel(untied, { width: 2, map: 'tile' });
     expect(r2.report.relDeltaLogits).toBeLessThan(1e-5);
-    for (const m of [pre, post, untied, r2.model]) m.dispose();
+    for (const m of [pre, rezero, untied, r2.model]) m.dispose();
   });
 
   it('SubLN uses the tile map by default and refuses the isometric one (inner norms need eps unchanged)', async () => {
@@ -108,6 +134,20 @@ describe('growModel choices', () => {
     expect(z.report.transforms.at(-1)!.description).toMatch(/zero-padded/);
     expect(z.report.relDeltaLogits).toBeLessThan(1e-5);
     for (const m of [ln, a.model, bad.model, rms, z.model]) m.dispose();
+  });
+
+  it('Mix-LN without Post-LN layers takes average coordinates (issue 13 gap 4); with them it refuses', async () => {
+    // fraction 0.25 of 2 layers: ⌊0.5⌋ = 0 Post-LN layers, so every norm is a pre-norm
+    const pre = await tinyGPT({ norm: 'mix-ln', normOptions: { fraction: 0.25 } });
+    const a = await growModel(pre, { heads: 3 });
+    expect(a.report.exactness).toBe('exact');
+    expect(a.report.transforms.at(-1)!.description).toMatch(/average/);
+    expect(a.report.relDeltaLogits).toBeLessThan(1e-5);
+    const mixed = await tinyGPT({ norm: 'mix-ln', normOptions: { fraction: 0.5 } });
+    await expect(growModel(mixed, { heads: 3, nonInteger: 'average' })).rejects.toThrow(/average/);
+    const bad = await growModel(mixed, { heads: 3, nonInteger: 'average', allowApprox: true });
+    expect(bad.report.relDeltaLogits).toBeGreaterThan(1e-3);
+    for (const m of [pre, a.model, mixed, bad.model]) m.dispose();
   });
 
   it('new blocks from a fresh init are identities too', async () => {

@@ -48,8 +48,17 @@ function depthOutcome(s: Strategy, positions: number[]): Outcome {
 }
 
 /** What each transform should do, from growth.md §3 (independent of the implementation's own tables). */
-const TRANSFORMS: Record<string, { spec: GrowthSpec; outcome: (s: Strategy, k: Kind, p: Pos) => Outcome }> = {
+const TRANSFORMS: Record<
+  string,
+  { spec: GrowthSpec; outcome: (s: Strategy, k: Kind, p: Pos, tied: boolean) => Outcome }
+> = {
   'd_model ×2 (heads ×2)': { spec: { width: 2 }, outcome: () => 'exact' },
+  'd_model ×2, tile map': {
+    spec: { width: 2, map: 'tile' },
+    // A tied head reads k·h under the tile map: the norm before the head absorbs ÷k (the final norm, or the
+    // last block's LN for Post-LN-type strategies); ReZero has no norm at all.
+    outcome: (s, _k, _p, tied) => (tied && s === 'rezero' ? 'refuse' : 'exact'),
+  },
   'd_model ×3': { spec: { width: 3 }, outcome: () => 'exact' },
   'd_ff ×2': { spec: { ffn: 2 }, outcome: () => 'exact' },
   'd_ff 12→17 (Net2Net)': {
@@ -69,6 +78,16 @@ const TRANSFORMS: Record<string, { spec: GrowthSpec; outcome: (s: Strategy, k: K
   'head dim 4→8': {
     spec: { headDim: 8 },
     // RoPE needs a repeated frequency table: refused until the GPT config has `ropeRepeat`.
+    outcome: (_s, _k, p) => (p === 'rope' && !ropeRepeatSupported('gpt') ? 'refuse' : 'exact'),
+  },
+  // The small and grown RoPE layouts differ: 3 does not divide the small head's 2 pairs, but the grown head's
+  // 6 pairs are the small ones repeated 3× (ropeRepeat 3 is valid for the grown head dim 12).
+  'head dim 4→12 (×3)': {
+    spec: { headDim: 12 },
+    outcome: (_s, _k, p) => (p === 'rope' && !ropeRepeatSupported('gpt') ? 'refuse' : 'exact'),
+  },
+  'heads 2→4 and head dim 4→12 (d_model ×6)': {
+    spec: { heads: 4, headDim: 12 },
     outcome: (_s, _k, p) => (p === 'rope' && !ropeRepeatSupported('gpt') ? 'refuse' : 'exact'),
   },
   'depth ×2 interleaved': { spec: { depth: 2 }, outcome: (s) => depthOutcome(s, [1, 2]) },
@@ -98,7 +117,7 @@ export function growthMatrix(kind: Kind): void {
       });
       const failures: string[] = [];
       for (const [label, t] of Object.entries(TRANSFORMS)) {
-        const want = t.outcome(strategy, kind, positions);
+        const want = t.outcome(strategy, kind, positions, tied);
         let got: Outcome;
         let rel = Number.NaN;
         try {

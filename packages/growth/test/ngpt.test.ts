@@ -91,12 +91,47 @@ describe('nGPT growth', () => {
     r.model.dispose();
   });
 
+  // issue 13 gap 2: non-integer FFN (and head) growth used to be refused; the copied W_oM/W_o rows are now
+  // split into unit rows w/c + p_i that sum to w
   it.each([
-    ['heads 2→3 (non-integer width)', { heads: 3 }, /non-integer|uniform/],
-    ['d_ff 12→17', { dFF: 17 }, /uniform/],
-  ] as [string, GrowthSpec, RegExp][])('%s is refused with the reason', async (_l, spec, why) => {
+    ['d_ff ×1.5 (12→18)', { ffn: 1.5 }],
+    ['d_ff 12→17', { dFF: 17 }],
+    ['d_ff ×2.5 (copies 3 and 2) + noise', { ffn: 2.5, noise: 0.05 }],
+    ['heads 2→3 with head dim 4→8 (d_model ×3)', { heads: 3, headDim: 8 }],
+    // d_model 8 → 12: the isometric map with unequal copy counts (÷√c_i), heads 2 → 3, d_ff 12 → 18
+    ['--width 1.5', { width: 1.5 }],
+    ['d_model 8→12 with heads 3 (the FFN follows: 12→18)', { dModel: 12, heads: 3 }],
+    ['--width 1.5 + depth + noise', { width: 1.5, depth: 2, noise: 0.05 }],
+  ] as [string, GrowthSpec][])(
+    '%s is exact, keeps every row unit-norm and the copies distinct',
+    async (_l, spec) => {
+      const small = tinyNGPT();
+      const r = await growModel(small, spec);
+      expect(r.report.exactness).toBe('exact');
+      expect(r.report.relDeltaLogits).toBeLessThan(1e-5);
+      expect(await maxUnitError(r.model)).toBeLessThan(1e-6);
+      const proj = (await r.model.params.read()).get('blocks.0.mlp.proj.weight')!;
+      const big = r.model.config as unknown as { dModel: number; dFF: number };
+      if (big.dFF % 12 !== 0) {
+        // the copies of unit 0 (rows 0, 12, 24 … of W_oM) are split: distinct rows that sum to the small row
+        const d = big.dModel;
+        const row = (m: Float32Array, j: number) => Array.from(m.subarray(j * d, (j + 1) * d));
+        const copies = [0, 12, 24].filter((j) => j < big.dFF).map((j) => row(proj, j));
+        const [a, b] = copies as [number[], number[]];
+        expect(Math.max(...a.map((x, i) => Math.abs(x - b[i]!)))).toBeGreaterThan(0.1);
+        const w = row((await small.params.read()).get('blocks.0.mlp.proj.weight')!, 0);
+        const sum = w.map((_, i) => copies.reduce((acc, c) => acc + c[i]!, 0));
+        if (!spec.noise && big.dModel === 8)
+          expect(Math.max(...sum.map((x, i) => Math.abs(x - w[i]!)))).toBeLessThan(1e-5);
+      }
+      small.dispose();
+      r.model.dispose();
+    },
+  );
+
+  it('the tile map is refused for nGPT (outputs are re-normalized, rows must stay unit)', async () => {
     const small = tinyNGPT();
-    await expect(growModel(small, spec)).rejects.toThrow(why);
+    await expect(growModel(small, { width: 2, map: 'tile' })).rejects.toThrow(/tile/);
     small.dispose();
   });
 
@@ -115,6 +150,24 @@ describe('nGPT growth', () => {
     const a = es.get('blocks.0.attn.s_qk')![0]!;
     const b = eb.get('blocks.0.attn.s_qk')![0]!;
     expect(b / a).toBeCloseTo(2 ** -0.25, 5);
+    small.dispose();
+    r.model.dispose();
+  });
+
+  // issue 13 gap 1: head dim 6 → 12 and 8 → 24 were refused because ropeRepeat was checked against the small
+  // head dim (3 pairs are not divisible by 2); the grown head's pairs are the small ones repeated
+  it.each([
+    [12, 2, 12],
+    [16, 2, 24],
+  ])('head dim %i/%i → %i with RoPE is exact (layouts differ)', async (dModel, nHeads, headDim) => {
+    const small = tinyNGPT({ dModel, nHeads });
+    const r = await growModel(small, { headDim });
+    expect(r.report.exactness).toBe('exact');
+    expect(r.report.relDeltaLogits).toBeLessThan(1e-5);
+    expect((r.model.config as unknown as { ropeRepeat: number }).ropeRepeat).toBe(
+      (headDim * nHeads) / dModel,
+    );
+    expect(await maxUnitError(r.model)).toBeLessThan(1e-6);
     small.dispose();
     r.model.dispose();
   });

@@ -1,9 +1,8 @@
 /**
  * RoPE with head-dim growth (growth.md §3.6, §3.0 rows 6–7): duplicated rotation pairs are exact only if both
- * copies rotate at the small model's frequency. Core's GPT has no config field for such a table yet, so
- * growth refuses head-dim growth with RoPE; these tests check the pair layout growth produces against the
- * repeated table proposed for core (`ropeTables(…, repeat)`), at the level of one attention head, and run
- * end to end once the GPT config accepts `ropeRepeat`.
+ * copies rotate at the small model's frequency. These tests check the pair layout growth produces against an
+ * independent repeated table (written here, not core's `ropeTables(…, repeat)`), at the level of one attention
+ * head, and end to end through the GPT config's `ropeRepeat`.
  */
 import { applyRope, initBackend, Rng, ropeTables } from '@strata/core';
 import { registerBuiltinNorms } from '@strata/norms';

@@ -67,3 +67,29 @@ describe.each(FAMILIES)('%s, d_model ×2 (d_ff 12 → 24)', (_label, make) => {
     for (const m of [small, plain.model, noisy.model]) m.dispose();
   });
 });
+
+describe('noise inside new blocks (issue 13 gap 3)', () => {
+  it('breaks the FFN copies of a new block, whose output projection the depth rule zeroed', async () => {
+    const small = await tinyGPT({ norm: 'pre-ln' });
+    const spec = { ffn: 2, depth: { layers: 3, placement: 'top' as const } };
+    const plain = await growModel(small, spec);
+    const noisy = await growModel(small, { ...spec, noise: 0.05, seed: 3 });
+    expect(noisy.report.exactness).toBe('exact');
+    expect(noisy.report.relDeltaLogits).toBeLessThan(1e-5);
+    // the new block (2) starts with W_2 = 0 in the plain growth and with ±n rows (zero-sum per copy pair)
+    const w2 = (await noisy.model.params.read()).get('blocks.2.mlp.proj.weight')!;
+    expect(Math.max(...Array.from(w2, Math.abs))).toBeGreaterThan(0);
+    for (let j = 0; j < 12; j++)
+      for (let c = 0; c < 8; c++) expect(Math.abs(w2[j * 8 + c]! + w2[(j + 12) * 8 + c]!)).toBeLessThan(1e-6);
+    for (const m of [plain.model, noisy.model]) {
+      const st = zeroState(m);
+      for (let s = 0; s < 4; s++) await adamStep(m, st, randomBatch(30 + s), { lr: 0.01 });
+    }
+    // unit 0 and its copy 12 of the new block: input weights (columns of W_fc) and output rows of W_2
+    const wp = await plain.model.params.read();
+    const wn = await noisy.model.params.read();
+    expect(colDiff(wp.get('blocks.2.mlp.fc.weight')!, 24, 0, 12).diff).toBeLessThan(1e-6);
+    expect(colDiff(wn.get('blocks.2.mlp.fc.weight')!, 24, 0, 12).diff).toBeGreaterThan(1e-4);
+    for (const m of [small, plain.model, noisy.model]) m.dispose();
+  });
+});

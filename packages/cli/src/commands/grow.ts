@@ -59,6 +59,7 @@ export function growthSpecFromArgs(args: ParsedArgs): GrowthSpec {
     seed: num(args, 'seed') ?? 0,
     allowApprox: args['allow-approx'] === true,
     map: (args.map as GrowthSpec['map']) ?? 'auto',
+    nonInteger: (args['non-integer'] as GrowthSpec['nonInteger']) ?? 'auto',
   };
   for (const k of Object.keys(spec)) if (spec[k] === undefined) delete spec[k];
   return spec as GrowthSpec;
@@ -120,7 +121,7 @@ function summaryLines(report: GrowthReport, probe: string, toleranceAbs: number)
     );
     if (o.lrScaleMin !== 1 || o.lrScaleMax !== 1) {
       lines.push(
-        `              per-entry LR multipliers ${o.lrScaleMin.toPrecision(3)}…${o.lrScaleMax.toPrecision(3)} saved as ${LR_SCALE_PREFIX}* (growth.md §4.1; applied by AdamW versions that read them)`,
+        `              per-entry LR multipliers ${o.lrScaleMin.toPrecision(3)}…${o.lrScaleMax.toPrecision(3)} saved as ${LR_SCALE_PREFIX}* (growth.md §4.1); they return to 1 over the re-warm of \`strata train --resume\` (--lr-scale)`,
       );
     }
   } else lines.push('optimizer     none in the checkpoint (the grown model can be trained, not resumed)');
@@ -181,6 +182,8 @@ export async function run(args: ParsedArgs): Promise<number> {
     const checkpoint = join(out, 'checkpoint');
     const growth = {
       from: checkpointDir,
+      // the step the grown model starts from: `strata train --resume` starts a new schedule phase here
+      step: loaded.state?.step ?? 0,
       spec,
       maxAbsDeltaLogits: report.maxAbsDeltaLogits,
       exactness: report.exactness,
@@ -209,8 +212,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     // Carry the small run's metrics over, so the loss curve of the continued run starts where it left off.
     const metrics = runDir ? join(runDir, 'metrics.jsonl') : undefined;
     if (metrics && existsSync(metrics)) {
-      const step = loaded.state?.step ?? 0;
-      const record = { step, event: 'growth', ...growth };
+      const record = { event: 'growth', ...growth };
       writeFileSync(
         join(out, 'metrics.jsonl'),
         `${readFileSync(metrics, 'utf8').replace(/\n?$/, '\n')}${JSON.stringify(record)}\n`,
@@ -222,7 +224,7 @@ export async function run(args: ParsedArgs): Promise<number> {
       process.stdout.write(
         `checkpoint:   ${checkpoint}\nreport:       ${join(out, 'growth.json')}\n` +
           (loaded.optimizer && loaded.state
-            ? `continue:     strata train --resume ${out} --steps N   (N > ${loaded.state.step})\n`
+            ? `continue:     strata train --resume ${out} --steps N   (N > ${loaded.state.step}; a new phase: re-warm + cosine to N)\n`
             : ''),
       );
     }

@@ -1,5 +1,6 @@
-import { loadCheckpoint } from '@strata/core';
+import { loadCheckpoint, lrScaleLifetime, type OptimizerState } from '@strata/core';
 import type { ParsedArgs } from '../args.js';
+import { growthStep } from '../phase.js';
 import { formatDuration } from '../progress.js';
 import { resolveCheckpointDir } from '../run-training.js';
 import { setupRuntime } from '../setup.js';
@@ -8,13 +9,14 @@ import { setupRuntime } from '../setup.js';
 export async function run(args: ParsedArgs): Promise<number> {
   const backend = await setupRuntime(args);
   const { checkpointDir } = await resolveCheckpointDir(String(args.checkpoint ?? ''));
-  const { model, config, state } = await loadCheckpoint(checkpointDir);
+  const { model, config, state, optimizer } = await loadCheckpoint(checkpointDir, { optimizer: true });
+  const phase = phaseInfo((config.training ?? {}) as Record<string, unknown>, optimizer, growthStep(state));
   try {
     const components = model.components();
     const total = model.params.count();
     if (args.json) {
       process.stdout.write(
-        `${JSON.stringify({ checkpoint: checkpointDir, family: model.family, config: model.config, components, parameters: total, backend: backend.name, state: state ?? null, training: config.training ?? null })}\n`,
+        `${JSON.stringify({ checkpoint: checkpointDir, family: model.family, config: model.config, components, parameters: total, backend: backend.name, state: state ?? null, training: config.training ?? null, phase })}\n`,
       );
       return 0;
     }
@@ -48,10 +50,64 @@ export async function run(args: ParsedArgs): Promise<number> {
         lines.push(
           `            batch ${tr.batchSize} × ${tr.seqLen} tokens; data ${tr.data?.kind === 'files' ? tr.data.path : 'Brown corpus'}; saved on ${String(state.backend ?? '?')} at ${String(state.savedAt ?? '?')}`,
         );
+      lines.push(`schedule    ${phase.description}`);
+      if (phase.lrScale) lines.push(`lr scale    ${phase.lrScale.description}`);
     } else lines.push('training    (no run state: weights only)');
     process.stdout.write(`${lines.join('\n')}\n`);
     return 0;
   } finally {
     model.dispose();
   }
+}
+
+/** The schedule phase and growth's per-entry learning-rate multipliers of a checkpoint, for `strata info`. */
+export function phaseInfo(
+  training: Readonly<Record<string, unknown>>,
+  optimizer: OptimizerState | undefined,
+  grownAt?: number,
+): {
+  phaseStart: number;
+  description: string;
+  lrScale?: { tensors: number; min: number; max: number; lifetime: number | 'keep'; description: string };
+} {
+  const phaseStart = typeof training.phaseStart === 'number' ? training.phaseStart : 0;
+  const warmup = typeof training.warmupSteps === 'number' ? training.warmupSteps : 0;
+  const steps = typeof training.steps === 'number' ? training.steps : undefined;
+  const decay = training.decay === 'constant' ? 'constant' : 'cosine';
+  const pending = grownAt !== undefined && phaseStart < grownAt;
+  const description =
+    `${phaseStart > 0 ? `phase from step ${phaseStart}: ` : ''}warmup ${warmup} steps, then ${decay}${steps !== undefined ? ` to step ${steps}` : ''}` +
+    (pending ? `; grown at step ${grownAt}: --resume starts a new phase there (re-warm + cosine)` : '');
+  let tensors = 0;
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (const [name, t] of optimizer?.tensors ?? []) {
+    if (!name.startsWith('lr_scale.')) continue;
+    tensors++;
+    for (const x of t.data) {
+      min = Math.min(min, x);
+      max = Math.max(max, x);
+    }
+  }
+  if (!tensors) return { phaseStart, description };
+  const raw = training.lrScaleSteps;
+  const lifetime = lrScaleLifetime({
+    lrScaleSteps: raw === 'keep' || typeof raw === 'number' ? raw : 'warmup',
+    warmupSteps: warmup,
+  });
+  const when =
+    lifetime === 'keep'
+      ? 'kept for the whole run (--lr-scale keep)'
+      : `return linearly to 1 over ${lifetime} steps after the phase start${raw === 'keep' || typeof raw === 'number' ? '' : ' (the re-warm; --lr-scale)'}, then dropped`;
+  return {
+    phaseStart,
+    description,
+    lrScale: {
+      tensors,
+      min,
+      max,
+      lifetime,
+      description: `growth multipliers on ${tensors} tensors, ${min.toPrecision(3)}…${max.toPrecision(3)}; ${when}`,
+    },
+  };
 }

@@ -1,7 +1,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { getModelFamily, loadCheckpoint, StrataError } from '@strata/core';
-import type { ParsedArgs } from '../args.js';
+import { type ParsedArgs, UsageError } from '../args.js';
+import { describePhase, parseLrScale, resumePhase } from '../phase.js';
 import {
   createModel,
   type DataSpec,
@@ -57,9 +58,10 @@ export async function run(args: ParsedArgs): Promise<number> {
     }
     const saved = (loaded.config.training ?? {}) as Record<string, unknown> & { data?: DataSpec };
     const { data, ...trainingSaved } = saved;
+    const phase = resumePhase(args, loaded.state, trainingSaved);
     const training = trainConfigFromArgs(
       { ...(args.steps !== undefined ? { steps: args.steps } : {}) },
-      trainingSaved,
+      { ...trainingSaved, ...phase.training },
       loaded.model.config.contextLength,
     );
     if (loaded.state.step >= training.steps) {
@@ -79,15 +81,35 @@ export async function run(args: ParsedArgs): Promise<number> {
       json,
       resume: loaded,
       trainer: trainerOptionsFromArgs(args, workerSetup),
+      ...(phase.event
+        ? {
+            phaseEvent: {
+              ...phase.event,
+              steps: training.steps,
+              note: describePhase(phase.event, training.steps),
+            },
+          }
+        : {}),
     });
     printPaths(res, json);
     loaded.model.dispose();
     return res.interrupted ? 130 : res.diverged ? 3 : 0;
   }
+  if (args.phase !== undefined || args.rewarm !== undefined)
+    throw new UsageError(
+      '--phase and --rewarm start a schedule phase of a resumed run: give them with --resume',
+    );
   const { family, raw } = modelConfigFromArgs(args);
   const fam = getModelFamily(family);
   const config = fam.parseConfig(raw);
-  const training = trainConfigFromArgs(args, fam.trainingDefaults ?? {}, config.contextLength);
+  const training = trainConfigFromArgs(
+    args,
+    {
+      ...(fam.trainingDefaults ?? {}),
+      ...(args['lr-scale'] !== undefined ? { lrScaleSteps: parseLrScale(args['lr-scale']) } : {}),
+    },
+    config.contextLength,
+  );
   const normName = (config as { norm?: { name?: string } }).norm?.name;
   const runDir = String(
     args.out ?? join('runs', `${family}${normName ? `-${normName}` : ''}-${timestamp()}`),

@@ -69,8 +69,10 @@ export class AdamW {
    * @param grads gradient per parameter name (missing names are left unchanged)
    * @param lr learning rate for this step
    * @param scale multiplies every gradient first (global-norm clipping factor)
+   * @param lrScaleWeight weight w of the per-entry multipliers s: the update is scaled by `1 + (s − 1)·w`
+   *   (1: as stored; 0: ignored; see `lrScaleWeightAt`)
    */
-  apply(grads: ReadonlyMap<string, tf.Tensor>, lr: number, scale = 1): void {
+  apply(grads: ReadonlyMap<string, tf.Tensor>, lr: number, scale = 1, lrScaleWeight = 1): void {
     this.step += 1;
     const { beta1, beta2, eps, weightDecay } = this.config;
     const bc1 = 1 - beta1 ** this.step;
@@ -82,7 +84,8 @@ export class AdamW {
       const decay = this.params.spec(name).decay ? weightDecay : 0;
       const m = this.m.get(name)!;
       const v = this.v.get(name)!;
-      if (fused && g0.dtype === 'float32' && !this.lrScale.has(name)) {
+      const s = lrScaleWeight > 0 ? this.lrScale.get(name) : undefined;
+      if (fused && g0.dtype === 'float32' && !s) {
         // One fused SIMD kernel per parameter (bit-identical to the tfjs path below; verified in tests).
         const [p, mN, vN] = adamWFast(param, g0, m, v, {
           lr,
@@ -108,10 +111,21 @@ export class AdamW {
         v.assign(vNew);
         const update = tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), eps));
         const decayed = decay > 0 ? tf.mul(param, 1 - lr * decay) : param;
-        const s = this.lrScale.get(name);
-        param.assign(tf.sub(decayed, tf.mul(s ? tf.mul(update, s) : update, lr)));
+        const mult = s && lrScaleWeight !== 1 ? tf.add(tf.mul(s, lrScaleWeight), 1 - lrScaleWeight) : s;
+        param.assign(tf.sub(decayed, tf.mul(mult ? tf.mul(update, mult) : update, lr)));
       });
     }
+  }
+
+  /** Whether per-entry learning-rate multipliers (`lr_scale.*`) are loaded. */
+  get hasLrScale(): boolean {
+    return this.lrScale.size > 0;
+  }
+
+  /** Drops the per-entry learning-rate multipliers (their lifetime is over); later states do not carry them. */
+  clearLrScale(): void {
+    for (const t of this.lrScale.values()) t.dispose();
+    this.lrScale.clear();
   }
 
   /** Copies the state to host memory. */

@@ -38,6 +38,17 @@ export interface TrainConfig {
   onNonFinite: 'stop' | 'skip';
   /** Record depth-stability diagnostics (per-layer gradient norms, norm-input norms, ‖ΔF‖) every N steps (0: off). */
   diagnosticsEvery: number;
+  /**
+   * First step of the current schedule phase (default 0): warmup and decay run from here to `steps`. Continued
+   * training of a grown model starts a new phase at the growth step (re-warm + a fresh cosine).
+   */
+  phaseStart: number;
+  /**
+   * Lifetime of the per-entry learning-rate multipliers that growth writes (`lr_scale.*`): `warmup` (default:
+   * they return linearly to 1 over the phase's warmup — the re-warm — after which every tensor trains at the
+   * nominal rate, as in Staged Training and MSG), a number of steps, or `keep` (for ever).
+   */
+  lrScaleSteps: number | 'keep' | 'warmup';
 }
 
 /** Defaults of `strata train`: a byte-level GPT that trains well below ln 256 in a few minutes on 2 cores. */
@@ -61,6 +72,8 @@ export const TRAIN_DEFAULTS: TrainConfig = {
   valFraction: 0.1,
   onNonFinite: 'stop',
   diagnosticsEvery: 0,
+  phaseStart: 0,
+  lrScaleSteps: 'warmup',
 };
 
 /** Validates a (partial) training config, filling defaults; errors name the field. */
@@ -92,7 +105,18 @@ export function parseTrainConfig(raw: unknown, contextLength?: number): TrainCon
     valFraction: f.num('valFraction', 0, 0.9, true),
     onNonFinite: f.oneOf('onNonFinite', ['stop', 'skip'] as const),
     diagnosticsEvery: f.int('diagnosticsEvery', 0),
+    phaseStart: f.int('phaseStart', 0),
+    lrScaleSteps:
+      merged.lrScaleSteps === 'keep' || merged.lrScaleSteps === 'warmup'
+        ? merged.lrScaleSteps
+        : lrScaleStepsInt(merged.lrScaleSteps),
   };
+  if (c.phaseStart > c.steps && c.steps > 0) {
+    throw new StrataError(
+      'E_CONFIG',
+      `train.phaseStart (${c.phaseStart}) must be <= train.steps (${c.steps})`,
+    );
+  }
   if (contextLength !== undefined && c.seqLen > contextLength) {
     throw new StrataError(
       'E_CONFIG',
@@ -100,4 +124,19 @@ export function parseTrainConfig(raw: unknown, contextLength?: number): TrainCon
     );
   }
   return c;
+}
+
+function lrScaleStepsInt(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+    throw new StrataError(
+      'E_CONFIG',
+      `train.lrScaleSteps must be "warmup", "keep" or an integer >= 0, got ${JSON.stringify(v)}`,
+    );
+  }
+  return v;
+}
+
+/** The lifetime of growth's learning-rate multipliers in steps (or `keep`), resolving `warmup`. */
+export function lrScaleLifetime(c: Pick<TrainConfig, 'lrScaleSteps' | 'warmupSteps'>): number | 'keep' {
+  return c.lrScaleSteps === 'warmup' || c.lrScaleSteps === undefined ? c.warmupSteps : c.lrScaleSteps;
 }

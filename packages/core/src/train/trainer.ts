@@ -7,8 +7,8 @@ import type { DataParallelPool, WorkerSetup } from '../parallel/pool.js';
 export type { WorkerSetup } from '../parallel/pool.js';
 
 import { AdamW, type OptimizerState } from './adamw.js';
-import type { TrainConfig } from './config.js';
-import { learningRateAt, type ScheduleConfig, validateSchedule } from './schedule.js';
+import { lrScaleLifetime, type TrainConfig } from './config.js';
+import { learningRateAt, lrScaleWeightAt, type ScheduleConfig, validateSchedule } from './schedule.js';
 
 /** One batch of next-token data: `x` and `y` are `[batchSize·seqLen]` row-major, `y` is `x` shifted by one. */
 export interface Batch {
@@ -290,6 +290,7 @@ export class Trainer {
       warmupSteps: config.warmupSteps,
       totalSteps: config.steps,
       decay: config.decay,
+      phaseStart: config.phaseStart ?? 0,
     };
     validateSchedule(this.schedule);
     this.optimizer = new AdamW(model.params, {
@@ -361,7 +362,9 @@ export class Trainer {
     let skipped = false;
     if (finite) {
       const scale = c.gradClip > 0 && gradNorm > c.gradClip ? c.gradClip / (gradNorm + 1e-6) : 1;
-      this.optimizer.apply(byName, lr, scale);
+      const w = lrScaleWeightAt(stepIndex, c.phaseStart ?? 0, lrScaleLifetime(c));
+      this.optimizer.apply(byName, lr, scale, w);
+      if (w === 0 && this.optimizer.hasLrScale) this.optimizer.clearLrScale();
       this.model.afterStep();
       this.pool?.publishParams();
     } else if (c.onNonFinite === 'skip') {
