@@ -59,20 +59,29 @@ export interface NGPTForwardWithHidden {
 
 /**
  * nGPT, the normalized Transformer (Loshchilov, Hsieh, Sun, Ginsburg, arXiv 2410.01131), as the NVIDIA
- * reference (`NVIDIA/ngpt`) defines it, with a correct rotate-half RoPE (NVIDIA/ngpt issue #10):
+ * reference (`NVIDIA/ngpt` `model.py`) defines it — forward pass **and** training step — with a correct
+ * rotate-half RoPE (NVIDIA/ngpt issue #10). The source of each line is given on the right:
  *
  * ```text
- * h ← E_in[token]                                       (rows of E_in are unit vectors; no positions added)
+ * h ← E_in[token]                                        paper; NVIDIA (no re-normalization of the lookup)
  * per block:
- *   q, k, v = h W_q, h W_k, h W_v                       (no bias), split into H heads of d_k
- *   q ← s_qk ⊙ Norm(RoPE(q)),  k ← s_qk ⊙ Norm(RoPE(k))  (per head; s_qk [d] viewed as [H, d_k])
- *   h_A = concat_heads(softmax(attnScale · q kᵀ + causal) v) W_o        (attnScale = √d_k)
- *   h ← Norm(h + α_A ⊙ (Norm(h_A) − h))
- *   u = s_u ⊙ (h W_u),  ν = s_ν ⊙ (h W_ν) · nuGain                      (nuGain = √d_model)
- *   h_M = (u ⊙ SiLU(ν)) W_oM
- *   h ← Norm(h + α_M ⊙ (Norm(h_M) − h))
- * logits = s_z ⊙ (h E_out)                              (no final norm; cosines times s_z)
+ *   q, k, v = h W_q, h W_k, h W_v                        paper; NVIDIA (no bias; input is h, not Norm(h))
+ *   q ← s_qk ⊙ Norm(RoPE(q)),  k ← s_qk ⊙ Norm(RoPE(k))   NVIDIA order (RoPE, then Norm, then s_qk on q and k);
+ *                                                        RoPE is HF's rotate-half, not NVIDIA's (issue #10)
+ *   h_A = concat_heads(softmax(attnScale · q kᵀ + causal) v) W_o    paper, NVIDIA (attnScale = √d_k)
+ *   A = Norm(h);  h ← Norm(A + α_A ⊙ (Norm(h_A) − A))    NVIDIA (`A_norm = justnorm(h)`); paper Table 1 has h for A
+ *   u = s_u ⊙ (h W_u),  ν = s_ν ⊙ (h W_ν) · nuGain       paper eqs. 20–21 (nuGain = √d_model; NVIDIA puts √d
+ *                                                        on both halves, the same function after Norm(h_M))
+ *   h_M = (u ⊙ SiLU(ν)) W_oM                             paper, NVIDIA (SwiGLU)
+ *   A = Norm(h);  h ← Norm(A + α_M ⊙ (Norm(h_M) − A))    NVIDIA, as for attention
+ * logits = s_z ⊙ (h E_out)                               paper, NVIDIA (no final norm; cosines times s_z)
  * ```
+ *
+ * The stream is normalized again before each interpolation, as NVIDIA's block does. In the forward pass this
+ * changes nothing (h is already unit-norm), but in the backward pass it removes the radial part of the
+ * gradient flowing back along the residual path (into E_in's rows, for block 0), and since Adam works per
+ * entry, the training step would otherwise differ from NVIDIA's in a way re-projection does not undo
+ * (ngpt.md §2.4). Tests check whole optimizer steps against a float64 re-implementation of NVIDIA's step.
  *
  * `Norm(x) = x/√(Σx² + normEps)` over the last axis. Every scaling vector is stored as `p` (init `sScale`)
  * and used as `p · sInit/sScale`; α is used as `|·|` unless `alphaAbs` is false. No biases, no dropout, no
@@ -270,7 +279,11 @@ export class NGPT implements LanguageModel {
       ]) as tf.Tensor2D;
       const hA = matmul2d(merged, blk.proj as tf.Tensor2D);
       rec.record(`blocks.${i}.attn.h_A`, hA);
-      const preA = tf.add(h, tf.mul(eff(blk.alphaA), tf.sub(this.norm(hA), h)));
+      // NVIDIA's residual update: the stream is normalized again before the interpolation. In the forward pass
+      // this changes nothing (h is unit-norm), but in the backward pass it projects out the radial part of the
+      // gradient that flows back into h along the residual path (ngpt.md §2.4).
+      const hnA = this.norm(h);
+      const preA = tf.add(hnA, tf.mul(eff(blk.alphaA), tf.sub(this.norm(hA), hnA)));
       rec.record(`blocks.${i}.attn.residual`, preA);
       h = this.norm(preA);
       keepHidden(h);
@@ -283,7 +296,8 @@ export class NGPT implements LanguageModel {
       );
       const hM = matmul2d(tf.mul(u, silu(nu)) as tf.Tensor2D, blk.out as tf.Tensor2D);
       rec.record(`blocks.${i}.mlp.h_M`, hM);
-      const preM = tf.add(h, tf.mul(eff(blk.alphaM), tf.sub(this.norm(hM), h)));
+      const hnM = this.norm(h);
+      const preM = tf.add(hnM, tf.mul(eff(blk.alphaM), tf.sub(this.norm(hM), hnM)));
       rec.record(`blocks.${i}.mlp.residual`, preM);
       h = this.norm(preM);
       keepHidden(h);
