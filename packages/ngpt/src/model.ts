@@ -14,13 +14,14 @@ import {
   ParamStore,
   Rng,
   ropeTables,
+  type ScaleSummary,
   StrataError,
   silu,
 } from '@strata/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { NGPTConfig } from './config.js';
 import { normalizeMatrices, UNIT_NORM_AXIS, unitNormalizeHost } from './normalize.js';
-import { effectiveScale, type ScaleMeta, type ScaleSymbol } from './scales.js';
+import { effectiveScale, type ScaleMeta, type ScaleSymbol, summarizeScales } from './scales.js';
 
 interface Scale {
   readonly p: tf.Variable;
@@ -375,6 +376,14 @@ export class NGPT implements LanguageModel {
   /** Recorded `name → mean ‖input‖₂` since the last call (see {@link NGPT.setDiagnostics}). */
   takeNormInputs(): Promise<Map<string, number>> {
     return this.recorder.take();
+  }
+
+  /**
+   * Effective α_A, α_M, s_qk, s_u, s_ν, s_z pooled over layers: mean, min, max per kind
+   * ({@link summarizeScales}).
+   */
+  scaleSummary(): Promise<Record<string, ScaleSummary>> {
+    return summarizeScales(this.params);
   }
 
   /** Frees every tensor the model owns. */

@@ -175,8 +175,12 @@ function fixedBatches(ids: number[][], targets: number[][]): BatchSource {
 }
 
 describe('whole optimizer steps equal NVIDIA’s training step (float64 reference)', () => {
-  for (const alphaAbs of [true, false]) {
-    it(`Strata's Trainer (nGPT's AdamW settings, clipping, re-projection): 3 steps, every weight (alphaAbs ${alphaAbs})`, async () => {
+  for (const [alphaAbs, accum] of [
+    [true, 1],
+    [false, 1],
+    [true, 2],
+  ] as const) {
+    it(`Strata's Trainer (nGPT's AdamW settings, clipping, re-projection): 3 steps, every weight (alphaAbs ${alphaAbs}, ${accum} micro-batch${accum > 1 ? 'es' : ''})`, async () => {
       const model = tinyModel({ alphaAbs });
       randomizeScales(model, { signed: !alphaAbs, seed: 23 });
       const cfg = model.config;
@@ -187,7 +191,7 @@ describe('whole optimizer steps equal NVIDIA’s training step (float64 referenc
       const steps = 3;
       const lr = 1e-2;
       const training = parseTrainConfig(
-        { ...NGPT_TRAINING_DEFAULTS, lr, steps, batchSize: B, seqLen: T },
+        { ...NGPT_TRAINING_DEFAULTS, lr, steps, batchSize: B / accum, gradAccum: accum, seqLen: T },
         cfg.contextLength,
       );
       const trainer = new Trainer(model, fixedBatches(ids, targets), training);
