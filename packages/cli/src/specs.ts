@@ -438,7 +438,8 @@ export const benchSpec: CommandDef = {
       name: 'suite',
       type: 'string',
       default: 'reference',
-      description: 'configs: reference (the model flags above), deep100, deep1000',
+      description:
+        'configs, comma-separated: reference (the model flags above), ngpt and ngpt-matched (nGPT at the same size; d_ff 4·d or 8d/3 per SwiGLU branch, with a step-time ratio to reference), deep100, deep1000',
       group: 'Bench',
     },
     {

@@ -1,5 +1,4 @@
 import {
-  applyRope,
   batchMatmul,
   type ComponentCount,
   causalMask,
@@ -9,6 +8,7 @@ import {
   type LanguageModel,
   l2Normalize,
   matmul2d,
+  mulLastAxis,
   NormInputRecorder,
   type ParamRole,
   ParamStore,
@@ -44,6 +44,20 @@ interface NGPTBlock {
   /** W_oM, `[dFF, d]`. */
   readonly out: tf.Variable;
   readonly alphaM: Scale;
+}
+
+/**
+ * The `[n, n]` matrix R with `x·R = rotateHalf(x) = [−x₂, x₁]` (x = [x₁, x₂], halves of length n/2): the
+ * rotate-half of RoPE as one matrix product.
+ */
+export function rotateHalfMatrix(n: number): tf.Tensor2D {
+  const h = n / 2;
+  const r = new Float32Array(n * n);
+  for (let j = 0; j < h; j++) {
+    r[(j + h) * n + j] = -1; // out[j] = −x[j + h]
+    r[j * n + j + h] = 1; // out[j + h] = x[j]
+  }
+  return tf.tensor2d(r, [n, n]);
 }
 
 /** Result of {@link NGPT.forwardWithHidden}. */
@@ -250,6 +264,17 @@ export class NGPT implements LanguageModel {
     const sin = this.cached(`sin${T}`, () =>
       tf.tensor3d(ropeTables(T, dk, c.ropeBase, 0, c.ropeRepeat).sin, [T, 1, dk]),
     );
+    // rotateHalf as a product with a fixed ±1 permutation matrix (one GEMM instead of split + neg + concat,
+    // and their gradients); every product is exact, so the result is bit-identical to `applyRope`.
+    const rot = this.cached(`rot${dk}`, () => rotateHalfMatrix(dk));
+    const rope = (t: tf.Tensor) =>
+      tf.add(
+        tf.mul(t, cos),
+        tf.mul(
+          tf.reshape(matmul2d(tf.reshape(t, [-1, dk]) as tf.Tensor2D, rot as tf.Tensor2D), t.shape),
+          sin,
+        ),
+      );
     const toHeads = (t: tf.Tensor) =>
       tf.reshape(tf.transpose(t, [0, 2, 1, 3]), [B * H, T, dk]) as tf.Tensor3D;
 
@@ -262,10 +287,15 @@ export class NGPT implements LanguageModel {
       // ---- attention ----
       const qkv = matmul2d(h as tf.Tensor2D, blk.qkv as tf.Tensor2D);
       const [q0, k0, v0] = tf.split(qkv, 3, 1) as [tf.Tensor, tf.Tensor, tf.Tensor];
-      const sQK = tf.reshape(eff(blk.sQK), [H, dk]);
+      const sQK = eff(blk.sQK); // [d] = [H·d_k], per head
       // RoPE → Norm (over d_k, per head) → × s_qk, on both q and k.
       const qk = (t: tf.Tensor) =>
-        toHeads(tf.mul(this.norm(applyRope(tf.reshape(t, [B, T, H, dk]), cos, sin)), sQK));
+        toHeads(
+          tf.reshape(
+            mulLastAxis(tf.reshape(this.norm(rope(tf.reshape(t, [B, T, H, dk]))), [B * T, d]), sQK),
+            [B, T, H, dk],
+          ),
+        );
       const q = qk(q0);
       const k = qk(k0);
       const v = toHeads(tf.reshape(v0, [B, T, H, dk]));
@@ -284,27 +314,27 @@ export class NGPT implements LanguageModel {
       // this changes nothing (h is unit-norm), but in the backward pass it projects out the radial part of the
       // gradient that flows back into h along the residual path (ngpt.md §2.4).
       const hnA = this.norm(h);
-      const preA = tf.add(hnA, tf.mul(eff(blk.alphaA), tf.sub(this.norm(hA), hnA)));
+      const preA = tf.add(hnA, mulLastAxis(tf.sub(this.norm(hA), hnA), eff(blk.alphaA)));
       rec.record(`blocks.${i}.attn.residual`, preA);
       h = this.norm(preA);
       keepHidden(h);
 
       // ---- MLP (SwiGLU) ----
-      const u = tf.mul(matmul2d(h as tf.Tensor2D, blk.fc as tf.Tensor2D), eff(blk.sU));
-      const nu = tf.mul(
+      const u = mulLastAxis(matmul2d(h as tf.Tensor2D, blk.fc as tf.Tensor2D), eff(blk.sU));
+      const nu = mulLastAxis(
         matmul2d(h as tf.Tensor2D, blk.gate as tf.Tensor2D),
         tf.mul(eff(blk.sNu), blk.sNu.meta.gain),
       );
       const hM = matmul2d(tf.mul(u, silu(nu)) as tf.Tensor2D, blk.out as tf.Tensor2D);
       rec.record(`blocks.${i}.mlp.h_M`, hM);
       const hnM = this.norm(h);
-      const preM = tf.add(hnM, tf.mul(eff(blk.alphaM), tf.sub(this.norm(hM), hnM)));
+      const preM = tf.add(hnM, mulLastAxis(tf.sub(this.norm(hM), hnM), eff(blk.alphaM)));
       rec.record(`blocks.${i}.mlp.residual`, preM);
       h = this.norm(preM);
       keepHidden(h);
     });
 
-    const logits = tf.mul(matmul2d(h as tf.Tensor2D, this.head as tf.Tensor2D), eff(this.sZ));
+    const logits = mulLastAxis(matmul2d(h as tf.Tensor2D, this.head as tf.Tensor2D), eff(this.sZ));
     return { logits: tf.reshape(logits, [B, T, c.vocabSize]) as tf.Tensor3D, hidden };
   }
 
