@@ -5,26 +5,15 @@
  * parameter count (SwiGLU 8d/3 = 341 per branch).
  * Usage: npx tsx --tsconfig packages/cli/tsconfig.json bench/ngpt-step.ts [steps per model, default 6]
  */
-import { type Batch, getModelFamily, initBackend, parseTrainConfig, Rng, Trainer } from '@strata/core';
+import { getModelFamily, initBackend, parseTrainConfig, Trainer } from '@strata/core';
 import { NGPT_TRAINING_DEFAULTS, registerNGPT } from '@strata/ngpt';
 import { registerBuiltinNorms } from '@strata/norms';
+import { randomBatches } from './random-batches.js';
 
 registerBuiltinNorms();
 registerNGPT();
 await initBackend('wasm');
-const data = {
-  trainBatch(step: number, bs: number, sl: number): Batch {
-    const rng = Rng.derive(7, 'bench', step);
-    const x = new Int32Array(bs * sl);
-    const y = new Int32Array(bs * sl);
-    for (let i = 0; i < x.length; i++) {
-      x[i] = rng.int(256);
-      y[i] = rng.int(256);
-    }
-    return { x, y };
-  },
-  valBatches: () => [],
-};
+const data = randomBatches;
 const shape = { dModel: 128, nLayers: 4, nHeads: 4, contextLength: 128 };
 const mk = (fam: string, extra: object, train: object) => {
   const f = getModelFamily(fam);
