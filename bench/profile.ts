@@ -1,35 +1,33 @@
 /**
- * Kernel-level profile of one training step (forward + backward + AdamW) of a GPT config on a backend.
- * Usage: npx tsx --tsconfig packages/cli/tsconfig.json bench/profile.ts [wasm|cpu] [d] [layers] [heads] [ctx] [batch]
+ * Kernel-level profile of one training step (forward + backward + AdamW) of a GPT (or nGPT) config on a backend.
+ * Usage: npx tsx --tsconfig packages/cli/tsconfig.json bench/profile.ts [wasm|cpu] [d] [layers] [heads] [ctx] [batch] [norm|ngpt]
+ * (the last argument `ngpt` profiles the nGPT family at the same size, with its own training settings).
  */
-import { type Batch, getModelFamily, initBackend, parseTrainConfig, Rng, Trainer } from '@strata/core';
+import { getModelFamily, initBackend, parseTrainConfig, Trainer } from '@strata/core';
+import { NGPT_TRAINING_DEFAULTS, registerNGPT } from '@strata/ngpt';
 import { registerBuiltinNorms } from '@strata/norms';
 import * as tf from '@tensorflow/tfjs-core';
+import { randomBatches } from './random-batches.js';
 
 const [backend = 'wasm', d = '128', L = '4', H = '4', T = '128', B = '16', norm = 'pre-ln'] =
   process.argv.slice(2);
 registerBuiltinNorms();
+registerNGPT();
 await initBackend(backend);
-const fam = getModelFamily('gpt');
-const cfg = { dModel: +d, nLayers: +L, nHeads: +H, contextLength: +T, norm: { name: norm, options: {} } };
+const isNGPT = norm === 'ngpt';
+const fam = getModelFamily(isNGPT ? 'ngpt' : 'gpt');
+const cfg = isNGPT
+  ? { dModel: +d, nLayers: +L, nHeads: +H, contextLength: +T }
+  : { dModel: +d, nLayers: +L, nHeads: +H, contextLength: +T, norm: { name: norm, options: {} } };
 const model = fam.create(fam.parseConfig(cfg), { seed: 1 });
-const data = {
-  trainBatch(step: number, bs: number, sl: number): Batch {
-    const rng = Rng.derive(7, 'bench', step);
-    const x = new Int32Array(bs * sl);
-    const y = new Int32Array(bs * sl);
-    for (let i = 0; i < x.length; i++) {
-      x[i] = rng.int(256);
-      y[i] = rng.int(256);
-    }
-    return { x, y };
-  },
-  valBatches: () => [],
-};
+const data = randomBatches;
 const trainer = new Trainer(
   model,
   data,
-  parseTrainConfig({ steps: 100, batchSize: +B, seqLen: +T, warmupSteps: 0 }, +T),
+  parseTrainConfig(
+    { ...(isNGPT ? NGPT_TRAINING_DEFAULTS : {}), steps: 100, batchSize: +B, seqLen: +T, warmupSteps: 0 },
+    +T,
+  ),
 );
 await trainer.step();
 await trainer.step();

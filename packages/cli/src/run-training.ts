@@ -25,7 +25,7 @@ import {
 } from '@strata/core';
 import type { ParsedArgs } from './args.js';
 import { UsageError } from './args.js';
-import { runLossChart, writePlot } from './plots.js';
+import { type BandPoint, type BandSeries, bandChart, runLossChart, writePlot } from './plots.js';
 import { formatDuration, Progress } from './progress.js';
 
 /** Where the training text comes from; recorded in the checkpoint so `--resume` and `eval` can rebuild it. */
@@ -176,7 +176,10 @@ export function trainConfigFromArgs(
   set('warmup', 'warmupSteps');
   set('schedule', 'decay');
   set('weight-decay', 'weightDecay');
+  set('beta1', 'beta1');
   set('beta2', 'beta2');
+  set('eps', 'eps');
+  set('grad-accum', 'gradAccum');
   set('grad-clip', 'gradClip');
   set('seed', 'seed');
   set('eval-every', 'evalEvery');
@@ -186,11 +189,17 @@ export function trainConfigFromArgs(
   set('diagnostics', 'diagnosticsEvery');
   set('val-fraction', 'valFraction');
   if (raw.seqLen === undefined && contextLength !== undefined) raw.seqLen = contextLength;
-  if (
-    raw.minLr === undefined ||
-    (args.lr !== undefined && args['min-lr'] === undefined && file.training?.minLr === undefined)
-  ) {
-    raw.minLr = (raw.lr as number) / 10;
+  if (args['min-lr'] === undefined && file.training?.minLr === undefined) {
+    // No floor from the user: the family's schedule shape holds (its floor as a fraction of its own lr, so
+    // nGPT keeps decaying to 0 under any --lr); families without one decay to lr/10.
+    const famLr = familyDefaults.lr;
+    const famMin = familyDefaults.minLr;
+    raw.minLr =
+      typeof famMin === 'number'
+        ? typeof famLr === 'number' && famLr > 0
+          ? famMin * ((raw.lr as number) / famLr)
+          : famMin
+        : (raw.lr as number) / 10;
   }
   if (
     raw.warmupSteps !== undefined &&
@@ -208,6 +217,8 @@ export interface RunResult {
   checkpointDir: string;
   metricsPath: string;
   plotPath: string;
+  /** `scales.svg`, when the model reports scaling values (nGPT). */
+  scalesPlotPath?: string;
   steps: number;
   finalTrainLoss: number;
   finalValLoss?: number;
@@ -247,7 +258,58 @@ export function runPaths(runDir: string) {
     checkpoint: join(runDir, 'checkpoint'),
     metrics: join(runDir, 'metrics.jsonl'),
     plot: join(runDir, 'loss.svg'),
+    scales: join(runDir, 'scales.svg'),
   };
+}
+
+/** One line describing the schedule and optimizer a run uses (printed at start and by `strata info`). */
+export function describeSchedule(t: TrainConfig): string {
+  const g = (x: number) => String(Number(x.toPrecision(4)));
+  const accum = t.gradAccum ?? 1;
+  return (
+    `lr ${g(t.lr)} → ${g(t.decay === 'constant' ? t.lr : t.minLr)} (${t.decay} over ${t.steps} steps, warmup ${t.warmupSteps}); ` +
+    `AdamW β₁ ${g(t.beta1)}, β₂ ${g(t.beta2)}, ε ${g(t.eps)}, weight decay ${g(t.weightDecay)}, clip ${g(t.gradClip)}; ` +
+    `${t.batchSize}${accum > 1 ? ` × ${accum} micro-batches` : ''} × ${t.seqLen} tokens per step`
+  );
+}
+
+/**
+ * Draws the effective scaling values a run logged (`scales` in its metrics): per kind, the mean as a line and
+ * the min–max range as a band (`scales.svg`, with its data and Vega-Lite spec beside it). Returns false (and
+ * writes nothing) when the metrics have none.
+ */
+export async function writeScalesPlot(
+  metricsPath: string,
+  plotPath: string,
+  title: string,
+): Promise<boolean> {
+  const kinds = new Map<string, BandPoint[]>();
+  for (const r of readMetrics(metricsPath)) {
+    const sc = r.scales as
+      | Record<string, { mean: number; min: number; max: number; count: number }>
+      | undefined;
+    if (typeof r.step !== 'number' || !sc || typeof sc !== 'object') continue;
+    for (const [k, v] of Object.entries(sc)) {
+      const points = kinds.get(k) ?? [];
+      points.push({ x: r.step, mean: v.mean, lo: v.min, hi: v.max, n: v.count });
+      kinds.set(k, points);
+    }
+  }
+  if (kinds.size === 0) return false;
+  const series: BandSeries[] = [...kinds].map(([label, points]) => ({ label, points }));
+  const positive = series.every((s) => s.points.every((p) => p.lo > 0));
+  await writePlot(
+    dirname(plotPath),
+    basename(plotPath, '.svg'),
+    bandChart(series, {
+      title,
+      subtitle: 'mean over all layers (line) and min–max (band)',
+      xLabel: 'step',
+      yLabel: positive ? 'effective value (log scale)' : 'effective value',
+      ...(positive ? { logY: true } : {}),
+    }),
+  );
+  return true;
 }
 
 /** Finds the checkpoint directory for a path that is either a run directory or a checkpoint directory. */
@@ -351,6 +413,29 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
       metrics.write(phase);
     if (typeof note === 'string') progress.log(note);
   }
+  // The schedule this (re)start uses, as a record without `step` (readers of step records skip it).
+  const {
+    steps,
+    lr,
+    minLr,
+    warmupSteps,
+    decay,
+    beta1,
+    beta2,
+    eps,
+    weightDecay,
+    gradClip,
+    batchSize,
+    seqLen,
+  } = training;
+  metrics.write({
+    event: 'schedule',
+    fromStep: startStep,
+    ...{ steps, lr, minLr, warmupSteps, decay, beta1, beta2, eps, weightDecay, gradClip },
+    ...{ batchSize, gradAccum: training.gradAccum ?? 1, seqLen },
+    backend: setup.backend.name,
+  });
+  progress.log(`schedule: ${describeSchedule(training)}`);
   const trainingRecord = { ...training, data: setup.data };
   let stopSignal: string | undefined;
   const onSignal = (sig: string) => {
@@ -419,6 +504,8 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
         backend: setup.backend.name,
       };
       if (last.skipped) record.skipped = true;
+      const scales = await model.scaleSummary?.();
+      if (scales) record.scales = scales;
       if (last.diagnostics) record.diagnostics = last.diagnostics;
       const evalNow = (training.evalEvery > 0 && s % training.evalEvery === 0) || s === training.steps;
       if (evalNow) {
@@ -462,6 +549,11 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
         : '; no checkpoint was written';
   }
   await writeLossPlot(paths.metrics, paths.plot, `${setup.label}: loss`, model.config.vocabSize);
+  const scalesPlot = await writeScalesPlot(
+    paths.metrics,
+    paths.scales,
+    `${setup.label}: effective scaling values`,
+  );
   const seconds = (performance.now() - t0) / 1000;
   await trainer.close?.();
   trainer.dispose();
@@ -470,6 +562,7 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
     checkpointDir: paths.checkpoint,
     metricsPath: paths.metrics,
     plotPath: paths.plot,
+    ...(scalesPlot ? { scalesPlotPath: paths.scales } : {}),
     steps: trainer.state.step,
     finalTrainLoss: last?.loss ?? Number.NaN,
     ...(trainer.state.lastValLoss !== undefined ? { finalValLoss: trainer.state.lastValLoss } : {}),

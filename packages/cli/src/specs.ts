@@ -131,7 +131,20 @@ export const MODEL_OPTIONS: OptionDef[] = [
 /** Training flags. */
 export const TRAINING_OPTIONS: OptionDef[] = [
   { name: 'steps', type: 'integer', description: 'optimizer steps [default: 200]', group: 'Training' },
-  { name: 'batch-size', type: 'integer', description: 'sequences per step [default: 16]', group: 'Training' },
+  {
+    name: 'batch-size',
+    type: 'integer',
+    description: 'sequences per step (per micro-batch with --grad-accum) [default: 16]',
+    group: 'Training',
+  },
+  {
+    name: 'grad-accum',
+    type: 'integer',
+    arg: 'N',
+    description:
+      'gradient accumulation: N micro-batches of --batch-size per optimizer step, equal to one batch N times larger [default: 1]',
+    group: 'Training',
+  },
   {
     name: 'seq-len',
     type: 'integer',
@@ -147,7 +160,8 @@ export const TRAINING_OPTIONS: OptionDef[] = [
   {
     name: 'min-lr',
     type: 'number',
-    description: 'final learning rate of the cosine schedule [default: lr/10]',
+    description:
+      "final learning rate of the cosine schedule; a family's own floor holds under --lr [default: lr/10; nGPT 0]",
     group: 'Training',
   },
   {
@@ -166,10 +180,12 @@ export const TRAINING_OPTIONS: OptionDef[] = [
   {
     name: 'weight-decay',
     type: 'number',
-    description: 'decoupled weight decay on matrices [default: 0.1]',
+    description: 'decoupled weight decay on matrices [default: 0.1; nGPT 0]',
     group: 'Training',
   },
+  { name: 'beta1', type: 'number', description: 'Adam β₁ [default: 0.9]', group: 'Training' },
   { name: 'beta2', type: 'number', description: 'Adam β₂ [default: 0.95]', group: 'Training' },
+  { name: 'eps', type: 'number', description: 'Adam ε, added to √v̂ [default: 1e-8]', group: 'Training' },
   {
     name: 'grad-clip',
     type: 'number',
@@ -446,7 +462,8 @@ export const benchSpec: CommandDef = {
       name: 'suite',
       type: 'string',
       default: 'reference',
-      description: 'configs: reference (the model flags above), deep100, deep1000',
+      description:
+        'configs, comma-separated: reference (the model flags above), ngpt and ngpt-matched (nGPT at the same size; d_ff 4·d or 8d/3 per SwiGLU branch, with a step-time ratio to reference), deep100, deep1000',
       group: 'Bench',
     },
     {

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   attentionFast,
+  colSumFast,
   crossEntropyFast,
   embeddingFast,
   geluFast,
@@ -207,11 +208,45 @@ function isLastAxisVector(x: tf.Tensor, v: tf.Tensor | undefined): boolean {
   return v === undefined || (v.rank === 1 && v.shape[0] === x.shape[x.rank - 1]);
 }
 
-/** L2 normalization over the last axis: `x / sqrt(Σx² + eps)` (nGPT's `Norm`, eps guards zero vectors). */
+/**
+ * L2 normalization along `axis`: `x / sqrt(Σx² + eps)` (nGPT's `Norm`, eps guards zero vectors). Along the
+ * last axis on wasm it runs the fused RMSNorm kernel (forward and backward in one pass each), since
+ * `x/√(Σx² + ε) = RMSNorm(x; ε/n)/√n` for n entries; the same value to float32 rounding.
+ */
 export function l2Normalize(x: tf.Tensor, axis = -1, eps = 1e-12) {
   const ax = axis < 0 ? x.rank + axis : axis;
+  if (ax === x.rank - 1 && fast(x)) {
+    const n = x.shape[ax]!;
+    return tf.mul(rmsNormFast(x, undefined, eps / n), 1 / Math.sqrt(n));
+  }
   return tf.mul(x, tf.rsqrt(tf.add(tf.sum(tf.mul(x, x), ax, true), eps)));
 }
+
+/**
+ * `x ⊙ s` with `s` a vector as long as `x`'s last axis (a per-feature scale), whose gradient for `s` is a
+ * column sum of `dy ⊙ x` over all rows: the SIMD column-sum kernel on wasm instead of tfjs's reduction over
+ * the broadcast axes (slow there). The value and the gradient for `x` are exactly `tf.mul`'s.
+ */
+export function mulLastAxis(x: tf.Tensor, s: tf.Tensor): tf.Tensor {
+  if (s.rank !== 1 || s.shape[0] !== x.shape[x.rank - 1])
+    throw new Error(`mulLastAxis: scale of shape [${s.shape}] does not match the last axis of [${x.shape}]`);
+  return mulLastAxisGrad(x, s);
+}
+const mulLastAxisGrad = tf.customGrad(
+  // biome-ignore lint/suspicious/noExplicitAny: tfjs's customGrad typing
+  (x: any, s: any, save: any) => {
+    save([x, s]);
+    return {
+      value: tf.mul(x as tf.Tensor, s as tf.Tensor),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ss] = saved as [tf.Tensor, tf.Tensor];
+        const prod = tf.mul(dy, xs);
+        const ds = fast(prod) ? colSumFast(prod) : tf.sum(tf.reshape(prod, [-1, ss.shape[0]!]), 0);
+        return [tf.mul(dy, ss), ds];
+      },
+    };
+  },
+) as unknown as (x: tf.Tensor, s: tf.Tensor) => tf.Tensor;
 
 /**
  * GELU, tanh approximation (GPT-2's `gelu_new`): `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.

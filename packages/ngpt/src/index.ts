@@ -28,8 +28,10 @@ export {
   type EffectiveScale,
   effectiveScale,
   effectiveScales,
+  SCALE_SYMBOLS,
   type ScaleMeta,
   type ScaleSymbol,
   scaleMetaOf,
+  summarizeScales,
 } from './scales.js';
 export { NGPT_TRAINING_DEFAULTS } from './training.js';

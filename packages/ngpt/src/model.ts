@@ -1,5 +1,4 @@
 import {
-  applyRope,
   batchMatmul,
   type ComponentCount,
   causalMask,
@@ -9,18 +8,20 @@ import {
   type LanguageModel,
   l2Normalize,
   matmul2d,
+  mulLastAxis,
   NormInputRecorder,
   type ParamRole,
   ParamStore,
   Rng,
   ropeTables,
+  type ScaleSummary,
   StrataError,
   silu,
 } from '@strata/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { NGPTConfig } from './config.js';
 import { normalizeMatrices, UNIT_NORM_AXIS, unitNormalizeHost } from './normalize.js';
-import { effectiveScale, type ScaleMeta, type ScaleSymbol } from './scales.js';
+import { effectiveScale, type ScaleMeta, type ScaleSymbol, summarizeScales } from './scales.js';
 
 interface Scale {
   readonly p: tf.Variable;
@@ -45,6 +46,20 @@ interface NGPTBlock {
   readonly alphaM: Scale;
 }
 
+/**
+ * The `[n, n]` matrix R with `x·R = rotateHalf(x) = [−x₂, x₁]` (x = [x₁, x₂], halves of length n/2): the
+ * rotate-half of RoPE as one matrix product.
+ */
+export function rotateHalfMatrix(n: number): tf.Tensor2D {
+  const h = n / 2;
+  const r = new Float32Array(n * n);
+  for (let j = 0; j < h; j++) {
+    r[(j + h) * n + j] = -1; // out[j] = −x[j + h]
+    r[j * n + j + h] = 1; // out[j + h] = x[j]
+  }
+  return tf.tensor2d(r, [n, n]);
+}
+
 /** Result of {@link NGPT.forwardWithHidden}. */
 export interface NGPTForwardWithHidden {
   /** `[batch, seq, vocab]` logits, as {@link NGPT.forward}. */
@@ -59,20 +74,29 @@ export interface NGPTForwardWithHidden {
 
 /**
  * nGPT, the normalized Transformer (Loshchilov, Hsieh, Sun, Ginsburg, arXiv 2410.01131), as the NVIDIA
- * reference (`NVIDIA/ngpt`) defines it, with a correct rotate-half RoPE (NVIDIA/ngpt issue #10):
+ * reference (`NVIDIA/ngpt` `model.py`) defines it — forward pass **and** training step — with a correct
+ * rotate-half RoPE (NVIDIA/ngpt issue #10). The source of each line is given on the right:
  *
  * ```text
- * h ← E_in[token]                                       (rows of E_in are unit vectors; no positions added)
+ * h ← E_in[token]                                        paper; NVIDIA (no re-normalization of the lookup)
  * per block:
- *   q, k, v = h W_q, h W_k, h W_v                       (no bias), split into H heads of d_k
- *   q ← s_qk ⊙ Norm(RoPE(q)),  k ← s_qk ⊙ Norm(RoPE(k))  (per head; s_qk [d] viewed as [H, d_k])
- *   h_A = concat_heads(softmax(attnScale · q kᵀ + causal) v) W_o        (attnScale = √d_k)
- *   h ← Norm(h + α_A ⊙ (Norm(h_A) − h))
- *   u = s_u ⊙ (h W_u),  ν = s_ν ⊙ (h W_ν) · nuGain                      (nuGain = √d_model)
- *   h_M = (u ⊙ SiLU(ν)) W_oM
- *   h ← Norm(h + α_M ⊙ (Norm(h_M) − h))
- * logits = s_z ⊙ (h E_out)                              (no final norm; cosines times s_z)
+ *   q, k, v = h W_q, h W_k, h W_v                        paper; NVIDIA (no bias; input is h, not Norm(h))
+ *   q ← s_qk ⊙ Norm(RoPE(q)),  k ← s_qk ⊙ Norm(RoPE(k))   NVIDIA order (RoPE, then Norm, then s_qk on q and k);
+ *                                                        RoPE is HF's rotate-half, not NVIDIA's (issue #10)
+ *   h_A = concat_heads(softmax(attnScale · q kᵀ + causal) v) W_o    paper, NVIDIA (attnScale = √d_k)
+ *   A = Norm(h);  h ← Norm(A + α_A ⊙ (Norm(h_A) − A))    NVIDIA (`A_norm = justnorm(h)`); paper Table 1 has h for A
+ *   u = s_u ⊙ (h W_u),  ν = s_ν ⊙ (h W_ν) · nuGain       paper eqs. 20–21 (nuGain = √d_model; NVIDIA puts √d
+ *                                                        on both halves, the same function after Norm(h_M))
+ *   h_M = (u ⊙ SiLU(ν)) W_oM                             paper, NVIDIA (SwiGLU)
+ *   A = Norm(h);  h ← Norm(A + α_M ⊙ (Norm(h_M) − A))    NVIDIA, as for attention
+ * logits = s_z ⊙ (h E_out)                               paper, NVIDIA (no final norm; cosines times s_z)
  * ```
+ *
+ * The stream is normalized again before each interpolation, as NVIDIA's block does. In the forward pass this
+ * changes nothing (h is already unit-norm), but in the backward pass it removes the radial part of the
+ * gradient flowing back along the residual path (into E_in's rows, for block 0), and since Adam works per
+ * entry, the training step would otherwise differ from NVIDIA's in a way re-projection does not undo
+ * (ngpt.md §2.4). Tests check whole optimizer steps against a float64 re-implementation of NVIDIA's step.
  *
  * `Norm(x) = x/√(Σx² + normEps)` over the last axis. Every scaling vector is stored as `p` (init `sScale`)
  * and used as `p · sInit/sScale`; α is used as `|·|` unless `alphaAbs` is false. No biases, no dropout, no
@@ -240,6 +264,17 @@ export class NGPT implements LanguageModel {
     const sin = this.cached(`sin${T}`, () =>
       tf.tensor3d(ropeTables(T, dk, c.ropeBase, 0, c.ropeRepeat).sin, [T, 1, dk]),
     );
+    // rotateHalf as a product with a fixed ±1 permutation matrix (one GEMM instead of split + neg + concat,
+    // and their gradients); every product is exact, so the result is bit-identical to `applyRope`.
+    const rot = this.cached(`rot${dk}`, () => rotateHalfMatrix(dk));
+    const rope = (t: tf.Tensor) =>
+      tf.add(
+        tf.mul(t, cos),
+        tf.mul(
+          tf.reshape(matmul2d(tf.reshape(t, [-1, dk]) as tf.Tensor2D, rot as tf.Tensor2D), t.shape),
+          sin,
+        ),
+      );
     const toHeads = (t: tf.Tensor) =>
       tf.reshape(tf.transpose(t, [0, 2, 1, 3]), [B * H, T, dk]) as tf.Tensor3D;
 
@@ -252,10 +287,15 @@ export class NGPT implements LanguageModel {
       // ---- attention ----
       const qkv = matmul2d(h as tf.Tensor2D, blk.qkv as tf.Tensor2D);
       const [q0, k0, v0] = tf.split(qkv, 3, 1) as [tf.Tensor, tf.Tensor, tf.Tensor];
-      const sQK = tf.reshape(eff(blk.sQK), [H, dk]);
+      const sQK = eff(blk.sQK); // [d] = [H·d_k], per head
       // RoPE → Norm (over d_k, per head) → × s_qk, on both q and k.
       const qk = (t: tf.Tensor) =>
-        toHeads(tf.mul(this.norm(applyRope(tf.reshape(t, [B, T, H, dk]), cos, sin)), sQK));
+        toHeads(
+          tf.reshape(
+            mulLastAxis(tf.reshape(this.norm(rope(tf.reshape(t, [B, T, H, dk]))), [B * T, d]), sQK),
+            [B, T, H, dk],
+          ),
+        );
       const q = qk(q0);
       const k = qk(k0);
       const v = toHeads(tf.reshape(v0, [B, T, H, dk]));
@@ -270,26 +310,31 @@ export class NGPT implements LanguageModel {
       ]) as tf.Tensor2D;
       const hA = matmul2d(merged, blk.proj as tf.Tensor2D);
       rec.record(`blocks.${i}.attn.h_A`, hA);
-      const preA = tf.add(h, tf.mul(eff(blk.alphaA), tf.sub(this.norm(hA), h)));
+      // NVIDIA's residual update: the stream is normalized again before the interpolation. In the forward pass
+      // this changes nothing (h is unit-norm), but in the backward pass it projects out the radial part of the
+      // gradient that flows back into h along the residual path (ngpt.md §2.4).
+      const hnA = this.norm(h);
+      const preA = tf.add(hnA, mulLastAxis(tf.sub(this.norm(hA), hnA), eff(blk.alphaA)));
       rec.record(`blocks.${i}.attn.residual`, preA);
       h = this.norm(preA);
       keepHidden(h);
 
       // ---- MLP (SwiGLU) ----
-      const u = tf.mul(matmul2d(h as tf.Tensor2D, blk.fc as tf.Tensor2D), eff(blk.sU));
-      const nu = tf.mul(
+      const u = mulLastAxis(matmul2d(h as tf.Tensor2D, blk.fc as tf.Tensor2D), eff(blk.sU));
+      const nu = mulLastAxis(
         matmul2d(h as tf.Tensor2D, blk.gate as tf.Tensor2D),
         tf.mul(eff(blk.sNu), blk.sNu.meta.gain),
       );
       const hM = matmul2d(tf.mul(u, silu(nu)) as tf.Tensor2D, blk.out as tf.Tensor2D);
       rec.record(`blocks.${i}.mlp.h_M`, hM);
-      const preM = tf.add(h, tf.mul(eff(blk.alphaM), tf.sub(this.norm(hM), h)));
+      const hnM = this.norm(h);
+      const preM = tf.add(hnM, mulLastAxis(tf.sub(this.norm(hM), hnM), eff(blk.alphaM)));
       rec.record(`blocks.${i}.mlp.residual`, preM);
       h = this.norm(preM);
       keepHidden(h);
     });
 
-    const logits = tf.mul(matmul2d(h as tf.Tensor2D, this.head as tf.Tensor2D), eff(this.sZ));
+    const logits = mulLastAxis(matmul2d(h as tf.Tensor2D, this.head as tf.Tensor2D), eff(this.sZ));
     return { logits: tf.reshape(logits, [B, T, c.vocabSize]) as tf.Tensor3D, hidden };
   }
 
@@ -361,6 +406,14 @@ export class NGPT implements LanguageModel {
   /** Recorded `name → mean ‖input‖₂` since the last call (see {@link NGPT.setDiagnostics}). */
   takeNormInputs(): Promise<Map<string, number>> {
     return this.recorder.take();
+  }
+
+  /**
+   * Effective α_A, α_M, s_qk, s_u, s_ν, s_z pooled over layers: mean, min, max per kind
+   * ({@link summarizeScales}).
+   */
+  scaleSummary(): Promise<Record<string, ScaleSummary>> {
+    return summarizeScales(this.params);
   }
 
   /** Frees every tensor the model owns. */

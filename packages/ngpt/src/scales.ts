@@ -1,4 +1,4 @@
-import type { ParamSpec, ParamStore } from '@strata/core';
+import type { ParamSpec, ParamStore, ScaleSummary } from '@strata/core';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** The paper's scaling vectors (ngpt.md §3.2), as they appear in parameter `meta.symbol`. */
@@ -117,6 +117,42 @@ export async function effectiveScales(
       min,
       max,
     });
+  }
+  return out;
+}
+
+/** The scaling kinds in the order NVIDIA's model defines them (the order of {@link summarizeScales}' keys). */
+export const SCALE_SYMBOLS: readonly ScaleSymbol[] = ['alpha_A', 'alpha_M', 's_qk', 's_u', 's_nu', 's_z'];
+
+/**
+ * Effective values of every scaling vector, pooled by kind over all layers: mean, min, max and entry count
+ * per {@link ScaleSymbol} (without `gain`: s_ν is reported as s_ν, not s_ν·√d). What `NGPT.scaleSummary()`
+ * returns, and what `strata train` logs every step and `strata info` prints.
+ */
+export async function summarizeScales(
+  source: ParamStore | { readonly params: ParamStore },
+): Promise<Record<string, ScaleSummary>> {
+  const acc = new Map<string, { sum: number; min: number; max: number; count: number }>();
+  for (const s of await effectiveScales(source)) {
+    const a = acc.get(s.symbol) ?? {
+      sum: 0,
+      min: Number.POSITIVE_INFINITY,
+      max: Number.NEGATIVE_INFINITY,
+      count: 0,
+    };
+    a.sum += s.mean * s.values.length;
+    a.min = Math.min(a.min, s.min);
+    a.max = Math.max(a.max, s.max);
+    a.count += s.values.length;
+    acc.set(s.symbol, a);
+  }
+  const out: Record<string, ScaleSummary> = {};
+  for (const sym of [
+    ...SCALE_SYMBOLS,
+    ...[...acc.keys()].filter((k) => !SCALE_SYMBOLS.includes(k as ScaleSymbol)),
+  ]) {
+    const a = acc.get(sym);
+    if (a) out[sym] = { mean: a.sum / a.count, min: a.min, max: a.max, count: a.count };
   }
   return out;
 }

@@ -236,6 +236,29 @@ describe('scale re-parameterization', () => {
     m.dispose();
   });
 
+  it('scaleSummary pools the effective values per kind over layers (mean, min, max, count)', async () => {
+    const m = tinyModel({ alphaAbs: false });
+    const at0 = await m.scaleSummary();
+    expect(Object.keys(at0)).toEqual(['alpha_A', 'alpha_M', 's_qk', 's_u', 's_nu', 's_z']);
+    expect(at0.alpha_A).toMatchObject({ count: 2 * 8 });
+    expect(at0.s_u).toMatchObject({ count: 2 * 12 });
+    expect(at0.s_z).toMatchObject({ count: 11 });
+    for (const v of Object.values(at0)) expect(v.max - v.min).toBeLessThan(1e-6);
+    expect(at0.alpha_M!.mean).toBeCloseTo(0.05, 6);
+    expect(at0.s_nu!.mean).toBeCloseTo(1, 6); // without the √d gain
+    randomizeScales(m, { signed: true, seed: 9 });
+    const sum = await m.scaleSummary();
+    // against the stored parameters directly: p · sInit/sScale, signed α here
+    const p0 = await m.params.get('blocks.0.attn.alpha_A').data();
+    const p1 = await m.params.get('blocks.1.attn.alpha_A').data();
+    const vals = [...p0, ...p1].map((p) => p * (0.05 / (1 / Math.sqrt(8))));
+    expect(sum.alpha_A!.mean).toBeCloseTo(vals.reduce((a, b) => a + b, 0) / vals.length, 6);
+    expect(sum.alpha_A!.min).toBeCloseTo(Math.min(...vals), 6);
+    expect(sum.alpha_A!.max).toBeCloseTo(Math.max(...vals), 6);
+    expect(sum.alpha_A!.min).toBeLessThan(0);
+    m.dispose();
+  });
+
   it('one SGD step with unit gradient moves each effective value by lr · sInit/sScale', async () => {
     const m = tinyModel();
     const lr = 0.01;

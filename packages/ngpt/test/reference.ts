@@ -132,7 +132,7 @@ export function refForward(cfg: NGPTConfig, W: Weights, ids: readonly (readonly 
           }
         }
         const hA = normalize(vecMat(y, Wo, d), eps);
-        const ht = h[t]!;
+        const ht = normalize(h[t]!, eps); // NVIDIA re-normalizes the stream before interpolating
         hNext.push(
           normalize(
             ht.map((x, j) => x + aA[j]! * (hA[j]! - x)),
@@ -149,9 +149,10 @@ export function refForward(cfg: NGPTConfig, W: Weights, ids: readonly (readonly 
       const su = eff(w(W, `${p}.mlp.s_u`), cfg.sUVInit, cfg.sUVScale);
       const snu = eff(w(W, `${p}.mlp.s_nu`), cfg.sUVInit, cfg.sUVScale);
       const aM = eff(w(W, `${p}.mlp.alpha_M`), cfg.alphaInit, cfg.alphaScale, cfg.alphaAbs);
-      h = h.map((ht) => {
-        const u = vecMat(ht, Wu, F).map((x, j) => x * su[j]!);
-        const nu = vecMat(ht, Wnu, F).map((x, j) => x * snu[j]! * Math.sqrt(d));
+      h = h.map((h0) => {
+        const ht = normalize(h0, eps); // NVIDIA re-normalizes the stream before interpolating
+        const u = vecMat(h0, Wu, F).map((x, j) => x * su[j]!);
+        const nu = vecMat(h0, Wnu, F).map((x, j) => x * snu[j]! * Math.sqrt(d));
         const hM = normalize(
           vecMat(
             u.map((x, j) => x * siluRef(nu[j]!)),

@@ -54,6 +54,10 @@ export interface BenchConfig {
   contextLength: number;
   batchSize: number;
   norm: { name: string; options: Record<string, unknown> };
+  /** Model family (default `gpt`); `ngpt` ignores `norm` and trains with nGPT's settings. */
+  family?: string;
+  /** nGPT's SwiGLU width per branch (default 4·d_model, NVIDIA's). */
+  dFF?: number;
   /** Timed steps (after one warm-up step). */
   steps: number;
 }
@@ -216,19 +220,18 @@ async function benchTraining(
   log: (s: string) => void,
 ): Promise<BenchRow> {
   setStrataKernels(kernels === 'strata');
-  const fam = getModelFamily('gpt');
+  const family = c.family ?? 'gpt';
+  const fam = getModelFamily(family);
+  const shape = { dModel: c.dModel, nLayers: c.nLayers, nHeads: c.nHeads, contextLength: c.contextLength };
   const model = fam.create(
-    fam.parseConfig({
-      dModel: c.dModel,
-      nLayers: c.nLayers,
-      nHeads: c.nHeads,
-      contextLength: c.contextLength,
-      norm: c.norm,
-    }),
+    fam.parseConfig(
+      family === 'gpt' ? { ...shape, norm: c.norm } : { ...shape, ...(c.dFF ? { dFF: c.dFF } : {}) },
+    ),
     { seed: 1 },
   );
   const training = parseTrainConfig(
     {
+      ...(family === 'gpt' ? {} : (fam.trainingDefaults ?? {})),
       steps: 1000,
       batchSize: c.batchSize,
       seqLen: c.contextLength,
@@ -509,7 +512,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
           o.log('note: Strata kernels could not load; tfjs kernels were used');
         rows.push(row);
       }
-      if (o.generate > 0 && c.nLayers <= 12 && name !== 'cpu')
+      if (o.generate > 0 && c.nLayers <= 12 && name !== 'cpu' && (c.family ?? 'gpt') === 'gpt')
         generation.push(await benchGeneration(c, name, o.generate, o.log));
     }
   }
@@ -521,7 +524,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       o.log(`pytorch: ${t}`);
     } else {
       const trows: TorchRow[] = [];
-      for (const c of o.configs) {
+      for (const c of o.configs.filter((x) => (x.family ?? 'gpt') === 'gpt')) {
         for (const threads of [2, 1]) {
           try {
             trows.push(runTorch(t, c, threads, o.log));
@@ -612,6 +615,30 @@ export function formatReport(r: BenchReport): string {
       ),
     );
   } else parts.push(`PyTorch reference: ${r.pytorch.status}`);
+  // nGPT against the GPT of the same d_model, layers, heads, context and batch (suites `ngpt` and `reference`)
+  const ratios: string[][] = [];
+  for (const n of r.rows.filter((x) => x.config === 'ngpt' || x.config === 'ngpt-matched')) {
+    const g = r.rows.find(
+      (x) =>
+        x.config === 'reference' &&
+        x.backend === n.backend &&
+        x.workers === n.workers &&
+        x.kernels === n.kernels &&
+        x.recompute === n.recompute,
+    );
+    if (g)
+      ratios.push([
+        n.config,
+        n.backend,
+        String(n.workers),
+        `${(n.msPerStep / g.msPerStep).toFixed(2)}×`,
+        `${(n.cpuMsPerStep / g.cpuMsPerStep).toFixed(2)}×`,
+      ]);
+  }
+  if (ratios.length > 0)
+    parts.push(
+      fmt(ratios, ['nGPT vs reference GPT', 'backend', 'workers', 'ms/step ratio', 'CPU ms/step ratio']),
+    );
   if (r.generation.length > 0) {
     parts.push(
       fmt(
@@ -651,10 +678,14 @@ export function benchOptionsFromArgs(args: ParsedArgs, log: (s: string) => void)
   const steps = (args.steps as number | undefined) ?? 5;
   const configs: BenchConfig[] = [];
   for (const name of list(args.suite, 'reference')) {
-    if (name === 'reference') {
+    if (name === 'reference' || name === 'ngpt' || name === 'ngpt-matched') {
+      const d = (args['d-model'] as number | undefined) ?? 128;
       configs.push({
-        name: 'reference',
-        dModel: (args['d-model'] as number | undefined) ?? 128,
+        ...(name === 'reference' ? {} : { family: 'ngpt' }),
+        // ngpt-matched: SwiGLU with 8d/3 per branch, the GPT MLP's parameter count (NVIDIA's 4d has 1.5×)
+        ...(name === 'ngpt-matched' ? { dFF: Math.round((8 * d) / 3) } : {}),
+        name,
+        dModel: d,
         nLayers: (args.layers as number | undefined) ?? 4,
         nHeads: (args.heads as number | undefined) ?? 4,
         contextLength: (args.context as number | undefined) ?? 128,
@@ -667,7 +698,7 @@ export function benchOptionsFromArgs(args: ParsedArgs, log: (s: string) => void)
       if (!s)
         throw new StrataError(
           'E_USAGE',
-          `--suite: unknown configuration "${name}"; valid: reference, ${Object.keys(SUITES).join(', ')}`,
+          `--suite: unknown configuration "${name}"; valid: reference, ngpt, ngpt-matched, ${Object.keys(SUITES).join(', ')}`,
         );
       configs.push({ ...s, steps: s.steps ?? steps });
     }
@@ -712,7 +743,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const o = benchOptionsFromArgs(args, log);
   for (const c of o.configs) {
     log(
-      `${c.name}: d_model ${c.dModel}, ${c.nLayers} layers, ${c.nHeads} heads, context ${c.contextLength}, batch ${c.batchSize}, ${c.norm.name}, byte vocab, AdamW`,
+      `${c.name}: ${c.family && c.family !== 'gpt' ? `${c.family}${c.dFF ? ` (d_ff ${c.dFF})` : ''}, ` : ''}d_model ${c.dModel}, ${c.nLayers} layers, ${c.nHeads} heads, context ${c.contextLength}, batch ${c.batchSize}, ${c.family && c.family !== 'gpt' ? 'no norm layers' : c.norm.name}, byte vocab, AdamW`,
     );
   }
   const report = await runBench(o);

@@ -1,8 +1,14 @@
-import { loadCheckpoint, lrScaleLifetime, type OptimizerState } from '@strata/core';
+import {
+  loadCheckpoint,
+  lrScaleLifetime,
+  type OptimizerState,
+  parseTrainConfig,
+  type TrainConfig,
+} from '@strata/core';
 import type { ParsedArgs } from '../args.js';
 import { growthStep } from '../phase.js';
 import { formatDuration } from '../progress.js';
-import { resolveCheckpointDir } from '../run-training.js';
+import { describeSchedule, resolveCheckpointDir } from '../run-training.js';
 import { setupRuntime } from '../setup.js';
 
 /** `strata info`: architecture, parameter counts per component, backend and training state. */
@@ -14,9 +20,20 @@ export async function run(args: ParsedArgs): Promise<number> {
   try {
     const components = model.components();
     const total = model.params.count();
+    const scales = (await model.scaleSummary?.()) ?? null;
+    // The schedule the run used: the saved training config with today's defaults for fields it predates.
+    let schedule: TrainConfig | undefined;
+    if (config.training) {
+      const { data: _data, ...saved } = config.training as Record<string, unknown>;
+      try {
+        schedule = parseTrainConfig(saved);
+      } catch {
+        schedule = undefined;
+      }
+    }
     if (args.json) {
       process.stdout.write(
-        `${JSON.stringify({ checkpoint: checkpointDir, family: model.family, config: model.config, components, parameters: total, backend: backend.name, state: state ?? null, training: config.training ?? null, phase })}\n`,
+        `${JSON.stringify({ checkpoint: checkpointDir, family: model.family, config: model.config, components, parameters: total, backend: backend.name, state: state ?? null, training: config.training ?? null, phase, schedule: schedule ?? null, scales })}\n`,
       );
       return 0;
     }
@@ -53,6 +70,16 @@ export async function run(args: ParsedArgs): Promise<number> {
       lines.push(`schedule    ${phase.description}`);
       if (phase.lrScale) lines.push(`lr scale    ${phase.lrScale.description}`);
     } else lines.push('training    (no run state: weights only)');
+    if (schedule) lines.push(`schedule    ${describeSchedule(schedule)}`);
+    if (scales) {
+      const f = (x: number) => x.toFixed(4).padStart(9);
+      lines.push('', 'scaling values (effective; mean, min, max over all layers):');
+      const kw = Math.max(...Object.keys(scales).map((k) => k.length));
+      for (const [k, v] of Object.entries(scales))
+        lines.push(
+          `  ${k.padEnd(kw)}  mean ${f(v.mean)}  min ${f(v.min)}  max ${f(v.max)}  (${v.count} values)`,
+        );
+    }
     process.stdout.write(`${lines.join('\n')}\n`);
     return 0;
   } finally {

@@ -143,13 +143,20 @@ export async function run(args: ParsedArgs): Promise<number> {
 }
 
 function printPaths(
-  res: { checkpointDir: string; metricsPath: string; plotPath: string; diverged?: { message: string } },
+  res: {
+    checkpointDir: string;
+    metricsPath: string;
+    plotPath: string;
+    scalesPlotPath?: string;
+    diverged?: { message: string };
+  },
   json: boolean,
 ): void {
   if (json) return;
   if (res.diverged) process.stderr.write(`error [E_DIVERGED]: ${res.diverged.message}\n`);
   process.stdout.write(
-    `checkpoint: ${res.checkpointDir}\nmetrics:    ${res.metricsPath}\nloss plot:  ${res.plotPath}\n`,
+    `checkpoint: ${res.checkpointDir}\nmetrics:    ${res.metricsPath}\nloss plot:  ${res.plotPath}\n` +
+      (res.scalesPlotPath ? `scales:     ${res.scalesPlotPath}\n` : ''),
   );
 }
 

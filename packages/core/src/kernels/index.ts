@@ -711,6 +711,11 @@ export function attnDecodeFast(
   ) as tf.Tensor2D;
 }
 
+/** Sums of the columns of `x` viewed as `[rows, C]` (C = last axis): `[C]`. */
+export function colSumFast(x: tf.Tensor): tf.Tensor1D {
+  return run('StrataColSum', { x }) as tf.Tensor1D;
+}
+
 export function geluFast(x: tf.Tensor): tf.Tensor {
   return run('StrataGelu', { x }) as tf.Tensor;
 }

@@ -46,8 +46,26 @@ export interface LanguageModel {
   setDiagnostics?(on: boolean): void;
   /** Recorded `norm name → mean ‖input‖₂` since the last call. */
   takeNormInputs?(): Promise<Map<string, number>>;
+  /**
+   * Summary of the model's learned scaling parameters by kind (nGPT: `alpha_A`, `alpha_M`, `s_qk`, `s_u`,
+   * `s_nu`, `s_z`), as the effective values the forward pass uses, over all layers. The CLI writes it into
+   * every metrics line (`scales`), draws it (`scales.svg`) and prints it in `strata info`.
+   */
+  scaleSummary?(): Promise<Record<string, ScaleSummary>>;
   /** Frees every tensor the model owns. */
   dispose(): void;
+}
+
+/** Mean, smallest and largest value of one kind of scaling parameter (see {@link LanguageModel.scaleSummary}). */
+export interface ScaleSummary {
+  /** Mean over all entries of this kind. */
+  readonly mean: number;
+  /** Smallest entry. */
+  readonly min: number;
+  /** Largest entry. */
+  readonly max: number;
+  /** Number of entries summarized. */
+  readonly count: number;
 }
 
 /** Fields every family's config has. */

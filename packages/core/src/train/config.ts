@@ -5,8 +5,14 @@ import { StrataError } from '../errors.js';
 export interface TrainConfig {
   /** Total optimizer steps. */
   steps: number;
-  /** Sequences per step. */
+  /** Sequences per micro-batch (one forward/backward pass); a step uses `batchSize · gradAccum` sequences. */
   batchSize: number;
+  /**
+   * Gradient accumulation: micro-batches of `batchSize` sequences per optimizer step (default 1). The step
+   * equals one step on a batch of `batchSize · gradAccum` sequences (the same data, the mean of the
+   * micro-batch gradients); memory is that of one micro-batch.
+   */
+  gradAccum: number;
   /** Tokens per sequence (≤ the model's contextLength; default: contextLength). */
   seqLen: number;
   /** Peak learning rate. */
@@ -55,6 +61,7 @@ export interface TrainConfig {
 export const TRAIN_DEFAULTS: TrainConfig = {
   steps: 400,
   batchSize: 16,
+  gradAccum: 1,
   seqLen: 128,
   lr: 3e-3,
   minLr: 3e-4,
@@ -88,6 +95,7 @@ export function parseTrainConfig(raw: unknown, contextLength?: number): TrainCon
   const c: TrainConfig = {
     steps: f.int('steps', 0),
     batchSize: f.int('batchSize', 1),
+    gradAccum: f.int('gradAccum', 1, 65536),
     seqLen: f.int('seqLen', 1),
     lr,
     minLr: f.num('minLr', 0, lr),

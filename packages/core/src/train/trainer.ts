@@ -308,9 +308,9 @@ export class Trainer {
     return learningRateAt(this.state.step, this.schedule);
   }
 
-  /** Tokens per step. */
+  /** Tokens per step (all micro-batches). */
   get tokensPerStep(): number {
-    return this.config.batchSize * this.config.seqLen;
+    return this.config.batchSize * (this.config.gradAccum ?? 1) * this.config.seqLen;
   }
 
   /** Runs one optimization step and returns its metrics. */
@@ -320,33 +320,58 @@ export class Trainer {
     const stepIndex = this.state.step;
     const diag = c.diagnosticsEvery > 0 && (stepIndex % c.diagnosticsEvery === 0 || stepIndex < 10);
     if (diag) await this.ensureProbe();
-    const batch = this.data.trainBatch(stepIndex, c.batchSize, c.seqLen);
+    const accum = c.gradAccum ?? 1;
+    // With gradient accumulation the step's batch is drawn whole and cut into `accum` micro-batches, so it
+    // holds exactly the sequences one big batch of `batchSize · accum` would.
+    const batch = this.data.trainBatch(stepIndex, c.batchSize * accum, c.seqLen);
     const lr = learningRateAt(stepIndex, this.schedule);
     this.model.setDiagnostics?.(diag);
-    const seed = c.seed * 1_000_003 + stepIndex;
-    const T = batch.x.length / c.batchSize;
-    let loss: number;
-    let byName: Map<string, tf.Tensor>;
+    const T = batch.x.length / (c.batchSize * accum);
+    let loss = 0;
+    let byName = new Map<string, tf.Tensor>();
     const recompute = !!this.options.recompute;
-    const local = (x: Int32Array, y: Int32Array, rows: number) => {
-      const r = computeLossAndGrads(this.model, x, y, rows, T, { training: true, seed, recompute });
-      const l = r.loss.dataSync()[0]!;
-      r.loss.dispose();
-      return { loss: l, grads: r.grads };
-    };
-    if ((this.options.workers ?? 1) > 1) {
-      const pool = await this.startPool();
-      ({ loss, grads: byName } = await pool.step(batch.x, batch.y, c.batchSize, T, seed, true, local));
-    } else {
-      const r = computeLossAndGrads(this.model, batch.x, batch.y, c.batchSize, T, {
-        training: true,
-        seed,
-        recompute,
-      });
-      byName = r.grads;
-      const lossArr = await r.loss.data();
-      r.loss.dispose();
-      loss = lossArr[0]!;
+    for (let k = 0; k < accum; k++) {
+      // micro-batch k draws its own dropout masks (k = 0 keeps the seed of an unaccumulated step)
+      const seed = c.seed * 1_000_003 + stepIndex + k * 1_000_000_007;
+      const rows = c.batchSize * T;
+      const x = accum === 1 ? batch.x : batch.x.subarray(k * rows, (k + 1) * rows);
+      const y = accum === 1 ? batch.y : batch.y.subarray(k * rows, (k + 1) * rows);
+      const local = (x: Int32Array, y: Int32Array, rows: number) => {
+        const r = computeLossAndGrads(this.model, x, y, rows, T, { training: true, seed, recompute });
+        const l = r.loss.dataSync()[0]!;
+        r.loss.dispose();
+        return { loss: l, grads: r.grads };
+      };
+      let r: { loss: number; grads: Map<string, tf.Tensor> };
+      if ((this.options.workers ?? 1) > 1) {
+        const pool = await this.startPool();
+        r = await pool.step(x, y, c.batchSize, T, seed, true, local);
+      } else {
+        const g = computeLossAndGrads(this.model, x, y, c.batchSize, T, { training: true, seed, recompute });
+        const lossArr = await g.loss.data();
+        g.loss.dispose();
+        r = { loss: lossArr[0]!, grads: g.grads };
+      }
+      loss += r.loss;
+      if (k === 0) byName = r.grads;
+      else {
+        for (const [name, g] of r.grads) {
+          const prev = byName.get(name);
+          byName.set(name, prev ? tf.add(prev, g) : g);
+          if (prev) {
+            prev.dispose();
+            g.dispose();
+          }
+        }
+      }
+    }
+    if (accum > 1) {
+      // the mean over micro-batches of equal size is the mean over the whole batch
+      loss /= accum;
+      for (const [name, g] of byName) {
+        byName.set(name, tf.mul(g, 1 / accum));
+        g.dispose();
+      }
     }
     const gs = [...byName.values()];
     const sq =
