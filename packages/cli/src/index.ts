@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 
-export type { CommandDef, OptionDef } from './args.js';
+export type { CommandDef, OptionDef, ParsedArgs } from './args.js';
 export {
   analyzeSweeps,
   bandOf,
@@ -18,6 +18,7 @@ export {
   extensionLr,
   markStalled,
   type RunSummary,
+  type Variant,
   type VariantSweep,
 } from './commands/compare.js';
 export { main, reportError, UsageError } from './main.js';
