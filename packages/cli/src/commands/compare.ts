@@ -1123,12 +1123,32 @@ async function writeReport(
   }
 
   // The tables.
+  // How the grid was run (command, machine, load): kept beside the report so that --replot can repeat it.
+  const infoFile = join(outDir, 'run-info.json');
+  const quote = (a: string) => (/[\s"'$]/.test(a) ? `'${a.replace(/'/g, "'\\''")}'` : a);
+  if (info)
+    writeFileSync(
+      infoFile,
+      `${JSON.stringify({ ...info, commit: gitCommit(), command: `strata compare ${process.argv.slice(3).map(quote).join(' ')}` }, null, 2)}\n`,
+    );
+  const saved = existsSync(infoFile)
+    ? (JSON.parse(readFileSync(infoFile, 'utf8')) as Omit<RunInfo, 'started' | 'finished'> & {
+        started: string;
+        finished: string;
+        command: string;
+        commit?: string;
+        note?: string;
+      })
+    : undefined;
   const L: string[] = [];
   L.push('# strata compare', '');
-  L.push(`Command: \`strata compare ${process.argv.slice(3).join(' ')}\``, '');
+  L.push(
+    `Command: \`${saved?.command ?? `strata compare ${process.argv.slice(3).map(quote).join(' ')}`}\``,
+    '',
+  );
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   L.push(
-    `Commit ${gitCommit()}; ${cpus().length} × ${cpu}; Node ${process.version}${info ? `; backend ${info.backend}; ${info.jobs} run(s) at a time; load average ${info.load[0].toFixed(2)} at the start, ${info.load[1].toFixed(2)} at the end; ${info.started.toISOString()} → ${info.finished.toISOString()}` : ''}.`,
+    `Commit ${saved?.commit ?? gitCommit()}; ${cpus().length} × ${cpu}; Node ${process.version}${saved ? `; backend ${saved.backend}; ${saved.jobs} run(s) at a time; load average ${saved.load[0].toFixed(2)} at the start, ${saved.load[1].toFixed(2)} at the end of the last invocation; ${saved.started} → ${saved.finished}` : ''}.${saved?.note ? ` ${saved.note}.` : ''}`,
     '',
   );
   const first = runs[0];
