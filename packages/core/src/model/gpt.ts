@@ -1,21 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { strataKernelsActive } from '../kernels/index.js';
 import { KVCache } from '../kernels/kv-cache.js';
-import type { FinalNormContext, InitRequest, NormContext, NormFn, ResidualSite } from '../norm/contract.js';
+import type { FinalNormContext, NormFn } from '../norm/contract.js';
 import { getNorm, selectNorm } from '../norm/registry.js';
 import {
-  applyRope,
   causalMask,
-  causalSelfAttention,
   embeddingLookup,
   embedWithPositions,
-  geluErf,
-  geluTanh,
-  linear,
   matmul2d,
   matmulTransposeB,
   ropeTables,
-  silu,
 } from '../ops.js';
 import { type InitSpec, initValues, type ParamRole, ParamStore } from '../params.js';
 import type { ModelStages } from '../train/trainer.js';
@@ -23,33 +17,7 @@ import { Rng } from '../util/rng.js';
 import type { ComponentCount, ForwardOptions, LanguageModel, ModelFamily } from './family.js';
 import { type GPTConfig, parseGPTConfig } from './gpt-config.js';
 import { NormInputRecorder, ParamWeightHost } from './host.js';
-
-/** Per-forward-pass state shared by embed, blocks and head. */
-interface RunContext {
-  B: number;
-  T: number;
-  dropCount: number;
-  dropout: ((x: tf.Tensor) => tf.Tensor) | undefined;
-  rope: { cos: tf.Tensor; sin: tf.Tensor } | undefined;
-  mask: tf.Tensor | undefined;
-  /** Incremental decoding: attend over (and append to) this cache instead of the block's own positions. */
-  kv?: KVCache;
-}
-
-interface Block {
-  attnSite: ResidualSite;
-  mlpSite: ResidualSite;
-  qkvW: tf.Variable;
-  qkvB?: tf.Variable;
-  projW: tf.Variable;
-  projB?: tf.Variable;
-  fcW: tf.Variable;
-  fcB?: tf.Variable;
-  gateW?: tf.Variable;
-  gateB?: tf.Variable;
-  outW: tf.Variable;
-  outB?: tf.Variable;
-}
+import { type RunContext, TransformerBlock, UnitBuilder } from './layers.js';
 
 /**
  * Strata's GPT: token embedding, optional learned positions or RoPE, `nLayers` blocks of causal multi-head
@@ -69,7 +37,7 @@ interface Block {
 export class GPT implements LanguageModel {
   readonly family = 'gpt';
   readonly params = new ParamStore();
-  private readonly blocks: Block[] = [];
+  private readonly blocks: TransformerBlock[] = [];
   private readonly final: NormFn | null;
   private readonly tokEmb: tf.Variable;
   private readonly posEmb?: tf.Variable;
@@ -116,123 +84,15 @@ export class GPT implements LanguageModel {
       encoderLayers: 0,
       decoderLayers: c.nLayers,
     };
-    const projStd = std / Math.sqrt(2 * c.nLayers);
+    const units = new UnitBuilder(P, rng, this.strategy, opts, this.recorder, c);
     for (let i = 0; i < c.nLayers; i++) {
-      const host = (site: string) =>
-        new ParamWeightHost(
-          `blocks.${i}.${site}.`,
-          P,
-          rng,
-          { normKind: c.normKind, eps: c.normEps, normBias: c.normBias, dModel: d, layer: i },
-          this.recorder,
-        );
-      const actx: NormContext = { ...ctxBase, layer: i, site: 'attn' };
-      const mctx: NormContext = { ...ctxBase, layer: i, site: 'mlp' };
-      const attnSite = this.strategy.createSite(actx, opts, host('attn'));
-      // Weight init: each matrix (and each q/k/v slice of the fused QKV matrix) asks the strategy.
-      const initFor = (ctx: NormContext, req: Omit<InitRequest, 'base'>, base: InitSpec) =>
-        this.strategy.init ? this.strategy.init({ ...req, base }, ctx, opts) : base;
-      const mat = (
-        ctx: NormContext,
-        role: ParamRole,
-        fanIn: number,
-        fanOut: number,
-        base: InitSpec,
-        slice?: 'q' | 'k' | 'v',
-      ) =>
-        initValues(
-          initFor(ctx, { role, kind: 'weight', fanIn, fanOut, ...(slice ? { slice } : {}) }, base),
-          [fanIn, fanOut],
-          rng,
-          fanIn,
-          fanOut,
-        );
-      const biasInit = (
-        ctx: NormContext,
-        role: ParamRole,
-        n: number,
-        fanIn: number,
-        slice?: 'q' | 'k' | 'v',
-      ) =>
-        initValues(
-          initFor(
-            ctx,
-            { role, kind: 'bias', fanIn, fanOut: n, ...(slice ? { slice } : {}) },
-            { kind: 'zeros' },
-          ),
-          [n],
-          rng,
-          fanIn,
-          n,
-        );
-      // Base init of sublayer matrices: GPT-2's N(0, initStd²) with output projections ÷√(2N), or
-      // Xavier-normal (gain 1) everywhere, the base the DeepNet paper's experiments use for every strategy.
-      const xavier = c.initScheme === 'xavier';
-      const normal: InitSpec = xavier ? { kind: 'xavier-normal', gain: 1 } : { kind: 'normal', std };
-      const projInit: InitSpec = xavier
-        ? { kind: 'xavier-normal', gain: 1 }
-        : { kind: 'normal', std: projStd };
-      const qkv = interleaveColumns(
-        d,
-        (['q', 'k', 'v'] as const).map((s) => mat(actx, 'qkv', d, d, normal, s)),
+      this.blocks.push(
+        new TransformerBlock(
+          units,
+          { ctx: ctxBase, index: i, layer: i, prefix: `blocks.${i}.` },
+          { causal: true, cross: false },
+        ),
       );
-      const b: Partial<Block> = {};
-      b.qkvW = P.add(
-        { name: `blocks.${i}.attn.qkv.weight`, shape: [d, 3 * d], role: 'qkv', decay: true, layer: i },
-        tf.tensor(qkv, [d, 3 * d]),
-      );
-      if (c.bias) {
-        const bq = (['q', 'k', 'v'] as const).map((s) => biasInit(actx, 'qkv', d, d, s));
-        const all = new Float32Array(3 * d);
-        bq.forEach((v, j) => {
-          all.set(v, j * d);
-        });
-        b.qkvB = P.add(
-          { name: `blocks.${i}.attn.qkv.bias`, shape: [3 * d], role: 'bias', decay: false, layer: i },
-          tf.tensor(all, [3 * d]),
-        );
-      }
-      b.projW = P.add(
-        { name: `blocks.${i}.attn.proj.weight`, shape: [d, d], role: 'attn_out', decay: true, layer: i },
-        tf.tensor(mat(actx, 'attn_out', d, d, projInit), [d, d]),
-      );
-      if (c.bias)
-        b.projB = P.add(
-          { name: `blocks.${i}.attn.proj.bias`, shape: [d], role: 'bias', decay: false, layer: i },
-          tf.tensor(biasInit(actx, 'attn_out', d, d), [d]),
-        );
-      const mlpSite = this.strategy.createSite(mctx, opts, host('mlp'));
-      const f = c.dFF;
-      b.fcW = P.add(
-        { name: `blocks.${i}.mlp.fc.weight`, shape: [d, f], role: 'ffn_in', decay: true, layer: i },
-        tf.tensor(mat(mctx, 'ffn_in', d, f, normal), [d, f]),
-      );
-      if (c.bias)
-        b.fcB = P.add(
-          { name: `blocks.${i}.mlp.fc.bias`, shape: [f], role: 'bias', decay: false, layer: i },
-          tf.tensor(biasInit(mctx, 'ffn_in', f, d), [f]),
-        );
-      if (c.activation === 'swiglu') {
-        b.gateW = P.add(
-          { name: `blocks.${i}.mlp.gate.weight`, shape: [d, f], role: 'ffn_gate', decay: true, layer: i },
-          tf.tensor(mat(mctx, 'ffn_gate', d, f, normal), [d, f]),
-        );
-        if (c.bias)
-          b.gateB = P.add(
-            { name: `blocks.${i}.mlp.gate.bias`, shape: [f], role: 'bias', decay: false, layer: i },
-            tf.tensor(biasInit(mctx, 'ffn_gate', f, d), [f]),
-          );
-      }
-      b.outW = P.add(
-        { name: `blocks.${i}.mlp.proj.weight`, shape: [f, d], role: 'ffn_out', decay: true, layer: i },
-        tf.tensor(mat(mctx, 'ffn_out', f, d, projInit), [f, d]),
-      );
-      if (c.bias)
-        b.outB = P.add(
-          { name: `blocks.${i}.mlp.proj.bias`, shape: [d], role: 'bias', decay: false, layer: i },
-          tf.tensor(biasInit(mctx, 'ffn_out', d, f), [d]),
-        );
-      this.blocks.push({ ...(b as Block), attnSite, mlpSite });
     }
     const fctx: FinalNormContext = ctxBase;
     this.final =
@@ -364,88 +224,9 @@ export class GPT implements LanguageModel {
 
   /** Block `i` on the residual stream `[B·T, d]`. */
   private block(i: number, x: tf.Tensor2D, rc: RunContext): tf.Tensor2D {
-    const c = this.config;
-    const blk = this.blocks[i]!;
-    const { B, T } = rc;
-    const dropout = (t: tf.Tensor) => (rc.dropout ? rc.dropout(t) : t);
-    x = blk.attnSite.forward(x, (h) => {
-      const qkv = linear(h, blk.qkvW as tf.Tensor2D, blk.qkvB as tf.Tensor1D | undefined);
-      if (rc.kv) return this.cachedAttention(i, qkv, rc, dropout);
-      if (!rc.mask && (rc.dropout || !strataKernelsActive()))
-        rc.mask = this.cached(`mask${T}`, () => causalMask(T));
-      let merged = causalSelfAttention(qkv, {
-        batch: B,
-        seqLen: T,
-        heads: c.nHeads,
-        ...(rc.rope ? { rope: rc.rope } : {}),
-        ...(rc.mask ? { mask: rc.mask } : {}),
-        ...(rc.dropout ? { dropout: rc.dropout } : {}),
-      });
-      if (blk.attnSite.inner) merged = blk.attnSite.inner(merged) as tf.Tensor2D;
-      return dropout(
-        linear(merged, blk.projW as tf.Tensor2D, blk.projB as tf.Tensor1D | undefined),
-      ) as tf.Tensor2D;
-    });
-    x = blk.mlpSite.forward(x, (h) => {
-      const a = linear(h, blk.fcW as tf.Tensor2D, blk.fcB as tf.Tensor1D | undefined);
-      let hidden: tf.Tensor;
-      switch (c.activation) {
-        case 'gelu':
-          hidden = geluTanh(a);
-          break;
-        case 'gelu_erf':
-          hidden = geluErf(a);
-          break;
-        case 'relu':
-          hidden = tf.relu(a);
-          break;
-        case 'swiglu':
-          hidden = tf.mul(a, silu(linear(h, blk.gateW as tf.Tensor2D, blk.gateB as tf.Tensor1D | undefined)));
-          break;
-      }
-      if (blk.mlpSite.inner) hidden = blk.mlpSite.inner(hidden);
-      return dropout(
-        linear(hidden as tf.Tensor2D, blk.outW as tf.Tensor2D, blk.outB as tf.Tensor1D | undefined),
-      ) as tf.Tensor2D;
-    });
-    return x;
-  }
-
-  /** The attention branch of block `i` in incremental mode (new positions against the KV cache). */
-  private cachedAttention(
-    i: number,
-    qkv: tf.Tensor2D,
-    rc: RunContext,
-    dropout: (t: tf.Tensor) => tf.Tensor,
-  ): tf.Tensor2D {
-    const c = this.config;
-    const blk = this.blocks[i]!;
-    const { B, T: n } = rc;
-    const H = c.nHeads;
-    const d = c.dModel;
-    const hd = d / H;
-    const cache = rc.kv!;
-    if (cache.fused) {
-      let merged = cache.attendFused(i, qkv, rc.rope);
-      if (blk.attnSite.inner) merged = blk.attnSite.inner(merged) as tf.Tensor2D;
-      return dropout(
-        linear(merged, blk.projW as tf.Tensor2D, blk.projB as tf.Tensor1D | undefined),
-      ) as tf.Tensor2D;
-    }
-    const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, n, H, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
-    const [q0, k0, v0] = tf.split(qkv, 3, 1);
-    let q = heads(q0!);
-    let k = heads(k0!);
-    if (rc.rope) {
-      q = applyRope(q, rc.rope.cos, rc.rope.sin) as tf.Tensor4D;
-      k = applyRope(k, rc.rope.cos, rc.rope.sin) as tf.Tensor4D;
-    }
-    const y = cache.attend(i, q, k, heads(v0!));
-    let merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * n, d]) as tf.Tensor2D;
-    if (blk.attnSite.inner) merged = blk.attnSite.inner(merged) as tf.Tensor2D;
-    return dropout(
-      linear(merged, blk.projW as tf.Tensor2D, blk.projB as tf.Tensor1D | undefined),
-    ) as tf.Tensor2D;
+    if (!rc.kv && !rc.mask && (rc.dropout || !strataKernelsActive()))
+      rc.mask = this.cached(`mask${rc.T}`, () => causalMask(rc.T));
+    return this.blocks[i]!.forward(x, rc, i);
   }
 
   /** An empty KV cache for `batch` sequences (see {@link forwardIncremental}). */
@@ -552,21 +333,6 @@ export class GPT implements LanguageModel {
     for (const t of this.cache.values()) t.dispose();
     this.cache.clear();
   }
-}
-
-/** Concatenates `[rows, cols]` matrices (given as flat row-major arrays) along columns. */
-function interleaveColumns(rows: number, mats: Float32Array[]): Float32Array {
-  const cols = mats.map((m) => m.length / rows);
-  const total = cols.reduce((a, b) => a + b, 0);
-  const out = new Float32Array(rows * total);
-  for (let r = 0; r < rows; r++) {
-    let off = 0;
-    mats.forEach((m, j) => {
-      out.set(m.subarray(r * cols[j]!, (r + 1) * cols[j]!), r * total + off);
-      off += cols[j]!;
-    });
-  }
-  return out;
 }
 
 /** The GPT model family (`family: "gpt"` in checkpoints). */

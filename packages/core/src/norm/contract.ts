@@ -8,8 +8,11 @@ export const NORM_API_VERSION = 1 as const;
 /** Which normalization a strategy's LN slots use (a model-level choice, `--norm-kind`). */
 export type NormKind = 'layernorm' | 'rmsnorm';
 
-/** The two residual sublayers of a block. */
-export type SublayerSite = 'attn' | 'mlp';
+/**
+ * The residual sublayers of a block: self-attention, the MLP, and (decoder blocks of an encoder-decoder
+ * only) cross-attention over the encoder output.
+ */
+export type SublayerSite = 'attn' | 'cross' | 'mlp';
 
 /** Transformer layout, for constants that depend on it (DeepNorm's α and β). */
 export type Architecture = 'decoder-only' | 'encoder-only' | 'encoder-decoder';

@@ -1,0 +1,538 @@
+/**
+ * The Transformer's reusable units — attention (causal self, bidirectional self, cross), MLP, and a block
+ * that wraps its sublayers in the norm strategy's residual sites — composed by the decoder-only GPT, the
+ * encoder and the encoder-decoder (nanoGPT's `CausalSelfAttention`, `MLP` and `Block`).
+ *
+ * @module
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { KVCache } from '../kernels/kv-cache.js';
+import type {
+  AnyNormStrategy,
+  Architecture,
+  InitRequest,
+  NormContext,
+  NormKind,
+  ResidualSite,
+  SublayerSite,
+} from '../norm/contract.js';
+import { applyRope, batchMatmul, causalSelfAttention, geluErf, geluTanh, linear, silu } from '../ops.js';
+import { type InitSpec, initValues, type ParamRole, type ParamStore } from '../params.js';
+import type { Rng } from '../util/rng.js';
+import type { Activation } from './gpt-config.js';
+import { type NormInputRecorder, ParamWeightHost } from './host.js';
+
+/** Per-forward-pass state shared by the embedding, the blocks and the head. */
+export interface RunContext {
+  /** Sequences in the batch. */
+  B: number;
+  /** Positions per sequence in this stack's stream. */
+  T: number;
+  /** Dropout calls so far (each gets its own seed, so recomputation replays the same masks). */
+  dropCount: number;
+  dropout: ((x: tf.Tensor) => tf.Tensor) | undefined;
+  rope: { cos: tf.Tensor; sin: tf.Tensor } | undefined;
+  /** Additive attention mask: `[T, T]` causal, or `[B, 1, 1, T]` key padding (bidirectional). */
+  mask: tf.Tensor | undefined;
+  /** Incremental decoding: attend over (and append to) this cache instead of the block's own positions. */
+  kv?: KVCache;
+}
+
+/** Shape and init settings the units read from their model's config. */
+export interface UnitSettings {
+  readonly dModel: number;
+  readonly dFF: number;
+  readonly nHeads: number;
+  readonly bias: boolean;
+  readonly activation: Activation;
+  readonly normKind: NormKind;
+  readonly normEps: number;
+  readonly normBias: boolean;
+  readonly initStd: number;
+  readonly initScheme: 'gpt2' | 'xavier';
+  readonly architecture: Architecture;
+}
+
+/**
+ * What the units need to create their weights: the model's parameter store, its init RNG, the norm
+ * strategy with its options, and the recorder of norm inputs. One per model.
+ */
+export class UnitBuilder {
+  constructor(
+    readonly params: ParamStore,
+    readonly rng: Rng,
+    readonly strategy: AnyNormStrategy,
+    // biome-ignore lint/suspicious/noExplicitAny: the strategy's own validated options
+    readonly opts: any,
+    readonly recorder: NormInputRecorder,
+    readonly settings: UnitSettings,
+  ) {}
+
+  /** The strategy's init for one sublayer weight (`req.base` when the strategy has no `init` hook). */
+  private initFor(ctx: NormContext, req: Omit<InitRequest, 'base'>, base: InitSpec): InitSpec {
+    return this.strategy.init ? this.strategy.init({ ...req, base }, ctx, this.opts) : base;
+  }
+
+  /** Values of a `[fanIn, fanOut]` sublayer matrix, initialized as the strategy chooses. */
+  matrix(
+    ctx: NormContext,
+    role: ParamRole,
+    fanIn: number,
+    fanOut: number,
+    base: InitSpec,
+    slice?: 'q' | 'k' | 'v',
+  ): Float32Array {
+    const spec = this.initFor(
+      ctx,
+      { role, kind: 'weight', fanIn, fanOut, ...(slice ? { slice } : {}) },
+      base,
+    );
+    return initValues(spec, [fanIn, fanOut], this.rng, fanIn, fanOut);
+  }
+
+  /** Values of a bias of `n` outputs (base init zeros). */
+  biasValues(
+    ctx: NormContext,
+    role: ParamRole,
+    n: number,
+    fanIn: number,
+    slice?: 'q' | 'k' | 'v',
+  ): Float32Array {
+    const spec = this.initFor(
+      ctx,
+      { role, kind: 'bias', fanIn, fanOut: n, ...(slice ? { slice } : {}) },
+      { kind: 'zeros' },
+    );
+    return initValues(spec, [n], this.rng, fanIn, n);
+  }
+
+  /**
+   * Base init of the sublayer matrices of a stack of `numLayers` blocks: GPT-2's N(0, initStd²) with output
+   * projections ÷√(2·numLayers), or Xavier-normal (gain 1) everywhere, the DeepNet paper's base.
+   */
+  baseInits(numLayers: number): { normal: InitSpec; proj: InitSpec } {
+    const s = this.settings;
+    if (s.initScheme === 'xavier')
+      return { normal: { kind: 'xavier-normal', gain: 1 }, proj: { kind: 'xavier-normal', gain: 1 } };
+    return {
+      normal: { kind: 'normal', std: s.initStd },
+      proj: { kind: 'normal', std: s.initStd / Math.sqrt(2 * numLayers) },
+    };
+  }
+
+  /** Adds a parameter of a block. */
+  add(name: string, shape: number[], role: ParamRole, values: Float32Array, layer: number): tf.Variable {
+    const decay = role !== 'bias';
+    return this.params.add({ name, shape, role, decay, layer }, tf.tensor(values, shape, 'float32'));
+  }
+
+  /** The residual site the strategy creates for sublayer `ctx.site` with weights under `prefix`. */
+  site(ctx: NormContext, prefix: string, layer: number): ResidualSite {
+    const s = this.settings;
+    const host = new ParamWeightHost(
+      prefix,
+      this.params,
+      this.rng,
+      { normKind: s.normKind, eps: s.normEps, normBias: s.normBias, dModel: s.dModel, layer },
+      this.recorder,
+    );
+    return this.strategy.createSite(ctx, this.opts, host);
+  }
+}
+
+/** Where a block sits: its stack context (without layer and site) plus its name prefix and global layer index. */
+export interface BlockPlace {
+  /** Context shared by the block's sites (architecture, stack, depths, widths). */
+  readonly ctx: Omit<NormContext, 'layer' | 'site'>;
+  /** 0-based index within its stack. */
+  readonly index: number;
+  /** The `layer` recorded in the parameters' specs (unique across stacks). */
+  readonly layer: number;
+  /** Parameter name prefix, e.g. `blocks.3.` or `decoder.blocks.3.`. */
+  readonly prefix: string;
+}
+
+function contextOf(place: BlockPlace, site: SublayerSite): NormContext {
+  return { ...place.ctx, layer: place.index, site };
+}
+
+function dropoutOf(rc: RunContext): (t: tf.Tensor) => tf.Tensor {
+  return (t) => (rc.dropout ? rc.dropout(t) : t);
+}
+
+/** Splits `[B·T, d]` into heads `[B, H, T, hd]`. */
+function toHeads(t: tf.Tensor, B: number, T: number, H: number): tf.Tensor4D {
+  const hd = t.shape[1]! / H;
+  return tf.transpose(tf.reshape(t, [B, T, H, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+}
+
+/** Merges heads `[B, H, T, hd]` into `[B·T, d]`. */
+function fromHeads(y: tf.Tensor4D): tf.Tensor2D {
+  const [B, H, T, hd] = y.shape;
+  return tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, H * hd]) as tf.Tensor2D;
+}
+
+/**
+ * Scaled dot-product attention `softmax(q·kᵀ/√hd + mask)·v` of heads `[B, H, Tq, hd]` against
+ * `[B, H, Tk, hd]`, with an additive mask broadcastable to `[B, H, Tq, Tk]` and optional dropout on the
+ * probabilities. Returns `[B, H, Tq, hd]`.
+ */
+export function scaledDotAttention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  mask?: tf.Tensor,
+  dropout?: (t: tf.Tensor) => tf.Tensor,
+): tf.Tensor4D {
+  const [B, H, Tq, hd] = q.shape;
+  const Tk = k.shape[2];
+  const q3 = tf.reshape(q, [B * H, Tq, hd]) as tf.Tensor3D;
+  const k3 = tf.reshape(k, [B * H, Tk, hd]) as tf.Tensor3D;
+  const v3 = tf.reshape(v, [B * H, Tk, hd]) as tf.Tensor3D;
+  let scores: tf.Tensor = tf.mul(
+    batchMatmul(q3, tf.transpose(k3, [0, 2, 1]) as tf.Tensor3D),
+    1 / Math.sqrt(hd),
+  );
+  if (mask) scores = tf.reshape(tf.add(tf.reshape(scores, [B, H, Tq, Tk]), mask), [B * H, Tq, Tk]);
+  const probs = tf.softmax(scores);
+  const att = (dropout ? dropout(probs) : probs) as tf.Tensor3D;
+  return tf.reshape(batchMatmul(att, v3), [B, H, Tq, hd]) as tf.Tensor4D;
+}
+
+/**
+ * Additive key-padding mask `[B, 1, 1, T]`: 0 where `ids` is a real token, −1e9 where it equals `padId`
+ * (no query attends to padding). Rows that are all padding stay finite (uniform attention).
+ */
+export function paddingMask(ids: Int32Array | number[], B: number, T: number, padId: number): tf.Tensor4D {
+  const m = new Float32Array(B * T);
+  for (let i = 0; i < B * T; i++) if (ids[i] === padId) m[i] = -1e9;
+  return tf.tensor4d(m, [B, 1, 1, T]);
+}
+
+/**
+ * Multi-head self-attention with a fused QKV projection: `blocks.{i}.attn.qkv.weight` `[d, 3d]` (columns
+ * q | k | v, heads contiguous in each) and `…attn.proj.weight` `[d, d]` (+ biases). Causal (decoders, with
+ * Strata's fused wasm kernel and the KV cache), or bidirectional with a key-padding mask (encoders).
+ */
+export class SelfAttention {
+  readonly qkvW: tf.Variable;
+  readonly qkvB?: tf.Variable;
+  readonly projW: tf.Variable;
+  readonly projB?: tf.Variable;
+
+  constructor(
+    u: UnitBuilder,
+    place: BlockPlace,
+    readonly causal: boolean,
+    site: SublayerSite = 'attn',
+  ) {
+    const s = u.settings;
+    const d = s.dModel;
+    const ctx = contextOf(place, site);
+    const { normal, proj } = u.baseInits(place.ctx.numLayers);
+    const p = `${place.prefix}${site}.`;
+    const qkv = interleaveColumns(
+      d,
+      (['q', 'k', 'v'] as const).map((sl) => u.matrix(ctx, 'qkv', d, d, normal, sl)),
+    );
+    this.qkvW = u.add(`${p}qkv.weight`, [d, 3 * d], 'qkv', qkv, place.layer);
+    if (s.bias) {
+      const all = new Float32Array(3 * d);
+      (['q', 'k', 'v'] as const).forEach((sl, j) => {
+        all.set(u.biasValues(ctx, 'qkv', d, d, sl), j * d);
+      });
+      this.qkvB = u.add(`${p}qkv.bias`, [3 * d], 'bias', all, place.layer);
+    }
+    this.projW = u.add(
+      `${p}proj.weight`,
+      [d, d],
+      'attn_out',
+      u.matrix(ctx, 'attn_out', d, d, proj),
+      place.layer,
+    );
+    if (s.bias)
+      this.projB = u.add(`${p}proj.bias`, [d], 'bias', u.biasValues(ctx, 'attn_out', d, d), place.layer);
+  }
+
+  /** The branch on its (normalized) input `h` `[B·T, d]`; `inner` is the strategy's norm before `proj`. */
+  forward(
+    h: tf.Tensor2D,
+    rc: RunContext,
+    heads: number,
+    cacheLayer: number,
+    inner?: (x: tf.Tensor) => tf.Tensor,
+  ): tf.Tensor2D {
+    const { B, T } = rc;
+    const qkv = linear(h, this.qkvW as tf.Tensor2D, this.qkvB as tf.Tensor1D | undefined);
+    let merged: tf.Tensor2D;
+    if (rc.kv) merged = this.cached(qkv, rc, heads, cacheLayer);
+    else if (this.causal) {
+      merged = causalSelfAttention(qkv, {
+        batch: B,
+        seqLen: T,
+        heads,
+        ...(rc.rope ? { rope: rc.rope } : {}),
+        ...(rc.mask ? { mask: rc.mask } : {}),
+        ...(rc.dropout ? { dropout: rc.dropout } : {}),
+      });
+    } else {
+      const [q0, k0, v0] = tf.split(qkv, 3, 1);
+      let q = toHeads(q0!, B, T, heads);
+      let k = toHeads(k0!, B, T, heads);
+      if (rc.rope) {
+        q = applyRope(q, rc.rope.cos, rc.rope.sin) as tf.Tensor4D;
+        k = applyRope(k, rc.rope.cos, rc.rope.sin) as tf.Tensor4D;
+      }
+      merged = fromHeads(scaledDotAttention(q, k, toHeads(v0!, B, T, heads), rc.mask, rc.dropout));
+    }
+    if (inner) merged = inner(merged) as tf.Tensor2D;
+    return dropoutOf(rc)(
+      linear(merged, this.projW as tf.Tensor2D, this.projB as tf.Tensor1D | undefined),
+    ) as tf.Tensor2D;
+  }
+
+  /** Incremental mode: the new positions against the KV cache (layer `cacheLayer`). */
+  private cached(qkv: tf.Tensor2D, rc: RunContext, H: number, cacheLayer: number): tf.Tensor2D {
+    const { B, T: n } = rc;
+    const cache = rc.kv!;
+    if (cache.fused) return cache.attendFused(cacheLayer, qkv, rc.rope);
+    const [q0, k0, v0] = tf.split(qkv, 3, 1);
+    let q = toHeads(q0!, B, n, H);
+    let k = toHeads(k0!, B, n, H);
+    if (rc.rope) {
+      q = applyRope(q, rc.rope.cos, rc.rope.sin) as tf.Tensor4D;
+      k = applyRope(k, rc.rope.cos, rc.rope.sin) as tf.Tensor4D;
+    }
+    return fromHeads(cache.attend(cacheLayer, q, k, toHeads(v0!, B, n, H)));
+  }
+
+  /** Keys and values of `h` `[B·T, d]` as heads, for a decoder cache that holds them itself. */
+  projectQKV(h: tf.Tensor2D, B: number, T: number, H: number): [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D] {
+    const qkv = linear(h, this.qkvW as tf.Tensor2D, this.qkvB as tf.Tensor1D | undefined);
+    const [q, k, v] = tf.split(qkv, 3, 1);
+    return [toHeads(q!, B, T, H), toHeads(k!, B, T, H), toHeads(v!, B, T, H)];
+  }
+
+  /** The output projection of merged heads `[rows, d]` (after the strategy's inner norm, if any). */
+  project(merged: tf.Tensor2D, inner?: (x: tf.Tensor) => tf.Tensor): tf.Tensor2D {
+    const m = inner ? (inner(merged) as tf.Tensor2D) : merged;
+    return linear(m, this.projW as tf.Tensor2D, this.projB as tf.Tensor1D | undefined);
+  }
+}
+
+/**
+ * Cross-attention of a decoder over the encoder's output ("memory"): `…cross.q.weight` `[d, d]` on the
+ * decoder stream, `…cross.kv.weight` `[d, 2d]` (columns k | v) on the memory, `…cross.proj.weight` `[d, d]`
+ * (+ biases). Init requests carry role `qkv` with slices `q`, `k`, `v` and `attn_out` for the projection,
+ * so DeepNorm's β reaches the cross-attention's v and out (DeepNet §4.3) with the decoder's context.
+ */
+export class CrossAttention {
+  readonly qW: tf.Variable;
+  readonly qB?: tf.Variable;
+  readonly kvW: tf.Variable;
+  readonly kvB?: tf.Variable;
+  readonly projW: tf.Variable;
+  readonly projB?: tf.Variable;
+
+  constructor(u: UnitBuilder, place: BlockPlace) {
+    const s = u.settings;
+    const d = s.dModel;
+    const ctx = contextOf(place, 'cross');
+    const { normal, proj } = u.baseInits(place.ctx.numLayers);
+    const p = `${place.prefix}cross.`;
+    this.qW = u.add(`${p}q.weight`, [d, d], 'qkv', u.matrix(ctx, 'qkv', d, d, normal, 'q'), place.layer);
+    if (s.bias) this.qB = u.add(`${p}q.bias`, [d], 'bias', u.biasValues(ctx, 'qkv', d, d, 'q'), place.layer);
+    const kv = interleaveColumns(
+      d,
+      (['k', 'v'] as const).map((sl) => u.matrix(ctx, 'qkv', d, d, normal, sl)),
+    );
+    this.kvW = u.add(`${p}kv.weight`, [d, 2 * d], 'qkv', kv, place.layer);
+    if (s.bias) {
+      const all = new Float32Array(2 * d);
+      (['k', 'v'] as const).forEach((sl, j) => {
+        all.set(u.biasValues(ctx, 'qkv', d, d, sl), j * d);
+      });
+      this.kvB = u.add(`${p}kv.bias`, [2 * d], 'bias', all, place.layer);
+    }
+    this.projW = u.add(
+      `${p}proj.weight`,
+      [d, d],
+      'attn_out',
+      u.matrix(ctx, 'attn_out', d, d, proj),
+      place.layer,
+    );
+    if (s.bias)
+      this.projB = u.add(`${p}proj.bias`, [d], 'bias', u.biasValues(ctx, 'attn_out', d, d), place.layer);
+  }
+
+  /** Keys and values of the memory `[B·S, d]` as heads `[B, H, S, hd]` (computed once per source). */
+  memoryKV(memory: tf.Tensor2D, B: number, S: number, H: number): [tf.Tensor4D, tf.Tensor4D] {
+    const kv = linear(memory, this.kvW as tf.Tensor2D, this.kvB as tf.Tensor1D | undefined);
+    const [k, v] = tf.split(kv, 2, 1);
+    return [toHeads(k!, B, S, H), toHeads(v!, B, S, H)];
+  }
+
+  /**
+   * The branch: queries from `h` `[B·T, d]` against the memory's keys/values, `memMask` the source padding
+   * mask `[B, 1, 1, S]`.
+   */
+  forward(
+    h: tf.Tensor2D,
+    kv: [tf.Tensor4D, tf.Tensor4D],
+    memMask: tf.Tensor | undefined,
+    rc: RunContext,
+    heads: number,
+    inner?: (x: tf.Tensor) => tf.Tensor,
+  ): tf.Tensor2D {
+    const q = toHeads(
+      linear(h, this.qW as tf.Tensor2D, this.qB as tf.Tensor1D | undefined),
+      rc.B,
+      rc.T,
+      heads,
+    );
+    let merged = fromHeads(scaledDotAttention(q, kv[0], kv[1], memMask, rc.dropout));
+    if (inner) merged = inner(merged) as tf.Tensor2D;
+    return dropoutOf(rc)(
+      linear(merged, this.projW as tf.Tensor2D, this.projB as tf.Tensor1D | undefined),
+    ) as tf.Tensor2D;
+  }
+}
+
+/**
+ * The position-wise MLP: `…mlp.fc.weight` `[d, dFF]`, `…mlp.gate.weight` (SwiGLU only), `…mlp.proj.weight`
+ * `[dFF, d]` (+ biases).
+ */
+export class MLP {
+  readonly fcW: tf.Variable;
+  readonly fcB?: tf.Variable;
+  readonly gateW?: tf.Variable;
+  readonly gateB?: tf.Variable;
+  readonly outW: tf.Variable;
+  readonly outB?: tf.Variable;
+
+  constructor(u: UnitBuilder, place: BlockPlace) {
+    const s = u.settings;
+    const d = s.dModel;
+    const f = s.dFF;
+    const ctx = contextOf(place, 'mlp');
+    const { normal, proj } = u.baseInits(place.ctx.numLayers);
+    const p = `${place.prefix}mlp.`;
+    const L = place.layer;
+    this.fcW = u.add(`${p}fc.weight`, [d, f], 'ffn_in', u.matrix(ctx, 'ffn_in', d, f, normal), L);
+    if (s.bias) this.fcB = u.add(`${p}fc.bias`, [f], 'bias', u.biasValues(ctx, 'ffn_in', f, d), L);
+    if (s.activation === 'swiglu') {
+      this.gateW = u.add(`${p}gate.weight`, [d, f], 'ffn_gate', u.matrix(ctx, 'ffn_gate', d, f, normal), L);
+      if (s.bias) this.gateB = u.add(`${p}gate.bias`, [f], 'bias', u.biasValues(ctx, 'ffn_gate', f, d), L);
+    }
+    this.outW = u.add(`${p}proj.weight`, [f, d], 'ffn_out', u.matrix(ctx, 'ffn_out', f, d, proj), L);
+    if (s.bias) this.outB = u.add(`${p}proj.bias`, [d], 'bias', u.biasValues(ctx, 'ffn_out', d, f), L);
+  }
+
+  /** The branch on `h` `[rows, d]`; `inner` is the strategy's norm on the hidden activations. */
+  forward(
+    h: tf.Tensor2D,
+    activation: Activation,
+    rc: RunContext,
+    inner?: (x: tf.Tensor) => tf.Tensor,
+  ): tf.Tensor2D {
+    const a = linear(h, this.fcW as tf.Tensor2D, this.fcB as tf.Tensor1D | undefined);
+    let hidden: tf.Tensor;
+    switch (activation) {
+      case 'gelu':
+        hidden = geluTanh(a);
+        break;
+      case 'gelu_erf':
+        hidden = geluErf(a);
+        break;
+      case 'relu':
+        hidden = tf.relu(a);
+        break;
+      case 'swiglu':
+        hidden = tf.mul(a, silu(linear(h, this.gateW as tf.Tensor2D, this.gateB as tf.Tensor1D | undefined)));
+        break;
+    }
+    if (inner) hidden = inner(hidden);
+    return dropoutOf(rc)(
+      linear(hidden as tf.Tensor2D, this.outW as tf.Tensor2D, this.outB as tf.Tensor1D | undefined),
+    ) as tf.Tensor2D;
+  }
+}
+
+/** Cross-attention inputs of a decoder block: the memory's keys/values and the source padding mask. */
+export interface Memory {
+  readonly kv: [tf.Tensor4D, tf.Tensor4D];
+  readonly mask: tf.Tensor | undefined;
+}
+
+/**
+ * One Transformer block: self-attention, optional cross-attention (decoder of an encoder-decoder) and the
+ * MLP, each wrapped in the residual site the norm strategy creates for it with the block's stack context.
+ * Weights are created in that order (site, then sublayer), so the init stream is the same for every model.
+ */
+export class TransformerBlock {
+  readonly attnSite: ResidualSite;
+  readonly attn: SelfAttention;
+  readonly crossSite?: ResidualSite;
+  readonly cross?: CrossAttention;
+  readonly mlpSite: ResidualSite;
+  readonly mlp: MLP;
+
+  constructor(
+    private readonly u: UnitBuilder,
+    readonly place: BlockPlace,
+    options: { causal: boolean; cross: boolean },
+  ) {
+    this.attnSite = u.site(contextOf(place, 'attn'), `${place.prefix}attn.`, place.layer);
+    this.attn = new SelfAttention(u, place, options.causal);
+    if (options.cross) {
+      this.crossSite = u.site(contextOf(place, 'cross'), `${place.prefix}cross.`, place.layer);
+      this.cross = new CrossAttention(u, place);
+    }
+    this.mlpSite = u.site(contextOf(place, 'mlp'), `${place.prefix}mlp.`, place.layer);
+    this.mlp = new MLP(u, place);
+  }
+
+  /**
+   * The block on the residual stream `[B·T, d]`. `cacheLayer` is the KV-cache slot of this block (used when
+   * `rc.kv` is set); `memory` is required for a block with cross-attention.
+   */
+  forward(x: tf.Tensor2D, rc: RunContext, cacheLayer = this.place.index, memory?: Memory): tf.Tensor2D {
+    const s = this.u.settings;
+    x = this.attnSite.forward(x, (h) => this.attn.forward(h, rc, s.nHeads, cacheLayer, this.attnSite.inner));
+    x = this.crossForward(x, rc, memory);
+    return this.mlpSite.forward(x, (h) => this.mlp.forward(h, s.activation, rc, this.mlpSite.inner));
+  }
+
+  /** The cross-attention sublayer (identity for blocks without one). */
+  crossForward(x: tf.Tensor2D, rc: RunContext, memory?: Memory): tf.Tensor2D {
+    if (!this.cross || !this.crossSite) return x;
+    if (!memory) throw new Error(`${this.place.prefix}cross: a decoder block needs the encoder output`);
+    const cross = this.cross;
+    const site = this.crossSite;
+    return site.forward(x, (h) =>
+      cross.forward(h, memory.kv, memory.mask, rc, this.u.settings.nHeads, site.inner),
+    );
+  }
+
+  /** The MLP sublayer alone (for decoders that run attention through their own cache). */
+  mlpForward(x: tf.Tensor2D, rc: RunContext): tf.Tensor2D {
+    return this.mlpSite.forward(x, (h) =>
+      this.mlp.forward(h, this.u.settings.activation, rc, this.mlpSite.inner),
+    );
+  }
+}
+
+/** Concatenates `[rows, cols]` matrices (given as flat row-major arrays) along columns. */
+export function interleaveColumns(rows: number, mats: Float32Array[]): Float32Array {
+  const cols = mats.map((m) => m.length / rows);
+  const total = cols.reduce((a, b) => a + b, 0);
+  const out = new Float32Array(rows * total);
+  for (let r = 0; r < rows; r++) {
+    let off = 0;
+    mats.forEach((m, j) => {
+      out.set(m.subarray(r * cols[j]!, (r + 1) * cols[j]!), r * total + off);
+      off += cols[j]!;
+    });
+  }
+  return out;
+}
