@@ -10,11 +10,19 @@ export * from './backend.js';
 export * from './checkpoint.js';
 export * from './config-fields.js';
 export * from './data/index.js';
+export * from './decode.js';
 export * from './errors.js';
 export * from './interop/index.js';
 export * from './io/index.js';
+export {
+  type EncDecConfig,
+  EncoderDecoder,
+  encDecFamily,
+  parseEncDecConfig,
+  Seq2SeqCache,
+} from './model/encdec.js';
 export * from './model/family.js';
-export { GPT, gptFamily } from './model/gpt.js';
+export { encoderFamily, GPT, gptFamily } from './model/gpt.js';
 export * from './model/gpt-config.js';
 export { type HostSettings, NormInputRecorder, ParamWeightHost } from './model/host.js';
 export { getModelFamily, listModelFamilies } from './model/registry.js';
@@ -30,6 +38,7 @@ export * from './train/adamw.js';
 export * from './train/config.js';
 export * from './train/flops.js';
 export * from './train/schedule.js';
+export * from './train/task-eval.js';
 export * from './train/trainer.js';
 export * from './util/plot.js';
 export * from './util/rng.js';

@@ -281,6 +281,31 @@ export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scal
 }
 
 /**
+ * Mean cross-entropy over the rows whose target is `>= 0`; rows with a negative target (`-1`: a padding or
+ * unmasked position) are ignored. Used by masked-language modelling and padded sequence-to-sequence
+ * targets. With no negative target it equals {@link crossEntropy}. Returns 0 when every row is ignored.
+ */
+export function maskedCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => {
+    const valid = tf.cast(tf.greaterEqual(targets, 0), 'float32');
+    const safe = tf.maximum(targets, tf.scalar(0, 'int32')) as tf.Tensor1D;
+    const logp = tf.logSoftmax(logits);
+    const rows = tf.neg(tf.sum(tf.mul(logp, oneHotFloat(safe, logits.shape[1])), 1));
+    return tf.div(tf.sum(tf.mul(rows, valid)), tf.maximum(tf.sum(valid), 1)) as tf.Scalar;
+  });
+}
+
+/**
+ * The training loss of a batch: {@link crossEntropy} when every target is a token, else
+ * {@link maskedCrossEntropy} (targets `-1` ignored). `hasIgnored` says which (computed from the host array).
+ */
+export function tokenLoss(logits: tf.Tensor, targets: tf.Tensor1D, hasIgnored: boolean): tf.Scalar {
+  const V = logits.shape[logits.rank - 1]!;
+  const flat = tf.reshape(logits, [-1, V]) as tf.Tensor2D;
+  return hasIgnored ? maskedCrossEntropy(flat, targets) : crossEntropy(flat, targets);
+}
+
+/**
  * Rotary position embedding tables in the rotate-half (GPT-NeoX / Hugging Face Llama) convention: feature
  * `j` and `j + d/2` form a pair rotated by angle `pos · base^(−2j/d)`.
  * @returns `cos`, `sin`: `[seqLen, headDim]` (each half repeated), as plain arrays for caching.

@@ -24,9 +24,29 @@ export {
 export { binaryReason, firstInvalidUtf8, loadTextSource, TEXT_EXTENSIONS } from './files.js';
 export { MarkovDataset, type MarkovOptions } from './markov.js';
 export {
+  brownPosPairs,
+  encodePairs,
+  loadPairsFile,
+  MaskedLMDataset,
+  type MaskedLMOptions,
+  packSeq2Seq,
+  parsePairs,
+  Seq2SeqDataset,
+  type Seq2SeqDatasetOptions,
+  type Seq2SeqExample,
+  type Seq2SeqShape,
+  SpanCorruptionDataset,
+  type SpanCorruptionOptions,
+  simplifyBrownTag,
+  type TaskBatch,
+  type TextPair,
+} from './tasks.js';
+export {
+  ByteSpecialTokenizer,
   ByteTokenizer,
   createTokenizer,
   listTokenizerKinds,
+  SPECIAL_TOKENS,
   type StreamDecoder,
   type TokenArray,
   type Tokenizer,

@@ -92,9 +92,134 @@ export class ByteTokenizer implements Tokenizer {
   }
 }
 
+/** Names of the special tokens of a {@link ByteSpecialTokenizer}, in id order after the 256 bytes. */
+export const SPECIAL_TOKENS = ['<pad>', '<mask>', '<bos>', '<eos>'] as const;
+
+/**
+ * Byte-level tokenizer plus special tokens, for encoder-only (masked-language modelling) and
+ * encoder-decoder models: ids 0–255 are UTF-8 bytes, then `<pad>` (256), `<mask>` (257), `<bos>` (258),
+ * `<eos>` (259), then `sentinels` T5 sentinel tokens `<extra_id_0>` … (260 …) used by span corruption.
+ * `encode` never produces special tokens (text is bytes); {@link ByteSpecialTokenizer.encodeWithSpecials}
+ * reads the literal names. Special ids decode to their names; `<pad>` decodes to nothing.
+ */
+export class ByteSpecialTokenizer implements Tokenizer {
+  /** Always `"byte-special"`. */
+  readonly kind = 'byte-special';
+  /** 256 + 4 + sentinels. */
+  readonly vocabSize: number;
+  /** Padding id (256). */
+  readonly padId = 256;
+  /** Mask id for masked-language modelling (257). */
+  readonly maskId = 257;
+  /** Beginning-of-sequence id, the decoder's start token (258). */
+  readonly bosId = 258;
+  /** End-of-sequence id (259). */
+  readonly eosId = 259;
+  private readonly bytes = new ByteTokenizer();
+
+  /** @param sentinels number of T5 sentinel tokens (default 16). */
+  constructor(readonly sentinels = 16) {
+    if (!Number.isInteger(sentinels) || sentinels < 0 || sentinels > 4096)
+      throw new StrataError(
+        'E_CONFIG',
+        `tokenizer.sentinels must be an integer in [0, 4096], got ${sentinels}`,
+      );
+    this.vocabSize = 256 + SPECIAL_TOKENS.length + sentinels;
+  }
+
+  /** The id of sentinel `k` (`<extra_id_k>`). */
+  sentinelId(k: number): number {
+    if (!Number.isInteger(k) || k < 0 || k >= this.sentinels)
+      throw new StrataError('E_USAGE', `sentinel ${k} is outside [0, ${this.sentinels})`);
+    return 256 + SPECIAL_TOKENS.length + k;
+  }
+
+  /** True for ids that are not bytes. */
+  isSpecial(id: number): boolean {
+    return id >= 256 && id < this.vocabSize;
+  }
+
+  /** The name of special id `id` (`<mask>`, `<extra_id_3>`), or undefined for a byte. */
+  specialName(id: number): string | undefined {
+    if (id < 256 || id >= this.vocabSize) return undefined;
+    const k = id - 256;
+    return k < SPECIAL_TOKENS.length ? SPECIAL_TOKENS[k] : `<extra_id_${k - SPECIAL_TOKENS.length}>`;
+  }
+
+  /** Encodes `text` as its UTF-8 bytes (no special tokens). */
+  encode(text: string): Uint8Array {
+    return this.bytes.encode(text);
+  }
+
+  /** Encodes `text`, turning the literal names `<mask>`, `<pad>`, `<bos>`, `<eos>`, `<extra_id_N>` into their ids. */
+  encodeWithSpecials(text: string): Int32Array {
+    const out: number[] = [];
+    const re = /<(pad|mask|bos|eos|extra_id_(\d+))>/g;
+    let last = 0;
+    for (let m = re.exec(text); m; m = re.exec(text)) {
+      const id =
+        m[2] !== undefined
+          ? Number(m[2]) < this.sentinels
+            ? this.sentinelId(Number(m[2]))
+            : undefined
+          : 256 + SPECIAL_TOKENS.indexOf(`<${m[1]}>` as (typeof SPECIAL_TOKENS)[number]);
+      if (id === undefined) continue;
+      out.push(...this.bytes.encode(text.slice(last, m.index)), id);
+      last = m.index + m[0].length;
+    }
+    out.push(...this.bytes.encode(text.slice(last)));
+    return Int32Array.from(out);
+  }
+
+  /** Decodes bytes as UTF-8 and special ids as their names (`<pad>` as nothing). */
+  decode(ids: ArrayLike<number>): string {
+    const d = this.decoder();
+    let s = '';
+    for (let i = 0; i < ids.length; i++) s += d.push(ids[i]!);
+    return s + d.flush();
+  }
+
+  /** An incremental decoder (complete characters only; special tokens as their names). */
+  decoder(): StreamDecoder {
+    const inner = this.bytes.decoder();
+    return {
+      push: (ids: number | ArrayLike<number>): string => {
+        const list = typeof ids === 'number' ? [ids] : Array.from(ids);
+        let s = '';
+        for (const id of list) {
+          const name = this.specialName(id);
+          if (name === undefined) s += inner.push(id);
+          else s += inner.flush() + (id === this.padId ? '' : name);
+        }
+        return s;
+      },
+      flush: () => inner.flush(),
+    };
+  }
+
+  /** `{ kind: "byte-special", specials: [...], sentinels }`. */
+  toJSON(): { kind: 'byte-special'; specials: string[]; sentinels: number } {
+    return { kind: 'byte-special', specials: [...SPECIAL_TOKENS], sentinels: this.sentinels };
+  }
+}
+
 type TokenizerFactory = (json: Record<string, unknown>) => Tokenizer;
 
-const factories = new Map<string, TokenizerFactory>([['byte', () => new ByteTokenizer()]]);
+const factories = new Map<string, TokenizerFactory>([
+  ['byte', () => new ByteTokenizer()],
+  [
+    'byte-special',
+    (json) => {
+      const specials = json.specials;
+      if (specials !== undefined && JSON.stringify(specials) !== JSON.stringify(SPECIAL_TOKENS))
+        throw new StrataError(
+          'E_CONFIG',
+          `tokenizer "byte-special": specials ${JSON.stringify(specials)} differ from this version's ${JSON.stringify(SPECIAL_TOKENS)}`,
+        );
+      return new ByteSpecialTokenizer(json.sentinels === undefined ? 16 : (json.sentinels as number));
+    },
+  ],
+]);
 
 /** The tokenizer kinds that {@link tokenizerFromJSON} and {@link createTokenizer} know. */
 export function listTokenizerKinds(): string[] {

@@ -54,7 +54,10 @@ export interface GPTConfig {
   initScheme: 'gpt2' | 'xavier';
   /** Residual-normalization strategy and its validated options. */
   norm: NormSelection;
-  /** Only decoder-only models are built today; recorded for strategies whose constants depend on it. */
+  /**
+   * `decoder-only` (the GPT) or `encoder-only` (family `encoder`: bidirectional attention with a padding
+   * mask); recorded for strategies whose constants depend on it.
+   */
   architecture: Architecture;
 }
 
@@ -92,6 +95,7 @@ export const GPT_DEFAULTS: Omit<GPTConfig, 'dFF' | 'norm'> & {
 export function parseGPTConfig(
   input: unknown,
   resolveNorm: (name: string, options: unknown) => NormSelection,
+  architectures: readonly Architecture[] = ['decoder-only'],
 ): GPTConfig {
   const raw = withDefaults('model config', input, GPT_DEFAULTS);
   const { int, num, oneOf, bool } = configFields('model', raw);
@@ -138,7 +142,7 @@ export function parseGPTConfig(
     dropout: num('dropout', 0, 0.99),
     initStd: num('initStd', 0, 10, true),
     initScheme: oneOf('initScheme', ['gpt2', 'xavier'] as const),
-    architecture: oneOf('architecture', ['decoder-only'] as const),
+    architecture: oneOf('architecture', architectures),
     norm: resolveNorm(normName, typeof norm === 'string' ? {} : (norm.options ?? {})),
   };
   if (cfg.positions === 'rope' && (dModel / nHeads / 2) % cfg.ropeRepeat !== 0) {
@@ -148,4 +152,41 @@ export function parseGPTConfig(
     );
   }
   return cfg;
+}
+
+/** Config of the encoder-only family (`encoder`): the GPT's fields with `architecture: "encoder-only"`, plus the padding id. */
+export interface EncoderConfig extends GPTConfig {
+  /** Token id that marks padding: no position attends to it (null: no padding mask). */
+  padId: number | null;
+}
+
+/**
+ * Validates an encoder-only config: the GPT's fields (defaults filled, `architecture` forced to
+ * `encoder-only`) plus `padId` (default 256, the `<pad>` of the byte-special tokenizer; the default
+ * vocabulary is that tokenizer's 276 ids).
+ */
+export function parseEncoderConfig(
+  input: unknown,
+  resolveNorm: (name: string, options: unknown) => NormSelection,
+): EncoderConfig {
+  if (input === null || typeof input !== 'object' || Array.isArray(input))
+    throw new StrataError('E_CONFIG', `model config must be an object, got ${JSON.stringify(input)}`);
+  const { padId = 256, architecture = 'encoder-only', ...rest } = input as Record<string, unknown>;
+  if (architecture !== 'encoder-only')
+    throw new StrataError(
+      'E_CONFIG',
+      `model.architecture must be "encoder-only" for the encoder family, got ${JSON.stringify(architecture)}`,
+    );
+  const cfg = parseGPTConfig({ vocabSize: 276, ...rest, architecture: 'encoder-only' }, resolveNorm, [
+    'encoder-only',
+  ]);
+  if (
+    padId !== null &&
+    (!Number.isInteger(padId) || (padId as number) < 0 || (padId as number) >= cfg.vocabSize)
+  )
+    throw new StrataError(
+      'E_CONFIG',
+      `model.padId must be null or an integer in [0, ${cfg.vocabSize}) (model.vocabSize), got ${JSON.stringify(padId)}`,
+    );
+  return { ...cfg, padId: padId as number | null };
 }

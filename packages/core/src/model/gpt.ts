@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { StrataError } from '../errors.js';
 import { strataKernelsActive } from '../kernels/index.js';
 import { KVCache } from '../kernels/kv-cache.js';
 import type { FinalNormContext, NormFn } from '../norm/contract.js';
@@ -15,9 +16,9 @@ import { type InitSpec, initValues, type ParamRole, ParamStore } from '../params
 import type { ModelStages } from '../train/trainer.js';
 import { Rng } from '../util/rng.js';
 import type { ComponentCount, ForwardOptions, LanguageModel, ModelFamily } from './family.js';
-import { type GPTConfig, parseGPTConfig } from './gpt-config.js';
+import { type EncoderConfig, type GPTConfig, parseEncoderConfig, parseGPTConfig } from './gpt-config.js';
 import { NormInputRecorder, ParamWeightHost } from './host.js';
-import { type RunContext, TransformerBlock, UnitBuilder } from './layers.js';
+import { paddingMask, type RunContext, TransformerBlock, UnitBuilder } from './layers.js';
 
 /**
  * Strata's GPT: token embedding, optional learned positions or RoPE, `nLayers` blocks of causal multi-head
@@ -35,7 +36,11 @@ import { type RunContext, TransformerBlock, UnitBuilder } from './layers.js';
  * - `lm_head.weight` `[d, vocab]` when the head is untied
  */
 export class GPT implements LanguageModel {
-  readonly family = 'gpt';
+  /** `gpt`, or `encoder` for an encoder-only config. */
+  readonly family: string;
+  /** Encoder-only: bidirectional attention with a key-padding mask instead of the causal mask. */
+  private readonly bidirectional: boolean;
+  private readonly padId: number | null;
   readonly params = new ParamStore();
   private readonly blocks: TransformerBlock[] = [];
   private readonly final: NormFn | null;
@@ -51,6 +56,9 @@ export class GPT implements LanguageModel {
     options: { seed: number },
   ) {
     const c = config;
+    this.bidirectional = c.architecture === 'encoder-only';
+    this.family = this.bidirectional ? 'encoder' : 'gpt';
+    this.padId = this.bidirectional ? ((c.padId as number | null | undefined) ?? null) : null;
     const rng = Rng.derive(options.seed, 'init');
     this.strategy = getNorm(c.norm.name);
     const opts = c.norm.options;
@@ -80,9 +88,9 @@ export class GPT implements LanguageModel {
       normKind: c.normKind,
       eps: c.normEps,
       architecture: c.architecture,
-      stack: 'decoder' as const,
-      encoderLayers: 0,
-      decoderLayers: c.nLayers,
+      stack: this.bidirectional ? ('encoder' as const) : ('decoder' as const),
+      encoderLayers: this.bidirectional ? c.nLayers : 0,
+      decoderLayers: this.bidirectional ? 0 : c.nLayers,
     };
     const units = new UnitBuilder(P, rng, this.strategy, opts, this.recorder, c);
     for (let i = 0; i < c.nLayers; i++) {
@@ -90,7 +98,7 @@ export class GPT implements LanguageModel {
         new TransformerBlock(
           units,
           { ctx: ctxBase, index: i, layer: i, prefix: `blocks.${i}.` },
-          { causal: true, cross: false },
+          { causal: !this.bidirectional, cross: false },
         ),
       );
     }
@@ -126,6 +134,7 @@ export class GPT implements LanguageModel {
     if (T > c.contextLength) throw new Error(`sequence length ${T} exceeds contextLength ${c.contextLength}`);
     const run = this.runContext(B, T, options);
     return tf.tidy(() => {
+      if (this.bidirectional) run.mask = this.padMask(ids);
       let x = this.embed(ids, run);
       for (let i = 0; i < this.blocks.length; i++) x = this.block(i, x, run);
       return this.head(x, B, T);
@@ -181,6 +190,8 @@ export class GPT implements LanguageModel {
         const again = starts[i] !== undefined;
         if (!again) starts[i] = rc.dropCount;
         else rc.dropCount = starts[i]!;
+        // The padding mask lives in the caller's tidy scope of each stage call.
+        if (this.bidirectional) rc.mask = this.padMask(ids);
         return quietly(again, () => this.block(i, x, rc));
       },
       head: (x) => tf.reshape(this.head(x, B, T), [B * T, c.vocabSize]) as tf.Tensor2D,
@@ -224,14 +235,20 @@ export class GPT implements LanguageModel {
 
   /** Block `i` on the residual stream `[B·T, d]`. */
   private block(i: number, x: tf.Tensor2D, rc: RunContext): tf.Tensor2D {
-    if (!rc.kv && !rc.mask && (rc.dropout || !strataKernelsActive()))
+    if (!this.bidirectional && !rc.kv && !rc.mask && (rc.dropout || !strataKernelsActive()))
       rc.mask = this.cached(`mask${rc.T}`, () => causalMask(rc.T));
     return this.blocks[i]!.forward(x, rc, i);
+  }
+
+  /** Encoder-only: the key-padding mask `[B, 1, 1, T]` of `ids` (undefined without a pad id). */
+  private padMask(ids: tf.Tensor2D): tf.Tensor | undefined {
+    return this.padId === null ? undefined : paddingMask(ids, this.padId);
   }
 
   /** An empty KV cache for `batch` sequences (see {@link forwardIncremental}). */
   createKVCache(batch: number): KVCache {
     const c = this.config;
+    this.requireCausal('createKVCache');
     return new KVCache(c.nLayers, batch, c.nHeads, c.dModel / c.nHeads, c.contextLength);
   }
 
@@ -243,6 +260,7 @@ export class GPT implements LanguageModel {
    */
   forwardIncremental(ids: tf.Tensor2D, cache: KVCache): tf.Tensor3D {
     const c = this.config;
+    this.requireCausal('forwardIncremental');
     const [B, n] = ids.shape;
     const p0 = cache.length;
     if (B !== cache.batch) throw new Error(`forwardIncremental: batch ${B} != cache batch ${cache.batch}`);
@@ -279,6 +297,14 @@ export class GPT implements LanguageModel {
     return out;
   }
 
+  private requireCausal(what: string): void {
+    if (this.bidirectional)
+      throw new StrataError(
+        'E_USAGE',
+        `${what}: an encoder-only model attends in both directions and cannot decode token by token; use an encoder-decoder model to generate`,
+      );
+  }
+
   /** Final norm (if the strategy has one) and the output head: `[B·T, d]` → logits `[B, T, vocab]`. */
   private head(x: tf.Tensor2D, B: number, T: number): tf.Tensor3D {
     const c = this.config;
@@ -311,7 +337,7 @@ export class GPT implements LanguageModel {
   summary(): string[] {
     const c = this.config;
     return [
-      `GPT: ${c.nLayers} layers, d_model ${c.dModel}, ${c.nHeads} heads (head dim ${c.dModel / c.nHeads}), d_ff ${c.dFF}, ${c.activation}`,
+      `${this.bidirectional ? `Encoder (bidirectional, masked-LM head, pad id ${this.padId ?? 'none'})` : 'GPT'}: ${c.nLayers} layers, d_model ${c.dModel}, ${c.nHeads} heads (head dim ${c.dModel / c.nHeads}), d_ff ${c.dFF}, ${c.activation}`,
       `positions ${c.positions}${c.positions === 'rope' ? ` (base ${c.ropeBase})` : ''}, context ${c.contextLength}, vocab ${c.vocabSize}, ${c.tiedEmbeddings ? 'tied' : 'untied'} head, biases ${c.bias ? 'on' : 'off'}, dropout ${c.dropout}`,
       `norm strategy ${c.norm.name}@${c.norm.version} ${JSON.stringify(c.norm.options)} over ${c.normKind} (eps ${c.normEps})`,
       `parameters ${this.params.count().toLocaleString('en-US')}`,
@@ -341,5 +367,19 @@ export const gptFamily: ModelFamily<GPTConfig> = {
   version: '1',
   description: 'GPT: causal Transformer with pluggable residual normalization (Pre-LN, Post-LN, DeepNorm, …)',
   parseConfig: (raw) => parseGPTConfig(raw, (name, options) => selectNorm(name, options).selection),
+  create: (config, options) => new GPT(config, options),
+};
+
+/**
+ * The encoder-only family (`family: "encoder"`): a BERT-style bidirectional Transformer trained with
+ * masked-language modelling. Same units and parameter names as the GPT (`tok_emb`, `pos_emb`, `blocks.{i}.attn.*`,
+ * `blocks.{i}.mlp.*`, `final.*`, `lm_head`), self-attention without the causal mask and with a key-padding
+ * mask on `padId`; residual sites get the encoder-only stack context (DeepNorm α = (2N)^¼, β = (8N)^-¼).
+ */
+export const encoderFamily: ModelFamily<EncoderConfig> = {
+  name: 'encoder',
+  version: '1',
+  description: 'Encoder-only Transformer (bidirectional, padding mask) for masked-language modelling',
+  parseConfig: (raw) => parseEncoderConfig(raw, (name, options) => selectNorm(name, options).selection),
   create: (config, options) => new GPT(config, options),
 };

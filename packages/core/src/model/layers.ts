@@ -161,13 +161,13 @@ function dropoutOf(rc: RunContext): (t: tf.Tensor) => tf.Tensor {
 }
 
 /** Splits `[B·T, d]` into heads `[B, H, T, hd]`. */
-function toHeads(t: tf.Tensor, B: number, T: number, H: number): tf.Tensor4D {
+export function toHeads(t: tf.Tensor, B: number, T: number, H: number): tf.Tensor4D {
   const hd = t.shape[1]! / H;
   return tf.transpose(tf.reshape(t, [B, T, H, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
 }
 
 /** Merges heads `[B, H, T, hd]` into `[B·T, d]`. */
-function fromHeads(y: tf.Tensor4D): tf.Tensor2D {
+export function fromHeads(y: tf.Tensor4D): tf.Tensor2D {
   const [B, H, T, hd] = y.shape;
   return tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, H * hd]) as tf.Tensor2D;
 }
@@ -200,13 +200,12 @@ export function scaledDotAttention(
 }
 
 /**
- * Additive key-padding mask `[B, 1, 1, T]`: 0 where `ids` is a real token, −1e9 where it equals `padId`
- * (no query attends to padding). Rows that are all padding stay finite (uniform attention).
+ * Additive key-padding mask `[B, 1, 1, T]` of ids `[B, T]`: 0 where the id is a real token, −1e9 where it
+ * equals `padId` (no query attends to padding). A row that is all padding stays finite (uniform attention).
  */
-export function paddingMask(ids: Int32Array | number[], B: number, T: number, padId: number): tf.Tensor4D {
-  const m = new Float32Array(B * T);
-  for (let i = 0; i < B * T; i++) if (ids[i] === padId) m[i] = -1e9;
-  return tf.tensor4d(m, [B, 1, 1, T]);
+export function paddingMask(ids: tf.Tensor2D, padId: number): tf.Tensor4D {
+  const [B, T] = ids.shape;
+  return tf.reshape(tf.mul(tf.cast(tf.equal(ids, padId), 'float32'), -1e9), [B, 1, 1, T]) as tf.Tensor4D;
 }
 
 /**

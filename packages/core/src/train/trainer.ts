@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { StrataError } from '../errors.js';
 import type { LanguageModel } from '../model/family.js';
-import { crossEntropy, strataKernelsActive, sumSquaresFast } from '../ops.js';
+import { strataKernelsActive, sumSquaresFast, tokenLoss } from '../ops.js';
 import type { DataParallelPool, WorkerSetup } from '../parallel/pool.js';
 
 export type { WorkerSetup } from '../parallel/pool.js';
@@ -156,6 +156,8 @@ export function computeLossAndGrads(
   for (const [name, v] of model.params.variables()) varToParam.set(v.name, name);
   const xs = tf.tensor2d(x, [rows, seqLen], 'int32');
   const ys = tf.tensor1d(y, 'int32');
+  // Targets -1 (masked-LM positions that were not masked, padded seq2seq targets) do not count.
+  const hasIgnored = y.some((v) => v < 0);
   try {
     if (options.recompute) {
       if (!isStaged(model)) {
@@ -164,15 +166,14 @@ export function computeLossAndGrads(
           `recompute: the "${model.family}" model does not implement stages(), which per-block recomputation needs`,
         );
       }
-      return recomputeGrads(model.stages(xs, options), ys, varToParam);
+      return recomputeGrads(model.stages(xs, options), ys, varToParam, hasIgnored);
     }
     const vars = model.params
       .variables()
       .map(([, v]) => v)
       .filter((v) => v.trainable);
     const { value, grads } = tf.variableGrads(() => {
-      const logits = model.forward(xs, options);
-      return crossEntropy(tf.reshape(logits, [rows * seqLen, model.config.vocabSize]) as tf.Tensor2D, ys);
+      return tokenLoss(model.forward(xs, options), ys, hasIgnored);
     }, vars);
     const byName = new Map<string, tf.Tensor>();
     for (const [vn, g] of Object.entries(grads)) byName.set(varToParam.get(vn) ?? vn, g);
@@ -194,6 +195,7 @@ function recomputeGrads(
   st: ModelStages,
   targets: tf.Tensor1D,
   varToParam: Map<string, string>,
+  hasIgnored = false,
 ): { loss: tf.Scalar; grads: Map<string, tf.Tensor> } {
   const engine = tf.engine();
   const grads = new Map<string, tf.Tensor>();
@@ -214,7 +216,12 @@ function recomputeGrads(
   for (let i = 0; i < st.numBlocks; i++) stream.push(tf.tidy(() => st.block(i, stream[i]!)));
   const headVars = st.headVariables();
   const xL = stream[st.numBlocks]!;
-  const h = engine.gradients(() => crossEntropy(st.head(xL), targets), [xL, ...headVars], undefined, true);
+  const h = engine.gradients(
+    () => tokenLoss(st.head(xL), targets, hasIgnored),
+    [xL, ...headVars],
+    undefined,
+    true,
+  );
   const loss = h.value as tf.Scalar;
   let dx = h.grads[0] as tf.Tensor2D;
   accumulate(headVars, h.grads.slice(1));
@@ -523,7 +530,10 @@ export class Trainer {
   }
 }
 
-/** Mean next-token loss of `model` over `batches` (each `[batchSize·seqLen]`), and its perplexity. */
+/**
+ * Mean next-token loss of `model` over `batches` (each `[batchSize·seqLen]`), and its perplexity. Targets
+ * `-1` are not counted (masked-LM and padded sequence-to-sequence batches); `tokens` counts the rest.
+ */
 export async function evaluateLoss(
   model: LanguageModel,
   batches: readonly Batch[],
@@ -535,16 +545,14 @@ export async function evaluateLoss(
   let tokens = 0;
   for (const b of batches) {
     const T = b.x.length / batchSize;
+    let counted = 0;
+    for (const v of b.y) if (v >= 0) counted++;
     const loss = tf.tidy(() => {
       const x = tf.tensor2d(b.x, [batchSize, T], 'int32');
-      const logits = model.forward(x);
-      return crossEntropy(
-        tf.reshape(logits, [batchSize * T, model.config.vocabSize]) as tf.Tensor2D,
-        tf.tensor1d(b.y, 'int32'),
-      );
+      return tokenLoss(model.forward(x), tf.tensor1d(b.y, 'int32'), counted < b.y.length);
     });
-    total += (await loss.data())[0]! * b.x.length;
-    tokens += b.x.length;
+    total += (await loss.data())[0]! * counted;
+    tokens += counted;
     loss.dispose();
   }
   const mean = total / tokens;
