@@ -27,8 +27,11 @@ export function subLnInit(req: InitRequest, gamma: number, mode: 'xavier' | 'bas
  * with a **final LN**, and an init that **up-scales** v, out, ffn-in and ffn-out by
  * γ = √(ln 2N) (decoder-only/encoder-only; encoder-decoder: see {@link subLnGamma}).
  *
+ * Encoder-decoder: the decoder's cross-attention keeps only the outer LN (no `inner_norm`) and its weights
+ * are not up-scaled (torchscale skips `encoder_attn`); γ per stack as {@link subLnGamma} says.
+ *
  * Weights per site: `<site>.norm.*` (outer), `<site>.inner_norm.*` (width dModel for attention, dFF for the
- * MLP); final: `final.norm.*`.
+ * MLP; none on cross-attention); final: `final.norm.*`.
  */
 export const subLN = defineNorm({
   name: 'subln',
@@ -49,14 +52,20 @@ export const subLN = defineNorm({
   },
   createSite(ctx, _opts, host) {
     const ln = host.norm('norm');
+    const forward = (x: tf.Tensor2D, branch: (h: tf.Tensor2D) => tf.Tensor2D) =>
+      tf.add(x, branch(ln(x) as tf.Tensor2D)) as tf.Tensor2D;
+    // Magneto / torchscale: the decoder's cross-attention has only the outer LN.
+    if (ctx.site === 'cross') return { forward };
     const inner = host.norm('inner_norm', { dim: ctx.site === 'mlp' ? ctx.dFF : ctx.dModel });
-    return { forward: (x, branch) => tf.add(x, branch(ln(x) as tf.Tensor2D)), inner };
+    return { forward, inner };
   },
   createFinal(_ctx, _opts, host) {
     return host.norm('norm');
   },
   init(req, ctx, opts) {
-    const gamma = opts.gamma ?? subLnGamma(ctx.architecture, depthsOf(ctx), ctx.stack);
+    // torchscale's SubLN init skips the decoder's cross-attention (`encoder_attn`): gain 1 there.
+    const gamma =
+      ctx.site === 'cross' ? 1 : (opts.gamma ?? subLnGamma(ctx.architecture, depthsOf(ctx), ctx.stack));
     return subLnInit(req, gamma, opts.init);
   },
 });
