@@ -207,8 +207,8 @@ export class DataParallelPool {
 
   /**
    * Loss and gradients of a whole batch: rank 0 computes its shard with `local` while the workers compute
-   * theirs; returns the shard-size-weighted averages.
-   * @param x, y `[rows·seqLen]` token ids
+   * theirs; returns the averages weighted by each shard's scored targets (its rows when all count).
+   * @param x `[rows·seqLen]` token ids; `y` the targets, the same number per row (`-1` = not scored)
    * @param local computes this thread's shard (the same function the workers run)
    */
   async step(
@@ -222,6 +222,15 @@ export class DataParallelPool {
   ): Promise<ShardResult> {
     if (this.closed) throw new StrataError('E_CONFIG', 'the data-parallel pool is closed');
     const shards = shardRows(rows, this.ranks);
+    // Targets per row (an encoder-decoder's rows have fewer targets than inputs); shards are weighted by
+    // their scored targets (targets -1 are ignored), which is the row share when every target counts.
+    const yLen = y.length / rows;
+    const scored = (start: number, count: number) => {
+      let n = 0;
+      for (let i = start * yLen; i < (start + count) * yLen; i++) if (y[i]! >= 0) n++;
+      return n;
+    };
+    const total = Math.max(1, scored(0, rows));
     const waits: Promise<void>[] = [];
     this.workers.forEach((h, i) => {
       const [start, count] = shards[i + 1]!;
@@ -234,7 +243,7 @@ export class DataParallelPool {
       h.worker.postMessage({
         type: 'step',
         x: x.slice(start * seqLen, (start + count) * seqLen),
-        y: y.slice(start * seqLen, (start + count) * seqLen),
+        y: y.slice(start * yLen, (start + count) * yLen),
         rows: count,
         seqLen,
         seed,
@@ -245,7 +254,7 @@ export class DataParallelPool {
     let mine: ShardResult | undefined;
     let failure: unknown;
     try {
-      mine = local(x.subarray(0, count0 * seqLen), y.subarray(0, count0 * seqLen), count0);
+      mine = local(x.subarray(0, count0 * seqLen), y.subarray(0, count0 * yLen), count0);
     } catch (e) {
       failure = e;
     }
@@ -257,8 +266,8 @@ export class DataParallelPool {
       if (mine) for (const g of mine.grads.values()) g.dispose();
       throw failure ?? bad?.reason;
     }
-    const w0 = count0 / rows;
-    const ws = this.workers.map((_, i) => shards[i + 1]![1] / rows);
+    const w0 = scored(0, count0) / total;
+    const ws = this.workers.map((_, i) => scored(shards[i + 1]![0], shards[i + 1]![1]) / total);
     let loss = mine.loss * w0;
     ws.forEach((w, i) => {
       loss += this.workers[i]!.loss[0]! * w;
