@@ -221,7 +221,7 @@ describe('training the new architectures', () => {
     await saveCheckpoint(dir, model, {
       tokenizer: tok.toJSON(),
       optimizer: await tr.optimizer.exportState(),
-      state: tr.state,
+      state: { ...tr.state },
     });
     for (let i = 0; i < 20; i++) await tr.step();
     const after = await evaluateTask(model, data.valBatches(8, 20, 2), 8);
