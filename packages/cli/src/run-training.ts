@@ -3,6 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import {
   type ActiveBackend,
   ByteTokenizer,
+  evaluateTask,
   getModelFamily,
   isCheckpointDir,
   type LanguageModel,
@@ -27,6 +28,7 @@ import type { ParsedArgs } from './args.js';
 import { UsageError } from './args.js';
 import { type BandPoint, type BandSeries, bandChart, runLossChart, writePlot } from './plots.js';
 import { formatDuration, Progress } from './progress.js';
+import { type TaskSpec, taskSource, taskTokenizer } from './tasks.js';
 
 /** Where the training text comes from; recorded in the checkpoint so `--resume` and `eval` can rebuild it. */
 export type DataSpec =
@@ -250,6 +252,8 @@ export interface RunSetup {
    * `phaseStart`, `warmupSteps`, `lrScaleSteps`, and a `note` for the log) goes to the metrics first.
    */
   phaseEvent?: Record<string, unknown>;
+  /** Encoder-only / encoder-decoder task (masked-LM, span corruption, POS, pairs); absent: next-token. */
+  task?: TaskSpec;
 }
 
 /** Layout of a run directory. */
@@ -366,14 +370,16 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
   const { model, training, runDir } = setup;
   const paths = runPaths(runDir);
   mkdirSync(runDir, { recursive: true });
-  const tokenizer = new ByteTokenizer();
+  const tokenizer = setup.task ? taskTokenizer() : new ByteTokenizer();
   if (setup.data.kind === 'markov' && model.config.vocabSize < setup.data.vocab) {
     throw new StrataError(
       'E_CONFIG',
       `model.vocabSize (${model.config.vocabSize}) is smaller than the markov vocabulary (${setup.data.vocab}); pass --model-opt vocabSize=${setup.data.vocab}`,
     );
   }
-  const dataset = await datasetFor(setup.data, training);
+  const dataset = setup.task
+    ? await taskSource(setup.task, setup.data, model.config, training)
+    : await datasetFor(setup.data, training);
   const fingerprint = dataset.datasetFingerprint();
   const savedFingerprint = setup.resume?.state?.dataFingerprint;
   if (savedFingerprint !== undefined && savedFingerprint !== fingerprint) {
@@ -436,7 +442,17 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
     backend: setup.backend.name,
   });
   progress.log(`schedule: ${describeSchedule(training)}`);
-  const trainingRecord = { ...training, data: setup.data };
+  const trainingRecord = { ...training, data: setup.data, ...(setup.task ? { task: setup.task } : {}) };
+  // Task metrics (masked-LM accuracy; seq2seq token accuracy and exact match) at every evaluation.
+  const taskMetrics = async (): Promise<Record<string, number>> => {
+    if (!setup.task) return {};
+    const batches = dataset.valBatches(training.batchSize, training.seqLen, training.evalBatches);
+    const m = await evaluateTask(model, batches, training.batchSize);
+    return {
+      valAccuracy: m.accuracy,
+      ...(m.exactMatch !== undefined ? { valExactMatch: m.exactMatch } : {}),
+    };
+  };
   let stopSignal: string | undefined;
   const onSignal = (sig: string) => {
     if (stopSignal) {
@@ -473,7 +489,13 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
   try {
     if (startStep === 0 && training.steps > 0) {
       const ev = await trainer.evaluate();
-      metrics.write({ step: 0, valLoss: ev.loss, valPerplexity: ev.perplexity, backend: setup.backend.name });
+      metrics.write({
+        step: 0,
+        valLoss: ev.loss,
+        valPerplexity: ev.perplexity,
+        ...(await taskMetrics()),
+        backend: setup.backend.name,
+      });
       progress.log(
         `step 0: validation loss ${ev.loss.toFixed(4)} (uniform would be ${Math.log(model.config.vocabSize).toFixed(4)})`,
       );
@@ -512,6 +534,7 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
         const ev = await trainer.evaluate();
         record.valLoss = ev.loss;
         record.valPerplexity = ev.perplexity;
+        Object.assign(record, await taskMetrics());
       }
       metrics.write(record);
       progress.update({

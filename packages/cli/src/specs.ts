@@ -249,6 +249,50 @@ export const DATA_OPTIONS: OptionDef[] = [
   },
 ];
 
+/** Architecture and task flags of `train` (encoder-only and encoder-decoder models). */
+export const ARCH_OPTIONS: OptionDef[] = [
+  {
+    name: 'arch',
+    type: 'string',
+    choices: ['decoder-only', 'encoder-only', 'encoder-decoder'],
+    description:
+      'decoder-only (--model gpt, ngpt, …), encoder-only (BERT-style, masked-LM) or encoder-decoder (seq2seq) [default: decoder-only]',
+    group: 'Architecture',
+  },
+  {
+    name: 'task',
+    type: 'string',
+    choices: ['mlm', 'span', 'pos', 'pairs'],
+    description:
+      'mlm: masked-LM (encoder-only); span: T5 span corruption of --data text; pos: Brown sentence → POS tags; pairs: a --data FILE.tsv/.jsonl of source/target pairs [default: mlm / span, pairs for .tsv/.jsonl]',
+    group: 'Architecture',
+  },
+  {
+    name: 'encoder-layers',
+    type: 'integer',
+    description: 'encoder blocks N (encoder-decoder) [default: --layers]',
+    group: 'Architecture',
+  },
+  {
+    name: 'decoder-layers',
+    type: 'integer',
+    description: 'decoder blocks M (encoder-decoder) [default: --layers]',
+    group: 'Architecture',
+  },
+  {
+    name: 'source-length',
+    type: 'integer',
+    description: 'longest source in tokens (encoder-decoder) [default: --context]',
+    group: 'Architecture',
+  },
+  {
+    name: 'target-length',
+    type: 'integer',
+    description: 'longest target + 1 in tokens (encoder-decoder) [default: --context]',
+    group: 'Architecture',
+  },
+];
+
 export const trainSpec: CommandDef = {
   name: 'train',
   summary: 'train a model (or resume a run) and write checkpoints, metrics and a loss plot',
@@ -296,6 +340,7 @@ export const trainSpec: CommandDef = {
       group: 'Continued training',
     },
     ...MODEL_OPTIONS,
+    ...ARCH_OPTIONS,
     ...TRAINING_OPTIONS,
     ...DATA_OPTIONS,
     ...RUNTIME_OPTIONS,
@@ -303,6 +348,9 @@ export const trainSpec: CommandDef = {
   ],
   examples: [
     'strata train                                  # small GPT on the Brown corpus, a few minutes on 2 cores',
+    'strata train --arch encoder-only --out runs/mlm          # BERT-style masked-LM on the Brown corpus',
+    'strata train --arch encoder-decoder --task pos --norm deepnorm --out runs/pos',
+    'strata train --arch encoder-decoder --data pairs.tsv --source-length 48 --target-length 48',
     'strata train --norm deepnorm --layers 24 --out runs/deep',
     'strata train --model ngpt --lr 3e-3 --out runs/ngpt',
     'strata train --resume runs/deep',
@@ -312,9 +360,13 @@ export const trainSpec: CommandDef = {
 
 export const evalSpec: CommandDef = {
   name: 'eval',
-  summary: 'print validation loss and perplexity of a checkpoint',
+  summary: 'print validation loss and perplexity (and task metrics) of a checkpoint',
   usage: 'strata eval --checkpoint DIR [--data FILE] [--batches N]',
-  description: 'Without --data, evaluates on the held-out split of the data the checkpoint was trained on.',
+  description:
+    'Without --data, evaluates on the held-out split of the data the checkpoint was trained on. Encoder-only\n' +
+    'models report masked-LM loss and accuracy on the masked positions; encoder-decoder models report loss,\n' +
+    'token accuracy (teacher-forced) and exact match (greedy decoding); --data is then a pairs file (pairs task)\n' +
+    'or text (masked-LM, span corruption).',
   options: [
     {
       name: 'checkpoint',
@@ -344,7 +396,7 @@ export const evalSpec: CommandDef = {
 
 export const generateSpec: CommandDef = {
   name: 'generate',
-  summary: 'sample text from a checkpoint',
+  summary: 'sample text from a checkpoint (decode a source with an encoder-decoder)',
   usage:
     'strata generate --checkpoint DIR [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K] [--seed S]',
   options: [
@@ -378,9 +430,20 @@ export const generateSpec: CommandDef = {
       group: 'Sampling',
     },
     { name: 'seed', type: 'integer', default: 1, description: 'sampling seed', group: 'Sampling' },
+    {
+      name: 'beam',
+      type: 'integer',
+      description:
+        'encoder-decoder: beam search with N hypotheses (1 = greedy; decoding is deterministic) [default: 1]',
+      group: 'Sampling',
+    },
     ...RUNTIME_OPTIONS,
   ],
-  examples: ['strata generate --checkpoint runs/demo --prompt "The jury said" --max-tokens 300'],
+  examples: [
+    'strata generate --checkpoint runs/demo --prompt "The jury said" --max-tokens 300',
+    'strata generate --checkpoint runs/pos --prompt "The jury said" --beam 4   # encoder-decoder: source → target',
+    'strata generate --checkpoint runs/mlm --prompt "The <mask>ury said"        # encoder-only: fills <mask>',
+  ],
 };
 
 export const infoSpec: CommandDef = {

@@ -2,6 +2,7 @@ import {
   type Batch,
   ByteTokenizer,
   evaluateLoss,
+  evaluateTask,
   loadCheckpoint,
   loadTextSource,
   parseTrainConfig,
@@ -10,6 +11,7 @@ import {
 import type { ParsedArgs } from '../args.js';
 import { type DataSpec, datasetFor, resolveCheckpointDir } from '../run-training.js';
 import { setupRuntime } from '../setup.js';
+import { type TaskSpec, taskSource } from '../tasks.js';
 
 /** `strata eval`: loss and perplexity of a checkpoint on held-out or given data. */
 export async function run(args: ParsedArgs): Promise<number> {
@@ -17,6 +19,8 @@ export async function run(args: ParsedArgs): Promise<number> {
   const { checkpointDir } = await resolveCheckpointDir(String(args.checkpoint ?? ''));
   const { model, config } = await loadCheckpoint(checkpointDir);
   try {
+    const savedTask = (config.training as { task?: TaskSpec } | undefined)?.task;
+    if (savedTask) return await evalTask(args, model, config, savedTask, checkpointDir, backend.name);
     const batchSize = args['batch-size'] as number;
     const maxBatches = args.batches as number;
     const seqLen = model.config.contextLength;
@@ -56,6 +60,69 @@ export async function run(args: ParsedArgs): Promise<number> {
   } finally {
     model.dispose();
   }
+}
+
+/** Task metrics of an encoder-only or encoder-decoder checkpoint (masked-LM; seq2seq). */
+async function evalTask(
+  args: ParsedArgs,
+  model: Awaited<ReturnType<typeof loadCheckpoint>>['model'],
+  config: Awaited<ReturnType<typeof loadCheckpoint>>['config'],
+  saved: TaskSpec,
+  checkpointDir: string,
+  backendName: string,
+): Promise<number> {
+  const batchSize = args['batch-size'] as number;
+  const maxBatches = args.batches as number;
+  const {
+    data: savedData = { kind: 'brown' },
+    task: _t,
+    ...rest
+  } = (config.training ?? {}) as {
+    data?: DataSpec;
+    task?: TaskSpec;
+  };
+  const training = parseTrainConfig(rest);
+  let task = saved;
+  let data: DataSpec = savedData;
+  let what = 'held-out validation split';
+  if (args.data) {
+    const path = String(args.data);
+    if (saved.kind === 'pairs' || saved.kind === 'pos') task = { kind: 'pairs', path };
+    else data = { kind: 'files', path };
+    what = path;
+  }
+  // --data is evaluated almost whole: all of it but one example (or one chunk of text) is held out.
+  const source = await taskSource(task, data, model.config, {
+    valFraction: args.data ? 0.999 : training.valFraction,
+    seed: training.seed,
+  });
+  const batches = source.valBatches(batchSize, model.config.contextLength, maxBatches);
+  if (batches.length === 0)
+    throw new StrataError('E_DATA', `${what}: not enough data to form one batch of ${batchSize}`);
+  const m = await evaluateTask(model, batches, batchSize);
+  const out = {
+    checkpoint: checkpointDir,
+    data: what,
+    task: task.kind,
+    loss: m.loss,
+    perplexity: Math.exp(m.loss),
+    accuracy: m.accuracy,
+    ...(m.exactMatch !== undefined ? { exactMatch: m.exactMatch, examples: m.examples } : {}),
+    tokens: m.tokens,
+    backend: backendName,
+  };
+  if (args.json) process.stdout.write(`${JSON.stringify(out)}\n`);
+  else {
+    const scored = task.kind === 'mlm' ? 'masked tokens' : 'target tokens';
+    process.stdout.write(
+      `data:        ${what} (${m.tokens} ${scored})\ntask:        ${task.kind}\nloss:        ${m.loss.toFixed(4)} nats/token\naccuracy:    ${(100 * m.accuracy).toFixed(2)} % of ${scored}\n` +
+        (m.exactMatch !== undefined
+          ? `exact match: ${(100 * m.exactMatch).toFixed(2)} % of ${m.examples} examples (greedy decoding)\n`
+          : '') +
+        `backend:     ${backendName}\n`,
+    );
+  }
+  return 0;
 }
 
 /** Non-overlapping windows over all of `tokens`, grouped into full batches (`y` is `x` shifted by one). */

@@ -1,14 +1,35 @@
-import { ByteTokenizer, generate, loadCheckpoint } from '@strata/core';
+import {
+  ByteSpecialTokenizer,
+  ByteTokenizer,
+  beamSearchSeq2Seq,
+  EncoderDecoder,
+  generate,
+  type LanguageModel,
+  loadCheckpoint,
+  StrataError,
+  tokenizerFromJSON,
+} from '@strata/core';
+import * as tf from '@tensorflow/tfjs-core';
 import type { ParsedArgs } from '../args.js';
+import { UsageError } from '../args.js';
 import { resolveCheckpointDir } from '../run-training.js';
 import { setupRuntime } from '../setup.js';
 
-/** `strata generate`: stream sampled text to stdout. */
+/**
+ * `strata generate`: stream sampled text to stdout (decoder-only); decode the prompt as a source with greedy
+ * or beam search (encoder-decoder); fill the `<mask>` tokens of the prompt (encoder-only).
+ */
 export async function run(args: ParsedArgs): Promise<number> {
   await setupRuntime(args);
   const { checkpointDir } = await resolveCheckpointDir(String(args.checkpoint ?? ''));
-  const { model } = await loadCheckpoint(checkpointDir);
+  const { model, config } = await loadCheckpoint(checkpointDir);
   try {
+    if (model instanceof EncoderDecoder) return await decodeSeq2Seq(model, args);
+    if (args.beam !== undefined)
+      throw new UsageError(
+        '--beam applies to encoder-decoder checkpoints; this one is decoder-only or encoder-only',
+      );
+    if (model.family === 'encoder') return await fillMasks(model, tokenizerFromJSON(config.tokenizer), args);
     const tokenizer = new ByteTokenizer();
     const prompt = String(args.prompt ?? '');
     const decoder = tokenizer.decoder();
@@ -29,4 +50,54 @@ export async function run(args: ParsedArgs): Promise<number> {
   } finally {
     model.dispose();
   }
+}
+
+/** Encoder-decoder: the prompt is the source (`<extra_id_N>` etc. read as special tokens). */
+async function decodeSeq2Seq(model: EncoderDecoder, args: ParsedArgs): Promise<number> {
+  const tok = new ByteSpecialTokenizer();
+  const prompt = String(args.prompt ?? '');
+  const source = Array.from(tok.encodeWithSpecials(prompt));
+  if (source.length > model.config.sourceLength)
+    throw new StrataError(
+      'E_USAGE',
+      `--prompt has ${source.length} tokens, more than the model's sourceLength ${model.config.sourceLength}`,
+    );
+  const beam = (args.beam as number | undefined) ?? 1;
+  const maxLength = Math.min(args['max-tokens'] as number, model.config.targetLength);
+  const [best] = await beamSearchSeq2Seq(model, source, { beam, maxLength });
+  const text = tok.decode(best?.tokens ?? []);
+  if (args.json)
+    process.stdout.write(
+      `${JSON.stringify({ source: prompt, output: text, tokens: best?.tokens.length ?? 0, logProb: best?.score ?? null, finished: best?.finished ?? false, beam })}\n`,
+    );
+  else process.stdout.write(`${text}\n`);
+  return 0;
+}
+
+/** Encoder-only: replace each `<mask>` of the prompt by the model's most likely token. */
+async function fillMasks(
+  model: LanguageModel,
+  tokenizer: ReturnType<typeof tokenizerFromJSON>,
+  args: ParsedArgs,
+): Promise<number> {
+  if (!(tokenizer instanceof ByteSpecialTokenizer))
+    throw new StrataError('E_CHECKPOINT', 'an encoder-only checkpoint needs the byte-special tokenizer');
+  const prompt = String(args.prompt ?? '');
+  const ids = Array.from(tokenizer.encodeWithSpecials(prompt));
+  const masks = ids.flatMap((id, i) => (id === tokenizer.maskId ? [i] : []));
+  if (masks.length === 0)
+    throw new UsageError('an encoder-only model fills <mask> tokens: put at least one <mask> in --prompt');
+  if (ids.length > model.config.contextLength)
+    throw new StrataError(
+      'E_USAGE',
+      `--prompt has ${ids.length} tokens, more than the model's contextLength ${model.config.contextLength}`,
+    );
+  const pred = tf.tidy(() =>
+    tf.argMax(model.forward(tf.tensor2d([ids], [1, ids.length], 'int32')), 2).dataSync(),
+  );
+  const filled = ids.map((id, i) => (masks.includes(i) ? pred[i]! : id));
+  const text = tokenizer.decode(filled);
+  if (args.json) process.stdout.write(`${JSON.stringify({ prompt, output: text, masks: masks.length })}\n`);
+  else process.stdout.write(`${text}\n`);
+  return 0;
 }

@@ -56,6 +56,7 @@ export async function run(args: ParsedArgs): Promise<number> {
         batchSize?: number;
         seqLen?: number;
         data?: { kind: string; path?: string };
+        task?: { kind: string; path?: string };
       };
       lines.push(
         `training    step ${state.step}${tr.steps ? `/${tr.steps}` : ''}, ${formatDuration(state.trainSeconds ?? 0)} of training` +
@@ -69,6 +70,10 @@ export async function run(args: ParsedArgs): Promise<number> {
         );
       lines.push(`schedule    ${phase.description}`);
       if (phase.lrScale) lines.push(`lr scale    ${phase.lrScale.description}`);
+      if (tr.task)
+        lines.push(
+          `            task ${tr.task.kind}${tr.task.path ? ` (${tr.task.path})` : ''}; tokenizer ${String(config.tokenizer.kind)}`,
+        );
     } else lines.push('training    (no run state: weights only)');
     if (schedule) lines.push(`schedule    ${describeSchedule(schedule)}`);
     if (scales) {

@@ -14,6 +14,7 @@ import {
   trainerOptionsFromArgs,
 } from '../run-training.js';
 import { setupRuntime, workerSetup } from '../setup.js';
+import { archModelConfig, describeTask, familyForArch, type TaskSpec, taskFromArgs } from '../tasks.js';
 
 const RESUME_CONFLICTS = [
   'd-model',
@@ -33,6 +34,12 @@ const RESUME_CONFLICTS = [
   'batch-size',
   'seq-len',
   'lr',
+  'arch',
+  'task',
+  'encoder-layers',
+  'decoder-layers',
+  'source-length',
+  'target-length',
 ];
 
 /** `strata train`: train a new model, or continue a run with `--resume`. */
@@ -56,8 +63,11 @@ export async function run(args: ParsedArgs): Promise<number> {
         `--resume ${checkpointDir}: the checkpoint has no optimizer/run state (it was exported, not saved by training)`,
       );
     }
-    const saved = (loaded.config.training ?? {}) as Record<string, unknown> & { data?: DataSpec };
-    const { data, ...trainingSaved } = saved;
+    const saved = (loaded.config.training ?? {}) as Record<string, unknown> & {
+      data?: DataSpec;
+      task?: TaskSpec;
+    };
+    const { data, task, ...trainingSaved } = saved;
     const phase = resumePhase(args, loaded.state, trainingSaved);
     const training = trainConfigFromArgs(
       { ...(args.steps !== undefined ? { steps: args.steps } : {}) },
@@ -90,6 +100,7 @@ export async function run(args: ParsedArgs): Promise<number> {
             },
           }
         : {}),
+      ...(task ? { task } : {}),
     });
     printPaths(res, json);
     loaded.model.dispose();
@@ -99,7 +110,9 @@ export async function run(args: ParsedArgs): Promise<number> {
     throw new UsageError(
       '--phase and --rewarm start a schedule phase of a resumed run: give them with --resume',
     );
-  const { family, raw } = modelConfigFromArgs(args);
+  const { arch, family } = familyForArch(args);
+  const raw = archModelConfig(arch, args, modelConfigFromArgs({ ...args, model: family }).raw);
+  const task = taskFromArgs(arch, args);
   const fam = getModelFamily(family);
   const config = fam.parseConfig(raw);
   const training = trainConfigFromArgs(
@@ -120,11 +133,17 @@ export async function run(args: ParsedArgs): Promise<number> {
       `--out ${runDir} already exists and is not empty; pass --force to overwrite it, or --resume ${runDir} to continue it`,
     );
   }
-  const data: DataSpec = dataSpecFromArg(args.data, training.seed);
+  const data: DataSpec =
+    task?.kind === 'pairs' || task?.kind === 'pos'
+      ? { kind: 'brown' }
+      : dataSpecFromArg(args.data, training.seed);
+  if (task && data.kind === 'markov')
+    throw new StrataError('E_CONFIG', `--task ${task.kind} needs text; synthetic markov data has none`);
   const model = createModel(family, raw, training.seed);
   const label = `${family}${normName ? `/${normName}` : ''}`;
   if (!json) {
-    process.stderr.write(`backend ${backend.name} (${backend.pkg}); data ${describeData(data)}\n`);
+    const what = task ? describeTask(task, describeData(data)) : describeData(data);
+    process.stderr.write(`backend ${backend.name} (${backend.pkg}); data ${what}\n`);
     for (const line of model.summary()) process.stderr.write(`${line}\n`);
   }
   const res = await runTraining({
@@ -136,6 +155,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     label,
     json,
     trainer: trainerOptionsFromArgs(args, workerSetup),
+    ...(task ? { task } : {}),
   });
   printPaths(res, json);
   model.dispose();
