@@ -136,7 +136,12 @@ async function logSoftmaxRows(logits: tf.Tensor2D): Promise<Float32Array[]> {
 export function seq2seqScorer(
   model: EncoderDecoder,
   source: readonly number[],
-): { score: StepScorer; dispose(): void } {
+): {
+  /** Scores the hypotheses of one step (see {@link StepScorer}). */
+  score: StepScorer;
+  /** Frees the cached encoder output and decoder keys/values. */
+  dispose(): void;
+} {
   const src = sourceTensor(model, [source]);
   let cache: Seq2SeqCache;
   try {

@@ -30,7 +30,9 @@ export interface RunContext {
   T: number;
   /** Dropout calls so far (each gets its own seed, so recomputation replays the same masks). */
   dropCount: number;
+  /** Dropout with this pass's seed (undefined when not training or the rate is 0). */
   dropout: ((x: tf.Tensor) => tf.Tensor) | undefined;
+  /** RoPE tables `[T, headDim]` of this pass's positions (RoPE models only). */
   rope: { cos: tf.Tensor; sin: tf.Tensor } | undefined;
   /** Additive attention mask: `[T, T]` causal, or `[B, 1, 1, T]` key padding (bidirectional). */
   mask: tf.Tensor | undefined;
