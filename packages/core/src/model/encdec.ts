@@ -10,18 +10,19 @@ import { configFields } from '../config-fields.js';
 import { StrataError } from '../errors.js';
 import { strataKernelsActive } from '../kernels/index.js';
 import type { FinalNormContext, NormFn } from '../norm/contract.js';
-import { getNorm, selectNorm } from '../norm/registry.js';
+import { selectNorm } from '../norm/registry.js';
 import { causalMask, embeddingLookup, embedWithPositions, matmul2d, matmulTransposeB } from '../ops.js';
-import { type InitSpec, initValues, type ParamRole, ParamStore } from '../params.js';
+import { type InitSpec, initValues, type ParamRole } from '../params.js';
 import { Rng } from '../util/rng.js';
 import type { ComponentCount, ForwardOptions, LanguageModel, ModelFamily } from './family.js';
 import { type GPTConfig, parseGPTConfig } from './gpt-config.js';
-import { NormInputRecorder, ParamWeightHost } from './host.js';
+import { ParamWeightHost } from './host.js';
 import {
   fromHeads,
   type Memory,
   paddingMask,
   type RunContext,
+  StrategyModel,
   scaledDotAttention,
   TransformerBlock,
   UnitBuilder,
@@ -237,9 +238,8 @@ export class Seq2SeqCache {
  *
  * Specs record `layer` i for encoder block i and N + j for decoder block j.
  */
-export class EncoderDecoder implements LanguageModel {
+export class EncoderDecoder extends StrategyModel implements LanguageModel {
   readonly family = 'encdec';
-  readonly params = new ParamStore();
   readonly encoder: TransformerBlock[] = [];
   readonly decoder: TransformerBlock[] = [];
   private readonly encFinal: NormFn | null;
@@ -248,17 +248,15 @@ export class EncoderDecoder implements LanguageModel {
   private readonly encPos?: tf.Variable;
   private readonly decPos?: tf.Variable;
   private readonly head_?: tf.Variable;
-  private readonly recorder = new NormInputRecorder();
   private readonly masks = new Map<number, tf.Tensor2D>();
-  private readonly strategy;
 
   constructor(
     readonly config: EncDecConfig,
     options: { seed: number },
   ) {
+    super(config.norm);
     const c = config;
     const rng = Rng.derive(options.seed, 'init');
-    this.strategy = getNorm(c.norm.name);
     const opts = c.norm.options;
     const d = c.dModel;
     const P = this.params;
@@ -482,10 +480,6 @@ export class EncoderDecoder implements LanguageModel {
     return out;
   }
 
-  afterStep(): void {
-    this.strategy.afterStep?.(this.params, this.config.norm.options);
-  }
-
   components(): ComponentCount[] {
     const groups = new Map<string, number>();
     for (const s of this.params.specs()) {
@@ -511,23 +505,13 @@ export class EncoderDecoder implements LanguageModel {
       stack('encoder', c.nEncoderLayers, 'bidirectional self-attention + MLP'),
       stack('decoder', c.nDecoderLayers, 'causal self-attention + cross-attention + MLP'),
       `positions ${c.positions}, source ${c.sourceLength} / target ${c.targetLength} tokens, vocab ${c.vocabSize} (pad ${c.padId}, bos ${c.bosId}, eos ${c.eosId}), ${c.tiedEmbeddings ? 'tied' : 'untied'} head, biases ${c.bias ? 'on' : 'off'}, dropout ${c.dropout}`,
-      `norm strategy ${c.norm.name}@${c.norm.version} ${JSON.stringify(c.norm.options)} over ${c.normKind} (eps ${c.normEps})`,
+      this.normSummary(c.normKind, c.normEps),
       `parameters ${this.params.count().toLocaleString('en-US')}`,
     ];
   }
 
-  setDiagnostics(on: boolean): void {
-    this.recorder.enabled = on;
-    if (!on) this.recorder.clear();
-  }
-
-  takeNormInputs(): Promise<Map<string, number>> {
-    return this.recorder.take();
-  }
-
   dispose(): void {
-    this.params.dispose();
-    this.recorder.clear();
+    this.disposeParams();
     for (const m of this.masks.values()) m.dispose();
     this.masks.clear();
   }

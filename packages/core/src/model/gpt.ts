@@ -3,7 +3,7 @@ import { StrataError } from '../errors.js';
 import { strataKernelsActive } from '../kernels/index.js';
 import { KVCache } from '../kernels/kv-cache.js';
 import type { FinalNormContext, NormFn } from '../norm/contract.js';
-import { getNorm, selectNorm } from '../norm/registry.js';
+import { selectNorm } from '../norm/registry.js';
 import {
   causalMask,
   embeddingLookup,
@@ -12,13 +12,13 @@ import {
   matmulTransposeB,
   ropeTables,
 } from '../ops.js';
-import { type InitSpec, initValues, type ParamRole, ParamStore } from '../params.js';
+import { type InitSpec, initValues, type ParamRole } from '../params.js';
 import type { ModelStages } from '../train/trainer.js';
 import { Rng } from '../util/rng.js';
 import type { ComponentCount, ForwardOptions, LanguageModel, ModelFamily } from './family.js';
 import { type EncoderConfig, type GPTConfig, parseEncoderConfig, parseGPTConfig } from './gpt-config.js';
-import { NormInputRecorder, ParamWeightHost } from './host.js';
-import { paddingMask, type RunContext, TransformerBlock, UnitBuilder } from './layers.js';
+import { ParamWeightHost } from './host.js';
+import { paddingMask, type RunContext, StrategyModel, TransformerBlock, UnitBuilder } from './layers.js';
 
 /**
  * Strata's GPT: token embedding, optional learned positions or RoPE, `nLayers` blocks of causal multi-head
@@ -35,32 +35,29 @@ import { paddingMask, type RunContext, TransformerBlock, UnitBuilder } from './l
  * - strategy weights under `blocks.{i}.attn.*`, `blocks.{i}.mlp.*` and `final.*` (Pre-LN: `….norm.weight/bias`)
  * - `lm_head.weight` `[d, vocab]` when the head is untied
  */
-export class GPT implements LanguageModel {
+export class GPT extends StrategyModel implements LanguageModel {
   /** `gpt`, or `encoder` for an encoder-only config. */
   readonly family: string;
   /** Encoder-only: bidirectional attention with a key-padding mask instead of the causal mask. */
   private readonly bidirectional: boolean;
   private readonly padId: number | null;
-  readonly params = new ParamStore();
   private readonly blocks: TransformerBlock[] = [];
   private readonly final: NormFn | null;
   private readonly tokEmb: tf.Variable;
   private readonly posEmb?: tf.Variable;
   private readonly head_?: tf.Variable;
-  private readonly recorder = new NormInputRecorder();
   private readonly cache = new Map<string, tf.Tensor>();
-  private readonly strategy;
 
   constructor(
     readonly config: GPTConfig,
     options: { seed: number },
   ) {
+    super(config.norm);
     const c = config;
     this.bidirectional = c.architecture === 'encoder-only';
     this.family = this.bidirectional ? 'encoder' : 'gpt';
     this.padId = this.bidirectional ? ((c.padId as number | null | undefined) ?? null) : null;
     const rng = Rng.derive(options.seed, 'init');
-    this.strategy = getNorm(c.norm.name);
     const opts = c.norm.options;
     const d = c.dModel;
     const P = this.params;
@@ -315,10 +312,6 @@ export class GPT implements LanguageModel {
     return tf.reshape(logits, [B, T, c.vocabSize]) as tf.Tensor3D;
   }
 
-  afterStep(): void {
-    this.strategy.afterStep?.(this.params, this.config.norm.options);
-  }
-
   components(): ComponentCount[] {
     const groups = new Map<string, number>();
     for (const s of this.params.specs()) {
@@ -339,23 +332,13 @@ export class GPT implements LanguageModel {
     return [
       `${this.bidirectional ? `Encoder (bidirectional, masked-LM head, pad id ${this.padId ?? 'none'})` : 'GPT'}: ${c.nLayers} layers, d_model ${c.dModel}, ${c.nHeads} heads (head dim ${c.dModel / c.nHeads}), d_ff ${c.dFF}, ${c.activation}`,
       `positions ${c.positions}${c.positions === 'rope' ? ` (base ${c.ropeBase})` : ''}, context ${c.contextLength}, vocab ${c.vocabSize}, ${c.tiedEmbeddings ? 'tied' : 'untied'} head, biases ${c.bias ? 'on' : 'off'}, dropout ${c.dropout}`,
-      `norm strategy ${c.norm.name}@${c.norm.version} ${JSON.stringify(c.norm.options)} over ${c.normKind} (eps ${c.normEps})`,
+      this.normSummary(c.normKind, c.normEps),
       `parameters ${this.params.count().toLocaleString('en-US')}`,
     ];
   }
 
-  setDiagnostics(on: boolean): void {
-    this.recorder.enabled = on;
-    if (!on) this.recorder.clear();
-  }
-
-  takeNormInputs(): Promise<Map<string, number>> {
-    return this.recorder.take();
-  }
-
   dispose(): void {
-    this.params.dispose();
-    this.recorder.clear();
+    this.disposeParams();
     for (const t of this.cache.values()) t.dispose();
     this.cache.clear();
   }

@@ -16,11 +16,12 @@ import type {
   ResidualSite,
   SublayerSite,
 } from '../norm/contract.js';
+import { getNorm, type NormSelection } from '../norm/registry.js';
 import { applyRope, batchMatmul, causalSelfAttention, geluErf, geluTanh, linear, silu } from '../ops.js';
-import { type InitSpec, initValues, type ParamRole, type ParamStore } from '../params.js';
+import { type InitSpec, initValues, type ParamRole, ParamStore } from '../params.js';
 import type { Rng } from '../util/rng.js';
 import type { Activation } from './gpt-config.js';
-import { type NormInputRecorder, ParamWeightHost } from './host.js';
+import { NormInputRecorder, ParamWeightHost } from './host.js';
 
 /** Per-forward-pass state shared by the embedding, the blocks and the head. */
 export interface RunContext {
@@ -128,6 +129,53 @@ export class UnitBuilder {
     return this.params.add({ name, shape, role, decay, layer }, tf.tensor(values, shape, 'float32'));
   }
 
+  /**
+   * A fused projection `<prefix>weight` `[d, slices·d]` whose column blocks are the given slices (each
+   * initialized separately, as the strategy chooses for `q`, `k`, `v`), and its bias `[slices·d]`.
+   */
+  fused(
+    prefix: string,
+    ctx: NormContext,
+    slices: readonly ('q' | 'k' | 'v')[],
+    base: InitSpec,
+    layer: number,
+  ): [tf.Variable, tf.Variable | undefined] {
+    const d = this.settings.dModel;
+    const n = slices.length;
+    const values = interleaveColumns(
+      d,
+      slices.map((sl) => this.matrix(ctx, 'qkv', d, d, base, sl)),
+    );
+    const w = this.add(`${prefix}weight`, [d, n * d], 'qkv', values, layer);
+    if (!this.settings.bias) return [w, undefined];
+    const all = new Float32Array(n * d);
+    slices.forEach((sl, j) => {
+      all.set(this.biasValues(ctx, 'qkv', d, d, sl), j * d);
+    });
+    return [w, this.add(`${prefix}bias`, [n * d], 'bias', all, layer)];
+  }
+
+  /** A linear map `<prefix>weight` `[fanIn, fanOut]` of `role` and its bias `[fanOut]` (when the model has biases). */
+  linear(
+    prefix: string,
+    ctx: NormContext,
+    role: ParamRole,
+    fanIn: number,
+    fanOut: number,
+    base: InitSpec,
+    layer: number,
+  ): [tf.Variable, tf.Variable | undefined] {
+    const w = this.add(
+      `${prefix}weight`,
+      [fanIn, fanOut],
+      role,
+      this.matrix(ctx, role, fanIn, fanOut, base),
+      layer,
+    );
+    if (!this.settings.bias) return [w, undefined];
+    return [w, this.add(`${prefix}bias`, [fanOut], 'bias', this.biasValues(ctx, role, fanOut, fanIn), layer)];
+  }
+
   /** The residual site the strategy creates for sublayer `ctx.site` with weights under `prefix`. */
   site(ctx: NormContext, prefix: string, layer: number): ResidualSite {
     const s = this.settings;
@@ -232,27 +280,8 @@ export class SelfAttention {
     const ctx = contextOf(place, site);
     const { normal, proj } = u.baseInits(place.ctx.numLayers);
     const p = `${place.prefix}${site}.`;
-    const qkv = interleaveColumns(
-      d,
-      (['q', 'k', 'v'] as const).map((sl) => u.matrix(ctx, 'qkv', d, d, normal, sl)),
-    );
-    this.qkvW = u.add(`${p}qkv.weight`, [d, 3 * d], 'qkv', qkv, place.layer);
-    if (s.bias) {
-      const all = new Float32Array(3 * d);
-      (['q', 'k', 'v'] as const).forEach((sl, j) => {
-        all.set(u.biasValues(ctx, 'qkv', d, d, sl), j * d);
-      });
-      this.qkvB = u.add(`${p}qkv.bias`, [3 * d], 'bias', all, place.layer);
-    }
-    this.projW = u.add(
-      `${p}proj.weight`,
-      [d, d],
-      'attn_out',
-      u.matrix(ctx, 'attn_out', d, d, proj),
-      place.layer,
-    );
-    if (s.bias)
-      this.projB = u.add(`${p}proj.bias`, [d], 'bias', u.biasValues(ctx, 'attn_out', d, d), place.layer);
+    [this.qkvW, this.qkvB] = u.fused(`${p}qkv.`, ctx, ['q', 'k', 'v'], normal, place.layer);
+    [this.projW, this.projB] = u.linear(`${p}proj.`, ctx, 'attn_out', d, d, proj, place.layer);
   }
 
   /** The branch on its (normalized) input `h` `[B·T, d]`; `inner` is the strategy's norm before `proj`. */
@@ -341,29 +370,9 @@ export class CrossAttention {
     const ctx = contextOf(place, 'cross');
     const { normal, proj } = u.baseInits(place.ctx.numLayers);
     const p = `${place.prefix}cross.`;
-    this.qW = u.add(`${p}q.weight`, [d, d], 'qkv', u.matrix(ctx, 'qkv', d, d, normal, 'q'), place.layer);
-    if (s.bias) this.qB = u.add(`${p}q.bias`, [d], 'bias', u.biasValues(ctx, 'qkv', d, d, 'q'), place.layer);
-    const kv = interleaveColumns(
-      d,
-      (['k', 'v'] as const).map((sl) => u.matrix(ctx, 'qkv', d, d, normal, sl)),
-    );
-    this.kvW = u.add(`${p}kv.weight`, [d, 2 * d], 'qkv', kv, place.layer);
-    if (s.bias) {
-      const all = new Float32Array(2 * d);
-      (['k', 'v'] as const).forEach((sl, j) => {
-        all.set(u.biasValues(ctx, 'qkv', d, d, sl), j * d);
-      });
-      this.kvB = u.add(`${p}kv.bias`, [2 * d], 'bias', all, place.layer);
-    }
-    this.projW = u.add(
-      `${p}proj.weight`,
-      [d, d],
-      'attn_out',
-      u.matrix(ctx, 'attn_out', d, d, proj),
-      place.layer,
-    );
-    if (s.bias)
-      this.projB = u.add(`${p}proj.bias`, [d], 'bias', u.biasValues(ctx, 'attn_out', d, d), place.layer);
+    [this.qW, this.qB] = u.fused(`${p}q.`, ctx, ['q'], normal, place.layer);
+    [this.kvW, this.kvB] = u.fused(`${p}kv.`, ctx, ['k', 'v'], normal, place.layer);
+    [this.projW, this.projB] = u.linear(`${p}proj.`, ctx, 'attn_out', d, d, proj, place.layer);
   }
 
   /** Keys and values of the memory `[B·S, d]` as heads `[B, H, S, hd]` (computed once per source). */
@@ -419,14 +428,10 @@ export class MLP {
     const { normal, proj } = u.baseInits(place.ctx.numLayers);
     const p = `${place.prefix}mlp.`;
     const L = place.layer;
-    this.fcW = u.add(`${p}fc.weight`, [d, f], 'ffn_in', u.matrix(ctx, 'ffn_in', d, f, normal), L);
-    if (s.bias) this.fcB = u.add(`${p}fc.bias`, [f], 'bias', u.biasValues(ctx, 'ffn_in', f, d), L);
-    if (s.activation === 'swiglu') {
-      this.gateW = u.add(`${p}gate.weight`, [d, f], 'ffn_gate', u.matrix(ctx, 'ffn_gate', d, f, normal), L);
-      if (s.bias) this.gateB = u.add(`${p}gate.bias`, [f], 'bias', u.biasValues(ctx, 'ffn_gate', f, d), L);
-    }
-    this.outW = u.add(`${p}proj.weight`, [f, d], 'ffn_out', u.matrix(ctx, 'ffn_out', f, d, proj), L);
-    if (s.bias) this.outB = u.add(`${p}proj.bias`, [d], 'bias', u.biasValues(ctx, 'ffn_out', d, f), L);
+    [this.fcW, this.fcB] = u.linear(`${p}fc.`, ctx, 'ffn_in', d, f, normal, L);
+    if (s.activation === 'swiglu')
+      [this.gateW, this.gateB] = u.linear(`${p}gate.`, ctx, 'ffn_gate', d, f, normal, L);
+    [this.outW, this.outB] = u.linear(`${p}proj.`, ctx, 'ffn_out', f, d, proj, L);
   }
 
   /** The branch on `h` `[rows, d]`; `inner` is the strategy's norm on the hidden activations. */
@@ -536,4 +541,49 @@ export function interleaveColumns(rows: number, mats: Float32Array[]): Float32Ar
     });
   }
   return out;
+}
+
+/**
+ * What every model built from these units shares: the parameter store, the norm strategy (its post-step
+ * hook) and the recorder of norm inputs for the depth diagnostics.
+ */
+export abstract class StrategyModel {
+  /** All parameters by name. */
+  readonly params = new ParamStore();
+  /** Records each norm's input norm while diagnostics are on. */
+  protected readonly recorder = new NormInputRecorder();
+  /** The residual-normalization strategy of every site. */
+  protected readonly strategy: AnyNormStrategy;
+
+  constructor(private readonly selection: NormSelection) {
+    this.strategy = getNorm(selection.name);
+  }
+
+  /** The strategy's hook after every optimizer step. */
+  afterStep(): void {
+    this.strategy.afterStep?.(this.params, this.selection.options);
+  }
+
+  /** Turns recording of norm inputs on or off (off clears what was recorded). */
+  setDiagnostics(on: boolean): void {
+    this.recorder.enabled = on;
+    if (!on) this.recorder.clear();
+  }
+
+  /** Recorded `norm name → mean ‖input‖₂` since the last call. */
+  takeNormInputs(): Promise<Map<string, number>> {
+    return this.recorder.take();
+  }
+
+  /** The summary line of the strategy and the norm kind. */
+  protected normSummary(normKind: NormKind, eps: number): string {
+    const n = this.selection;
+    return `norm strategy ${n.name}@${n.version} ${JSON.stringify(n.options)} over ${normKind} (eps ${eps})`;
+  }
+
+  /** Frees the parameters and anything recorded. */
+  protected disposeParams(): void {
+    this.params.dispose();
+    this.recorder.clear();
+  }
 }
