@@ -13,6 +13,7 @@ import type { FinalNormContext, NormFn } from '../norm/contract.js';
 import { selectNorm } from '../norm/registry.js';
 import { causalMask, embeddingLookup, embedWithPositions, matmul2d, matmulTransposeB } from '../ops.js';
 import { type InitSpec, initValues, type ParamRole } from '../params.js';
+import type { ModelStages } from '../train/trainer.js';
 import { Rng } from '../util/rng.js';
 import type { ComponentCount, ForwardOptions, LanguageModel, ModelFamily } from './family.js';
 import { type GPTConfig, parseGPTConfig } from './gpt-config.js';
@@ -430,6 +431,89 @@ export class EncoderDecoder extends StrategyModel implements LanguageModel {
       const tgt = tf.slice(ids, [0, S], [B, L - S]) as tf.Tensor2D;
       return this.decode(tgt, this.encode(src, options), src, options);
     });
+  }
+
+  /**
+   * The forward pass in stages for per-block recomputation (the trainer's `recompute`): the stream is the
+   * encoder rows `[B·S, d]` stacked on the decoder rows `[B·T, d]`. Stages 0…N−1 are the encoder blocks
+   * (the decoder rows pass through), stage N the encoder's final norm (identity without one), stages
+   * N+1…N+M the decoder blocks (the encoder output rows pass through, feeding each cross-attention), then
+   * the head on the decoder rows. Dropout masks are replayed on re-runs, so the gradients equal the plain
+   * path's up to float rounding.
+   */
+  stages(ids: tf.Tensor2D, options: ForwardOptions = {}): ModelStages {
+    const c = this.config;
+    const [B, L] = ids.shape;
+    const S = c.sourceLength;
+    const T = L - S;
+    if (T < 1 || L > c.contextLength)
+      throw new StrataError(
+        'E_USAGE',
+        `an encoder-decoder row packs ${S} source and 1..${c.targetLength} decoder tokens; got ${L}`,
+      );
+    const N = this.encoder.length;
+    const encRc = this.runContext(B, S, options, 0);
+    const decRc = this.runContext(B, T, options, 1_000_003);
+    const src = () => tf.slice(ids, [0, 0], [B, S]) as tf.Tensor2D;
+    const split = (x: tf.Tensor2D) => tf.split(x, [B * S, B * T], 0) as [tf.Tensor2D, tf.Tensor2D];
+    const byLayer = new Map<number, tf.Variable[]>();
+    const encFinal: tf.Variable[] = [];
+    const decFinal: tf.Variable[] = [];
+    for (const [name, v] of this.params.variables()) {
+      if (!v.trainable) continue;
+      const layer = this.params.spec(name).layer;
+      if (layer !== undefined) byLayer.set(layer, [...(byLayer.get(layer) ?? []), v]);
+      else if (name.startsWith('encoder.final.')) encFinal.push(v);
+      else if (name.startsWith('decoder.final.')) decFinal.push(v);
+    }
+    const starts: number[] = [];
+    let embedded = false;
+    const quietly = <R>(again: boolean, f: () => R): R => {
+      const was = this.recorder.enabled;
+      if (again) this.recorder.enabled = false;
+      try {
+        return f();
+      } finally {
+        this.recorder.enabled = was;
+      }
+    };
+    const trainable = (vs: (tf.Variable | undefined)[]) => vs.filter((v): v is tf.Variable => !!v?.trainable);
+    return {
+      numBlocks: N + 1 + this.decoder.length,
+      embed: () => {
+        const again = embedded;
+        embedded = true;
+        encRc.dropCount = 0;
+        decRc.dropCount = 0;
+        return quietly(again, () => {
+          const tgt = tf.slice(ids, [0, S], [B, T]) as tf.Tensor2D;
+          return tf.concat([this.embed(src(), this.encPos, encRc), this.embed(tgt, this.decPos, decRc)], 0);
+        });
+      },
+      block: (i, x) => {
+        const again = starts[i] !== undefined;
+        const rc = i < N ? encRc : decRc;
+        if (!again) starts[i] = rc.dropCount;
+        else rc.dropCount = starts[i]!;
+        return quietly(again, () => {
+          const [enc, dec] = split(x);
+          if (i < N) {
+            encRc.mask = paddingMask(src(), c.padId);
+            return tf.concat([this.encoder[i]!.forward(enc, encRc), dec], 0);
+          }
+          if (i === N) return tf.concat([this.encFinal ? (this.encFinal(enc) as tf.Tensor2D) : enc, dec], 0);
+          const blk = this.decoder[i - N - 1]!;
+          if (decRc.dropout || !strataKernelsActive()) decRc.mask = this.causal(T);
+          const memory = { kv: blk.cross!.memoryKV(enc, B, S, c.nHeads), mask: paddingMask(src(), c.padId) };
+          return tf.concat([enc, blk.forward(dec, decRc, blk.place.index, memory)], 0);
+        });
+      },
+      head: (x) => tf.reshape(this.head(split(x)[1], B, T), [B * T, c.vocabSize]) as tf.Tensor2D,
+      embedVariables: () => trainable([this.tokEmb, this.encPos, this.decPos]),
+      blockVariables: (i) =>
+        i < N ? (byLayer.get(i) ?? []) : i === N ? encFinal : (byLayer.get(i - 1) ?? []),
+      headVariables: () => trainable([...decFinal, this.head_ ?? this.tokEmb]),
+    };
   }
 
   /** Encodes `src` `[B, S]` once and returns a decoder cache holding its cross-attention keys and values. */
