@@ -66,7 +66,7 @@ export async function run(args: ParsedArgs): Promise<number> {
       );
       if (tr.batchSize)
         lines.push(
-          `            batch ${tr.batchSize} × ${tr.seqLen} tokens; data ${tr.data?.kind === 'files' ? tr.data.path : 'Brown corpus'}; saved on ${String(state.backend ?? '?')} at ${String(state.savedAt ?? '?')}`,
+          `            batch ${tr.batchSize} × ${tr.seqLen} tokens; data ${tr.task?.kind === 'pairs' ? tr.task.path : tr.task?.kind === 'pos' ? 'Brown POS tags' : tr.data?.kind === 'files' ? tr.data.path : 'Brown corpus'}; saved on ${String(state.backend ?? '?')} at ${String(state.savedAt ?? '?')}`,
         );
       lines.push(`schedule    ${phase.description}`);
       if (phase.lrScale) lines.push(`lr scale    ${phase.lrScale.description}`);

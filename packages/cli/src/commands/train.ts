@@ -123,6 +123,10 @@ export async function run(args: ParsedArgs): Promise<number> {
     },
     config.contextLength,
   );
+  if (arch === 'encoder-decoder' && training.seqLen !== config.contextLength)
+    throw new UsageError(
+      `--seq-len does not apply to --arch encoder-decoder: a training row is the source plus the target (${config.contextLength} tokens); set --source-length and --target-length`,
+    );
   const normName = (config as { norm?: { name?: string } }).norm?.name;
   const runDir = String(
     args.out ?? join('runs', `${family}${normName ? `-${normName}` : ''}-${timestamp()}`),
