@@ -87,6 +87,45 @@ describe('data-parallel workers', () => {
     });
   }
 
+  it('encoder-decoder rows (fewer targets than inputs, some ignored) average to the full-batch gradient', async () => {
+    const fam = getModelFamily('encdec');
+    const m = fam.create(
+      fam.parseConfig({
+        dModel: 16,
+        nHeads: 2,
+        nEncoderLayers: 1,
+        nDecoderLayers: 1,
+        sourceLength: 4,
+        targetLength: 4,
+      }),
+      { seed: 2 },
+    );
+    const pool = await DataParallelPool.create(m, { ranks: 2, backend: 'wasm' });
+    const r = new Rng(4);
+    const x = Int32Array.from({ length: 3 * 8 }, () => r.int(256));
+    // Row 0 scores 1 target, rows 1 and 2 score 4: the shards (rows 0-1 | row 2) weigh 5 and 4 targets.
+    const y = Int32Array.from([5, -1, -1, -1, 1, 2, 3, 259, 7, 8, 9, 259]);
+    const local = (xs: Int32Array, ys: Int32Array, n: number) => {
+      const res = computeLossAndGrads(m, xs, ys, n, 8, { training: true, seed: 1 });
+      const loss = res.loss.dataSync()[0]!;
+      res.loss.dispose();
+      return { loss, grads: res.grads };
+    };
+    const par = await pool.step(x, y, 3, 8, 1, true, local);
+    const full = computeLossAndGrads(m, x, y, 3, 8, { training: true, seed: 1 });
+    expect(par.loss).toBeCloseTo(full.loss.dataSync()[0]!, 5);
+    for (const [name, g] of full.grads) {
+      const [d, s] = tf.tidy(() => [
+        tf.max(tf.abs(tf.sub(g, par.grads.get(name)!))).dataSync()[0]!,
+        tf.max(tf.abs(g)).dataSync()[0]!,
+      ]);
+      expect(d, name).toBeLessThanOrEqual(1e-5 * Math.max(s, 1e-3));
+    }
+    for (const t of [full.loss, ...full.grads.values(), ...par.grads.values()]) t.dispose();
+    await pool.close();
+    m.dispose();
+  });
+
   it('a Trainer with workers: 2 matches workers: 1 and exports the same optimizer state', async () => {
     const cfg = parseTrainConfig({ steps: 10, batchSize: 4, seqLen: 8, warmupSteps: 0, lr: 3e-3 }, 8);
     const results: {
