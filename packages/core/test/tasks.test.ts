@@ -245,6 +245,25 @@ describe('training the new architectures', () => {
     loaded.model.dispose();
   });
 
+  it('gradient accumulation slices the packed rows and their (fewer) targets per micro-batch', async () => {
+    const model = encDec(4);
+    const data = copyData(model.config);
+    const cfg = parseTrainConfig({
+      steps: 2,
+      batchSize: 4,
+      gradAccum: 2,
+      seqLen: 20,
+      lr: 1e-3,
+      warmupSteps: 0,
+    });
+    const tr = new Trainer(model, data, cfg);
+    const m = await tr.step();
+    expect(Number.isFinite(m.loss)).toBe(true);
+    expect(m.loss).toBeGreaterThan(0);
+    tr.dispose();
+    model.dispose();
+  });
+
   it('an encoder-only model trains with masked-LM and reports accuracy on the masked positions', async () => {
     const fam = getModelFamily('encoder');
     const model: LanguageModel = fam.create(

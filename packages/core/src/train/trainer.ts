@@ -342,7 +342,9 @@ export class Trainer {
       const seed = c.seed * 1_000_003 + stepIndex + k * 1_000_000_007;
       const rows = c.batchSize * T;
       const x = accum === 1 ? batch.x : batch.x.subarray(k * rows, (k + 1) * rows);
-      const y = accum === 1 ? batch.y : batch.y.subarray(k * rows, (k + 1) * rows);
+      // targets per row may differ from inputs per row (an encoder-decoder's packed rows)
+      const yRows = batch.y.length / accum;
+      const y = accum === 1 ? batch.y : batch.y.subarray(k * yRows, (k + 1) * yRows);
       const local = (x: Int32Array, y: Int32Array, rows: number) => {
         const r = computeLossAndGrads(this.model, x, y, rows, T, { training: true, seed, recompute });
         const l = r.loss.dataSync()[0]!;
