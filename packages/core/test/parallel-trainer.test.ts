@@ -39,6 +39,23 @@ function model(): LanguageModel {
   });
 }
 
+/** The pool's averaged loss and gradients equal the full batch's (then frees both). */
+function expectSameAsFullBatch(
+  par: { loss: number; grads: Map<string, tf.Tensor> },
+  full: { loss: tf.Scalar; grads: Map<string, tf.Tensor> },
+): void {
+  expect(par.loss).toBeCloseTo(full.loss.dataSync()[0]!, 5);
+  expect([...par.grads.keys()].sort()).toEqual([...full.grads.keys()].sort());
+  for (const [name, g] of full.grads) {
+    const [d, s] = tf.tidy(() => [
+      tf.max(tf.abs(tf.sub(g, par.grads.get(name)!))).dataSync()[0]!,
+      tf.max(tf.abs(g)).dataSync()[0]!,
+    ]);
+    expect(d, name).toBeLessThanOrEqual(1e-5 * Math.max(s, 1e-3));
+  }
+  for (const t of [full.loss, ...full.grads.values(), ...par.grads.values()]) t.dispose();
+}
+
 beforeAll(async () => {
   await initBackend('wasm');
 });
@@ -70,17 +87,7 @@ describe('data-parallel workers', () => {
         return { loss, grads: r.grads };
       };
       const par = await pool.step(b.x, b.y, rows, 8, 1, true, local);
-      const full = computeLossAndGrads(m, b.x, b.y, rows, 8, { training: true, seed: 1 });
-      expect(par.loss).toBeCloseTo(full.loss.dataSync()[0]!, 5);
-      expect([...par.grads.keys()].sort()).toEqual([...full.grads.keys()].sort());
-      for (const [name, g] of full.grads) {
-        const [d, s] = tf.tidy(() => [
-          tf.max(tf.abs(tf.sub(g, par.grads.get(name)!))).dataSync()[0]!,
-          tf.max(tf.abs(g)).dataSync()[0]!,
-        ]);
-        expect(d, name).toBeLessThanOrEqual(1e-5 * Math.max(s, 1e-3));
-      }
-      for (const t of [full.loss, ...full.grads.values(), ...par.grads.values()]) t.dispose();
+      expectSameAsFullBatch(par, computeLossAndGrads(m, b.x, b.y, rows, 8, { training: true, seed: 1 }));
       await pool.close();
       expect(pool.exitCodes).toEqual([0]);
       m.dispose();
@@ -112,16 +119,7 @@ describe('data-parallel workers', () => {
       return { loss, grads: res.grads };
     };
     const par = await pool.step(x, y, 3, 8, 1, true, local);
-    const full = computeLossAndGrads(m, x, y, 3, 8, { training: true, seed: 1 });
-    expect(par.loss).toBeCloseTo(full.loss.dataSync()[0]!, 5);
-    for (const [name, g] of full.grads) {
-      const [d, s] = tf.tidy(() => [
-        tf.max(tf.abs(tf.sub(g, par.grads.get(name)!))).dataSync()[0]!,
-        tf.max(tf.abs(g)).dataSync()[0]!,
-      ]);
-      expect(d, name).toBeLessThanOrEqual(1e-5 * Math.max(s, 1e-3));
-    }
-    for (const t of [full.loss, ...full.grads.values(), ...par.grads.values()]) t.dispose();
+    expectSameAsFullBatch(par, computeLossAndGrads(m, x, y, 3, 8, { training: true, seed: 1 }));
     await pool.close();
     m.dispose();
   });
