@@ -155,8 +155,9 @@ describe('recoverDir', () => {
     const base = `case${counter}`;
     await replaceDirAtomic(dir, (tmp) => writeVersionFiles(tmp, 1));
     const deadOld = join(root, `.${base}.old-${DEAD_PID}-00000001`);
-    const liveTmp = join(root, `.${base}.tmp-${process.pid}-00000002`);
-    const liveOld = join(root, `.${base}.old-${process.pid}-00000003`);
+    // The test runner's parent process stands for another writer that is still running.
+    const liveTmp = join(root, `.${base}.tmp-${process.ppid}-00000002`);
+    const liveOld = join(root, `.${base}.old-${process.ppid}-00000003`);
     const unrelated = join(root, `.${base}.notes`);
     for (const d of [deadOld, liveTmp, liveOld]) await mkdir(d);
     await writeFile(unrelated, 'x');
@@ -169,6 +170,21 @@ describe('recoverDir', () => {
     await rm(dir, { recursive: true });
     await recoverDir(dir);
     await expect(stat(dir)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it("repairs leftovers carrying this process's own pid that it is not writing (a container restarted as pid 1)", async () => {
+    const dir = fresh();
+    const base = `case${counter}`;
+    await replaceDirAtomic(dir, (tmp) => writeVersionFiles(tmp, 4));
+    // The previous incarnation (same pid) crashed between the two renames; the issue's reproduction uses
+    // a non-hex tag, which must be recognized too.
+    const leftover = join(root, `.${base}.old-${process.pid}-x`);
+    await rm(leftover, { recursive: true, force: true });
+    const { rename } = await import('node:fs/promises');
+    await rename(dir, leftover);
+    await recoverDir(dir);
+    expect(await readVersion(dir)).toBe(4);
+    await expect(stat(leftover)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('is a no-op when there is nothing to recover', async () => {

@@ -60,6 +60,19 @@ function tmpSuffix(): string {
 }
 
 /**
+ * Temporaries this process is writing right now. A leftover carrying this process's pid but missing here was
+ * left by an earlier process that had the same pid (a container restarted as pid 1), so it is not in flight.
+ */
+const inFlight = new Set<string>();
+
+/** A temporary name next to `target`, registered as in flight until `done` is called. */
+function tempSibling(parent: string, base: string, kind: 'tmp' | 'old'): string {
+  const path = join(parent, `.${base}.${kind}-${tmpSuffix()}`);
+  inFlight.add(path);
+  return path;
+}
+
+/**
  * Fsyncs a directory so that renames and creations inside it are durable. Best effort: some platforms
  * (Windows) and file systems cannot open or fsync a directory, which is not an error.
  */
@@ -100,7 +113,7 @@ async function writeAndSync(path: string, data: Uint8Array | string): Promise<vo
  */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   const dir = dirname(resolve(path));
-  const tmp = join(dir, `.${basename(path)}.tmp-${tmpSuffix()}`);
+  const tmp = tempSibling(dir, basename(path), 'tmp');
   try {
     await fsp.mkdir(dir, { recursive: true });
     await writeAndSync(tmp, data);
@@ -108,6 +121,8 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   } catch (err) {
     await fsp.rm(tmp, { force: true }).catch(() => undefined);
     throw ioError(err, 'write', path);
+  } finally {
+    inFlight.delete(tmp);
   }
   await fsyncDir(dir);
 }
@@ -177,7 +192,26 @@ export async function replaceDirAtomic(
   if (replacing && !options.overwrite)
     throw new StrataError('E_IO', `${finalDir} exists; pass --force to overwrite`);
 
-  const tmp = join(parent, `.${base}.tmp-${tmpSuffix()}`);
+  const tmp = tempSibling(parent, base, 'tmp');
+  const old = tempSibling(parent, base, 'old');
+  try {
+    await moveIntoPlace(target, finalDir, tmp, old, replacing, populate);
+  } finally {
+    inFlight.delete(tmp);
+    inFlight.delete(old);
+  }
+}
+
+/** The body of {@link replaceDirAtomic}: populate `tmp`, then swap it in (the old copy goes to `old`). */
+async function moveIntoPlace(
+  target: string,
+  finalDir: string,
+  tmp: string,
+  old: string,
+  replacing: boolean,
+  populate: (tmpDir: string) => Promise<void>,
+): Promise<void> {
+  const parent = dirname(target);
   try {
     await fsp.mkdir(parent, { recursive: true });
     await fsp.mkdir(tmp);
@@ -188,7 +222,6 @@ export async function replaceDirAtomic(
     throw errnoCode(err) !== undefined ? ioError(err, 'write', finalDir) : err;
   }
 
-  const old = join(parent, `.${base}.old-${tmpSuffix()}`);
   try {
     if (replacing) await fsp.rename(target, old);
   } catch (err) {
@@ -225,15 +258,25 @@ async function listLeftovers(parent: string, base: string): Promise<Leftover[]> 
   const out: Leftover[] = [];
   for (const name of names) {
     if (!name.startsWith(prefix)) continue;
-    const m = /^(tmp|old)-(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length));
+    const m = /^(tmp|old)-(\d+)-[0-9A-Za-z]+$/.exec(name.slice(prefix.length));
     if (m) out.push({ path: join(parent, name), kind: m[1] as 'tmp' | 'old', pid: Number(m[2]) });
   }
   return out;
 }
 
-/** True when process `pid` is running on this machine (then its leftovers may be an operation in flight). */
-function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
+/**
+ * True when the leftover at `path` may belong to an operation in flight: its writer `pid` is running on this
+ * machine, and when that is this very process, the path is one it is writing now (not one an earlier process
+ * with the same pid left behind, as after a container restart where every run is pid 1).
+ */
+function writerAlive(pid: number, path: string): boolean {
+  if (pid === process.pid) return inFlight.has(path);
+  return processAlive(pid);
+}
+
+/** True when process `pid` is running on this machine (or exists but belongs to another user). */
+export function processAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -250,14 +293,16 @@ function processAlive(pid: number): boolean {
  * - leftovers of dead writers that are no longer needed (`.tmp` ones, superseded `.old` ones) are removed,
  *   best effort (a read-only location is fine).
  *
- * Leftovers of a process that is still running are never touched.
+ * Leftovers of a process that is still running are never touched. Leftovers carrying this process's own pid
+ * that it is not writing now come from an earlier process with the same pid (a container restarted as pid 1)
+ * and are repaired like any other dead writer's.
  *
  * @throws StrataError `E_IO` when the `.old` copy exists but cannot be renamed back.
  */
 export async function recoverDir(finalDir: string): Promise<void> {
   const target = resolve(finalDir);
   const leftovers = (await listLeftovers(dirname(target), basename(target))).filter(
-    (l) => !processAlive(l.pid),
+    (l) => !writerAlive(l.pid, l.path),
   );
   if (leftovers.length === 0) return;
   if (!(await exists(target))) {
