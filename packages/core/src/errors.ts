@@ -24,6 +24,8 @@ export type StrataErrorCode =
   | 'E_PLUGIN'
   | 'E_USAGE'
   | 'E_IO'
+  | 'E_LOCKED'
+  | 'E_MEMORY'
   | 'E_DIVERGED'
   | 'E_GROWTH';
 

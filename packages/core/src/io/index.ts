@@ -7,6 +7,7 @@ export {
   errnoCode,
   fsyncDir,
   ioError,
+  processAlive,
   type ReplaceDirOptions,
   recoverDir,
   replaceDirAtomic,
@@ -27,6 +28,16 @@ export {
   type WriteCheckpointOptions,
   writeCheckpoint,
 } from './checkpoint.js';
+export {
+  type AcquireDirLockOptions,
+  acquireDirLock,
+  type DirLock,
+  dirEntriesExceptLock,
+  LOCK_FILE,
+  type LockInfo,
+  lockHolderState,
+  parseLockInfo,
+} from './lock.js';
 export { type MetricsOpenOptions, type MetricsRecord, MetricsWriter, readMetrics } from './metrics.js';
 export {
   decodeSafetensors,
