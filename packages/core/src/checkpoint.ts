@@ -1,3 +1,4 @@
+import { type Tokenizer, tokenizerFromJSON } from './data/tokenizer.js';
 import { StrataError } from './errors.js';
 import {
   CHECKPOINT_FORMAT,
@@ -69,19 +70,28 @@ export async function saveCheckpoint(
 export interface LoadedCheckpoint {
   model: LanguageModel;
   config: CheckpointConfig;
+  /** The tokenizer `config.json` describes (an unknown kind fails the load, naming the valid ones). */
+  tokenizer: Tokenizer;
   optimizer?: OptimizerState;
   state?: TrainState & Record<string, unknown>;
 }
 
 /**
  * Loads a checkpoint directory: resolves the model family and norm strategy by name (the error lists what is
- * registered when a plugin is missing), rebuilds the model and assigns the saved weights.
+ * registered when a plugin is missing), rebuilds the model and assigns the saved weights, and rebuilds the
+ * tokenizer (an unknown tokenizer kind is an `E_CHECKPOINT` error, never silently replaced).
  */
 export async function loadCheckpoint(
   dir: string,
   options: { optimizer?: boolean } = {},
 ): Promise<LoadedCheckpoint> {
   const data = await readCheckpoint(dir, { optimizer: options.optimizer ?? false });
+  let tokenizer: Tokenizer;
+  try {
+    tokenizer = tokenizerFromJSON(data.config.tokenizer);
+  } catch (e) {
+    throw new StrataError('E_CHECKPOINT', `${dir}/config.json: ${(e as Error).message}`, { cause: e });
+  }
   const family = getModelFamily(data.config.family);
   if (String(data.config.familyVersion) !== family.version) {
     throw new StrataError(
@@ -115,7 +125,7 @@ export async function loadCheckpoint(
     model.dispose();
     throw e;
   }
-  const out: LoadedCheckpoint = { model, config: data.config };
+  const out: LoadedCheckpoint = { model, config: data.config, tokenizer };
   if (data.state) out.state = data.state as TrainState & Record<string, unknown>;
   if (data.optimizer) {
     out.optimizer = {

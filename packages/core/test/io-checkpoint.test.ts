@@ -1,7 +1,9 @@
 import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isStrataError } from '../src/errors.js';
 import {
   CHECKPOINT_FORMAT,
   CHECKPOINT_FORMAT_VERSION,
@@ -265,6 +267,31 @@ describe('readCheckpoint errors', () => {
       /state\.json is not valid: expected a JSON object/,
     ],
     [
+      'a state.json without a valid step',
+      () => damaged((d) => writeFile(join(d, 'state.json'), '{"step": "12"}')),
+      /state\.json: "step" must be an integer >= 0, got "12"$/,
+    ],
+    [
+      'a state.json with a non-numeric optimizerStep',
+      () => damaged((d) => writeFile(join(d, 'state.json'), '{"step": 12, "optimizerStep": "x"}')),
+      /state\.json: "optimizerStep" must be an integer >= 0, got "x"$/,
+    ],
+    [
+      'a state.json whose optimizer is ahead of the run',
+      () => damaged((d) => writeFile(join(d, 'state.json'), '{"step": 12, "optimizerStep": 13}')),
+      /"optimizerStep" \(13\) cannot exceed "step" \(12\)/,
+    ],
+    [
+      'a state.json with a negative training time',
+      () => damaged((d) => writeFile(join(d, 'state.json'), '{"step": 1, "trainSeconds": -5}')),
+      /"trainSeconds" must be a finite number >= 0, got -5$/,
+    ],
+    [
+      'a state.json with a fingerprint that is not a string',
+      () => damaged((d) => writeFile(join(d, 'state.json'), '{"step": 1, "dataFingerprint": {}}')),
+      /"dataFingerprint" must be a string, got an object$/,
+    ],
+    [
       'a state.json that is a directory',
       () =>
         damaged(async (d) => {
@@ -291,6 +318,58 @@ describe('readCheckpoint errors', () => {
     expect(await isCheckpointDir(await damaged((d) => writeFile(join(d, 'config.json'), '{')))).toBe(false);
     expect(await isCheckpointDir(await damaged((d) => patchConfig(d, { format: 'x' })))).toBe(false);
     expect(await isCheckpointDir(join(good, 'config.json'))).toBe(false);
+  });
+});
+
+describe('state.json is validated like config.json', () => {
+  it('keeps extra keys and reads a null lastValLoss (a NaN saved as JSON) as none', async () => {
+    const dir = await damaged((d) =>
+      writeFile(
+        join(d, 'state.json'),
+        '{"step": 3, "optimizerStep": 3, "lastValLoss": null, "grownFrom": "x"}',
+      ),
+    );
+    expect((await readCheckpoint(dir)).state).toEqual({ step: 3, optimizerStep: 3, grownFrom: 'x' });
+  });
+
+  it('every mutation of a valid state.json loads well-typed or fails with E_CHECKPOINT', async () => {
+    const base = {
+      step: 12,
+      optimizerStep: 10,
+      trainSeconds: 3.5,
+      skippedSteps: 2,
+      lastValLoss: 2.1,
+      dataFingerprint: 'sha256:ab',
+      backend: 'wasm',
+      savedAt: '2026-01-01',
+    };
+    const keys = Object.keys(base);
+    const value = fc.oneof(fc.jsonValue(), fc.constantFrom(-1, 0.5, 1e308, '', 'x', null, true));
+    const dir = await damaged(async () => undefined);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.dictionary(fc.constantFrom(...keys, 'extra'), value, { maxKeys: 3 }),
+        fc.subarray(keys),
+        async (patch, drop) => {
+          const state: Record<string, unknown> = { ...base, ...patch };
+          for (const k of drop) delete state[k];
+          await writeFile(join(dir, 'state.json'), JSON.stringify(state));
+          try {
+            const s = (await readCheckpoint(dir, { optimizer: false })).state!;
+            for (const k of ['step', 'optimizerStep', 'skippedSteps'])
+              if (s[k] !== undefined) expect(Number.isInteger(s[k]) && (s[k] as number) >= 0).toBe(true);
+            for (const k of ['trainSeconds', 'lastValLoss'])
+              if (s[k] !== undefined) expect(Number.isFinite(s[k])).toBe(true);
+            if (typeof s.step === 'number' && typeof s.optimizerStep === 'number')
+              expect(s.optimizerStep).toBeLessThanOrEqual(s.step);
+          } catch (e) {
+            expect(isStrataError(e) && e.code === 'E_CHECKPOINT').toBe(true);
+            expect((e as Error).message).toMatch(/state\.json/);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });
 

@@ -185,6 +185,80 @@ function parseJsonObject(bytes: Uint8Array, file: string): Record<string, unknow
   return value;
 }
 
+/** The type a field of a checkpoint JSON file must have, for {@link checkFields}. */
+type FieldRule =
+  | { type: 'string'; required?: boolean; nonEmpty?: boolean }
+  | { type: 'object'; required?: boolean; values?: 'string' }
+  | { type: 'integer' | 'number'; required?: boolean; min?: number; nullable?: boolean };
+
+/** What a rule asks for, in words. */
+function ruleWords(rule: FieldRule): string {
+  if (rule.type === 'string') return rule.nonEmpty ? 'a non-empty string' : 'a string';
+  if (rule.type === 'object') return rule.values === 'string' ? 'an object of strings' : 'an object';
+  const what = rule.type === 'integer' ? 'an integer' : 'a finite number';
+  return `${what}${rule.min !== undefined ? ` >= ${rule.min}` : ''}${rule.nullable ? ' (or null)' : ''}`;
+}
+
+function fieldOk(v: unknown, rule: FieldRule): boolean {
+  switch (rule.type) {
+    case 'string':
+      return typeof v === 'string' && (!rule.nonEmpty || v !== '');
+    case 'object':
+      return (
+        isPlainObject(v) && (rule.values !== 'string' || Object.values(v).every((x) => typeof x === 'string'))
+      );
+    default:
+      if (v === null && rule.nullable) return true;
+      return (
+        typeof v === 'number' &&
+        Number.isFinite(v) &&
+        (rule.type === 'number' || Number.isInteger(v)) &&
+        (rule.min === undefined || v >= rule.min)
+      );
+  }
+}
+
+/**
+ * Checks the fields of a parsed checkpoint JSON file against a schema (`config.json` and `state.json` share
+ * this): each rule's field must be present when `required` and of the rule's type when present; keys the
+ * schema does not name are kept as they are.
+ *
+ * @throws StrataError `E_CHECKPOINT` `<file>: "<key>" must be <what>, got <value>`.
+ */
+function checkFields(raw: Record<string, unknown>, schema: Record<string, FieldRule>, file: string): void {
+  for (const [key, rule] of Object.entries(schema)) {
+    const v = raw[key];
+    if (v === undefined && !rule.required) continue;
+    if (!fieldOk(v, rule))
+      throw checkpointError(`${file}: "${key}" must be ${ruleWords(rule)}, got ${describeValue(v)}`);
+  }
+}
+
+/** Fields of `config.json` after `format` and `formatVersion`. */
+const CONFIG_SCHEMA: Record<string, FieldRule> = {
+  family: { type: 'string', required: true, nonEmpty: true },
+  familyVersion: { type: 'string', required: true, nonEmpty: true },
+  model: { type: 'object', required: true },
+  tokenizer: { type: 'object', required: true },
+  training: { type: 'object' },
+  createdBy: { type: 'object', values: 'string' },
+};
+
+/**
+ * Fields of `state.json` (the run state `--resume` continues from). All are optional in the file — a
+ * checkpoint saved from code may hold only `optimizerStep` — and whatever is present must be well-typed.
+ */
+const STATE_SCHEMA: Readonly<Record<string, FieldRule>> = {
+  step: { type: 'integer', min: 0 },
+  trainSeconds: { type: 'number', min: 0 },
+  skippedSteps: { type: 'integer', min: 0 },
+  optimizerStep: { type: 'integer', min: 0 },
+  lastValLoss: { type: 'number', nullable: true },
+  dataFingerprint: { type: 'string' },
+  backend: { type: 'string' },
+  savedAt: { type: 'string' },
+};
+
 /** Validates a parsed `config.json`. */
 function validateConfig(raw: Record<string, unknown>, file: string): CheckpointConfig {
   if (raw.format !== CHECKPOINT_FORMAT)
@@ -200,19 +274,22 @@ function validateConfig(raw: Record<string, unknown>, file: string): CheckpointC
     throw checkpointError(
       `${file} was written by a newer Strata (format version ${version}); this one reads version ${CHECKPOINT_FORMAT_VERSION} — upgrade @strata/cli`,
     );
-  for (const key of ['family', 'familyVersion'] as const)
-    if (typeof raw[key] !== 'string' || raw[key] === '')
-      throw checkpointError(`${file}: "${key}" must be a non-empty string`);
-  for (const key of ['model', 'tokenizer'] as const)
-    if (!isPlainObject(raw[key])) throw checkpointError(`${file}: "${key}" must be an object`);
-  if (raw.training !== undefined && !isPlainObject(raw.training))
-    throw checkpointError(`${file}: "training" must be an object`);
-  if (raw.createdBy !== undefined) {
-    const ok =
-      isPlainObject(raw.createdBy) && Object.values(raw.createdBy).every((v) => typeof v === 'string');
-    if (!ok) throw checkpointError(`${file}: "createdBy" must be an object of strings`);
-  }
+  checkFields(raw, CONFIG_SCHEMA, file);
   return raw as CheckpointConfig;
+}
+
+/** Validates a parsed `state.json` ({@link STATE_SCHEMA}; `null` for `lastValLoss` means "none"). */
+function validateState(raw: Record<string, unknown>, file: string): Record<string, unknown> {
+  checkFields(raw, STATE_SCHEMA, file);
+  if (typeof raw.optimizerStep === 'number' && typeof raw.step === 'number' && raw.optimizerStep > raw.step)
+    throw checkpointError(
+      `${file}: "optimizerStep" (${raw.optimizerStep}) cannot exceed "step" (${raw.step}): an update is applied at most once per step`,
+    );
+  if (raw.lastValLoss === null) {
+    const { lastValLoss: _, ...rest } = raw;
+    return rest;
+  }
+  return raw;
 }
 
 /** Decodes a safetensors file of the checkpoint whose tensors must all be `F32`. */
@@ -292,7 +369,7 @@ export async function readCheckpoint(
 
   const stateFile = join(dir, CHECKPOINT_FILES.state);
   const stateBytes = await readCheckpointFile(dir, CHECKPOINT_FILES.state, MAX_STATE_BYTES);
-  if (stateBytes) result.state = parseJsonObject(stateBytes, stateFile);
+  if (stateBytes) result.state = validateState(parseJsonObject(stateBytes, stateFile), stateFile);
   return result;
 }
 
