@@ -70,6 +70,9 @@ const trainKeys = [
   'valFraction',
   'onNonFinite',
   'diagnosticsEvery',
+  'scheduleSteps',
+  'explodeFactor',
+  'explodePatience',
 ];
 /** Mostly-valid configs with a few keys replaced by arbitrary values (the interesting region). */
 const mutated = (keys: string[]) =>
@@ -107,6 +110,11 @@ describe('config parsing is total: every input parses or fails with a StrataErro
           const c = parseTrainConfig(raw, 64);
           expect(c.seqLen).toBeLessThanOrEqual(64);
           expect(c.minLr).toBeLessThanOrEqual(c.lr);
+          expect(
+            c.scheduleSteps === null || (Number.isInteger(c.scheduleSteps) && c.scheduleSteps >= 1),
+          ).toBe(true);
+          expect(Number.isFinite(c.explodeFactor) && c.explodeFactor >= 0).toBe(true);
+          expect(Number.isInteger(c.explodePatience) && c.explodePatience >= 1).toBe(true);
         }
       }),
       { numRuns: 800 },

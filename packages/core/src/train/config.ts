@@ -5,6 +5,12 @@ import { StrataError } from '../errors.js';
 export interface TrainConfig {
   /** Total optimizer steps. */
   steps: number;
+  /**
+   * Length of the learning-rate schedule in steps (`null`: `steps`). It differs from `steps` when a resumed
+   * run's step budget was changed but its schedule kept (`strata train --resume R --steps N`, which keeps the schedule unless `--resume-schedule stretch`):
+   * after `scheduleSteps` the learning rate stays at the schedule's final value.
+   */
+  scheduleSteps: number | null;
   /** Sequences per micro-batch (one forward/backward pass); a step uses `batchSize · gradAccum` sequences. */
   batchSize: number;
   /**
@@ -42,6 +48,14 @@ export interface TrainConfig {
   valFraction: number;
   /** What to do when the loss or a gradient is not finite: stop with an error, or skip the update. */
   onNonFinite: 'stop' | 'skip';
+  /**
+   * Loss-explosion rule: the run counts as diverged when the training loss exceeds
+   * `explodeFactor · ln(vocabSize)` (that many times the loss of uniform guessing) on `explodePatience`
+   * consecutive steps. `0` disables the rule (non-finite values are still caught by `onNonFinite`).
+   */
+  explodeFactor: number;
+  /** Consecutive steps above the explosion threshold that make a divergence (see `explodeFactor`). */
+  explodePatience: number;
   /** Record depth-stability diagnostics (per-layer gradient norms, norm-input norms, ‖ΔF‖) every N steps (0: off). */
   diagnosticsEvery: number;
   /**
@@ -60,6 +74,7 @@ export interface TrainConfig {
 /** Defaults of `strata train`: a byte-level GPT that trains well below ln 256 in a few minutes on 2 cores. */
 export const TRAIN_DEFAULTS: TrainConfig = {
   steps: 400,
+  scheduleSteps: null,
   batchSize: 16,
   gradAccum: 1,
   seqLen: 128,
@@ -78,6 +93,8 @@ export const TRAIN_DEFAULTS: TrainConfig = {
   checkpointEvery: 100,
   valFraction: 0.1,
   onNonFinite: 'stop',
+  explodeFactor: 2,
+  explodePatience: 10,
   diagnosticsEvery: 0,
   phaseStart: 0,
   lrScaleSteps: 'warmup',
@@ -92,8 +109,10 @@ export function parseTrainConfig(raw: unknown, contextLength?: number): TrainCon
   );
   const f = configFields('train', merged);
   const lr = f.num('lr', 0, 10, true);
+  const steps = f.int('steps', 0);
   const c: TrainConfig = {
-    steps: f.int('steps', 0),
+    steps,
+    scheduleSteps: merged.scheduleSteps === null ? null : f.int('scheduleSteps', 1),
     batchSize: f.int('batchSize', 1),
     gradAccum: f.int('gradAccum', 1, 65536),
     seqLen: f.int('seqLen', 1),
@@ -112,6 +131,8 @@ export function parseTrainConfig(raw: unknown, contextLength?: number): TrainCon
     checkpointEvery: f.int('checkpointEvery', 0),
     valFraction: f.num('valFraction', 0, 0.9, true),
     onNonFinite: f.oneOf('onNonFinite', ['stop', 'skip'] as const),
+    explodeFactor: f.num('explodeFactor', 0, 1e6),
+    explodePatience: f.int('explodePatience', 1),
     diagnosticsEvery: f.int('diagnosticsEvery', 0),
     phaseStart: f.int('phaseStart', 0),
     lrScaleSteps:

@@ -263,6 +263,8 @@ export class Trainer {
   private valCache?: Batch[];
   private pool?: DataParallelPool;
   private poolStarting?: Promise<DataParallelPool>;
+  /** Consecutive steps whose loss exceeded the explosion threshold (see {@link TrainConfig.explodeFactor}). */
+  private aboveLimit = 0;
 
   constructor(
     readonly model: LanguageModel,
@@ -295,7 +297,7 @@ export class Trainer {
       lr: config.lr,
       minLr: config.minLr,
       warmupSteps: config.warmupSteps,
-      totalSteps: config.steps,
+      totalSteps: config.scheduleSteps ?? config.steps,
       decay: config.decay,
       phaseStart: config.phaseStart ?? 0,
     };
@@ -313,6 +315,23 @@ export class Trainer {
   /** Learning rate the next step will use. */
   get lr(): number {
     return learningRateAt(this.state.step, this.schedule);
+  }
+
+  /**
+   * Loss above which a step counts towards a loss explosion: `explodeFactor · ln(vocabSize)`
+   * (`Infinity` when the rule is off).
+   */
+  get lossLimit(): number {
+    const f = this.config.explodeFactor;
+    return f > 0 ? f * Math.log(this.model.config.vocabSize) : Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * True when the last step's loss was within {@link Trainer.lossLimit} (and finite): the weights are worth
+   * a checkpoint. Runs keep their last sane checkpoint instead of overwriting it with an exploding one.
+   */
+  get lossSane(): boolean {
+    return this.aboveLimit === 0;
   }
 
   /** Tokens per step (all micro-batches). */
@@ -414,6 +433,7 @@ export class Trainer {
       );
     }
     this.state.step += 1;
+    if (finite) this.checkExplosion(loss);
     const ms = performance.now() - t0;
     this.state.trainSeconds += ms / 1000;
     let diagnostics: Diagnostics | undefined;
@@ -433,6 +453,19 @@ export class Trainer {
       numTensors: tf.memory().numTensors,
       ...(diagnostics ? { diagnostics } : {}),
     };
+  }
+
+  /** Counts steps above {@link Trainer.lossLimit}; throws `E_DIVERGED` after `explodePatience` in a row. */
+  private checkExplosion(loss: number): void {
+    const limit = this.lossLimit;
+    this.aboveLimit = loss > limit ? this.aboveLimit + 1 : 0;
+    if (this.aboveLimit >= this.config.explodePatience) {
+      this.model.setDiagnostics?.(false);
+      throw new StrataError(
+        'E_DIVERGED',
+        `training diverged at step ${this.state.step}: the loss exploded (${formatLoss(loss)}, above ${formatLoss(limit)} = ${this.config.explodeFactor} × ln ${this.model.config.vocabSize}, the loss of uniform guessing, for ${this.aboveLimit} steps in a row; change the rule with --explode-factor/--explode-patience)`,
+      );
+    }
   }
 
   private async layerGradNorms(grads: Map<string, tf.Tensor>): Promise<number[]> {
@@ -530,6 +563,10 @@ export class Trainer {
     this.optimizer.dispose();
     this.probe?.x.dispose();
   }
+}
+
+function formatLoss(x: number): string {
+  return x >= 1e4 ? x.toExponential(2) : x.toFixed(2);
 }
 
 /**
