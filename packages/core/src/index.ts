@@ -38,6 +38,7 @@ export * from './sample.js';
 export * from './train/adamw.js';
 export * from './train/config.js';
 export * from './train/flops.js';
+export * from './train/memory.js';
 export * from './train/schedule.js';
 export * from './train/task-eval.js';
 export * from './train/trainer.js';

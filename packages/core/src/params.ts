@@ -103,6 +103,20 @@ interface Entry {
   spec: ParamSpec;
 }
 
+/** Listeners of {@link onParameterAdded}. */
+const addedListeners = new Set<(name: string, elements: number) => void>();
+
+/**
+ * Calls `listener(name, elements)` each time any {@link ParamStore} adds a parameter, from now until the
+ * returned function is called: what a progress display needs while a very deep model is being built.
+ */
+export function onParameterAdded(listener: (name: string, elements: number) => void): () => void {
+  addedListeners.add(listener);
+  return () => {
+    addedListeners.delete(listener);
+  };
+}
+
 /**
  * An ordered, named collection of trainable variables: a model's parameters. Names are Strata's own
  * (stable, documented in the checkpoint-format guide); tfjs variable names are left unique and internal,
@@ -129,6 +143,7 @@ export class ParamStore {
     const variable = tf.variable(value, spec.trainable !== false);
     value.dispose();
     this.entries.set(spec.name, { variable, spec: { ...spec, shape: [...spec.shape] } });
+    for (const listener of addedListeners) listener(spec.name, variable.size);
     return variable;
   }
 
