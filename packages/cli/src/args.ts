@@ -10,6 +10,8 @@ export interface OptionDef {
   default?: string | number | boolean;
   /** Allowed values for strings. */
   choices?: readonly string[];
+  /** Smallest allowed value for numbers (a smaller one is a usage error, exit code 2). */
+  min?: number;
   /** Repeatable. */
   multiple?: boolean;
   /** Placeholder shown in help, e.g. `DIR`. */
@@ -40,6 +42,17 @@ export class UsageError extends Error {
 /** Parsed flag values by long name. */
 export type ParsedArgs = Record<string, string | number | boolean | string[] | undefined>;
 
+/** The flags each parse result got from the command line (as opposed to defaults). */
+const explicit = new WeakMap<ParsedArgs, ReadonlySet<string>>();
+
+/**
+ * The flags the user actually typed for a result of {@link parseCommandArgs} (defaults excluded), or
+ * `undefined` for an object that did not come from it.
+ */
+export function explicitFlags(args: ParsedArgs): ReadonlySet<string> | undefined {
+  return explicit.get(args);
+}
+
 /** Parses argv for `cmd`; numbers are validated and errors name the flag. */
 export function parseCommandArgs(
   cmd: CommandDef,
@@ -63,6 +76,8 @@ export function parseCommandArgs(
     throw new UsageError(`${msg} (see \`strata ${cmd.name} --help\`)`);
   }
   const out: ParsedArgs = {};
+  const given = new Set<string>();
+  explicit.set(out, given);
   for (const o of cmd.options) {
     let v = values[o.name];
     if (o.type === 'boolean' && values[`no-${o.name}`]) v = false;
@@ -70,6 +85,7 @@ export function parseCommandArgs(
       if (settings.defaults !== false) out[o.name] = o.default;
       continue;
     }
+    given.add(o.name);
     if (o.multiple) {
       out[o.name] = v as string[];
       continue;
@@ -81,6 +97,8 @@ export function parseCommandArgs(
           `--${o.name} must be ${o.type === 'integer' ? 'an integer' : 'a number'}, got "${String(v)}"`,
         );
       }
+      if (o.min !== undefined && n < o.min)
+        throw new UsageError(`--${o.name} must be at least ${o.min}, got ${String(v)}`);
       out[o.name] = n;
     } else if (o.choices && !o.choices.includes(v as string)) {
       throw new UsageError(`--${o.name} must be one of ${o.choices.join(', ')}; got "${String(v)}"`);

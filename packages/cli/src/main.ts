@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { type CommandDef, formatHelp, type ParsedArgs, parseCommandArgs, UsageError } from './args.js';
 import { COMMANDS } from './specs.js';
+import { guardOutputStreams } from './stop.js';
 
 type Runner = (args: ParsedArgs) => Promise<number | undefined>;
 
@@ -44,6 +45,7 @@ function mainHelp(commands: CommandDef[]): string {
  */
 export async function main(argv: string[]): Promise<number> {
   const commands = COMMANDS;
+  guardOutputStreams();
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${mainHelp(commands)}\n`);

