@@ -314,7 +314,9 @@ export const trainSpec: CommandDef = {
   usage: 'strata train [--out DIR] [model, training, data options] | strata train --resume DIR',
   description:
     'Trains on the embedded Brown corpus unless --data is given. Writes DIR/checkpoint (atomic), DIR/metrics.jsonl\n' +
-    '(one JSON object per step) and DIR/loss.svg. Ctrl-C saves a checkpoint first; --resume continues exactly.',
+    '(one JSON object per step) and DIR/loss.svg. Ctrl-C, SIGTERM, SIGHUP or a closed output pipe save a checkpoint\n' +
+    'first (exit 128 + signal). --resume continues exactly; it honours --steps, the evaluation/checkpoint cadence,\n' +
+    '--on-nonfinite, --grad-clip, --diagnostics and the explosion rule, and refuses other flags. One process per DIR.',
   options: [
     {
       name: 'out',

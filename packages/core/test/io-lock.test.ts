@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -47,6 +47,10 @@ describe('acquireDirLock', () => {
     expect(parseLockInfo(readFileSync(join(dir, LOCK_FILE), 'utf8'))).toEqual(info);
     a.release();
     expect(() => readFileSync(dir)).toThrow(/ENOENT/);
+    // Folders it had to create above the locked one go too, when empty.
+    const nested = join(fresh(), 'a', 'b');
+    acquireDirLock(nested).release();
+    expect(existsSync(join(nested, '..', '..'))).toBe(false);
   });
 
   it('refuses a folder a live process holds, naming its pid and command', () => {

@@ -26,7 +26,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { StrataError } from '../errors.js';
 import { errnoCode, ioError, processAlive } from './atomic.js';
 
@@ -53,7 +53,7 @@ export interface DirLock {
   readonly dir: string;
   /** The lock file. */
   readonly file: string;
-  /** Gives the lock up: removes the lock file (and the folder, when the lock created it and it is empty). */
+  /** Gives the lock up: removes the lock file, and the folders taking the lock created when they are empty. */
   release(): void;
 }
 
@@ -72,7 +72,8 @@ interface Held {
   lock: DirLock;
   nonce: string;
   refs: number;
-  createdDir: boolean;
+  /** The outermost folder acquiring created (`target` or an ancestor), removed again on release when empty. */
+  created: string | undefined;
 }
 const held = new Map<string, Held>();
 let exitHookInstalled = false;
@@ -177,9 +178,9 @@ export function acquireDirLock(dir: string, options: AcquireDirLockOptions = {})
     mine.refs++;
     return mine.lock;
   }
-  let createdDir = false;
+  let created: string | undefined;
   try {
-    createdDir = mkdirSync(target, { recursive: true }) !== undefined;
+    created = mkdirSync(target, { recursive: true });
   } catch (err) {
     if (errnoCode(err) === 'EEXIST' || errnoCode(err) === 'ENOTDIR')
       throw new StrataError('E_IO', `cannot create ${label}: it or a parent of it is a file, not a folder`);
@@ -197,7 +198,7 @@ export function acquireDirLock(dir: string, options: AcquireDirLockOptions = {})
     try {
       if (tryCreate(file, info)) {
         const lock = makeLock(target, file, info.nonce);
-        held.set(target, { lock, nonce: info.nonce, refs: 1, createdDir });
+        held.set(target, { lock, nonce: info.nonce, refs: 1, created });
         if (!exitHookInstalled) {
           process.on('exit', releaseAll);
           exitHookInstalled = true;
@@ -284,11 +285,15 @@ function makeLock(dir: string, file: string, nonce: string): DirLock {
       } catch {
         // gone already, or the folder was removed
       }
-      if (h.createdDir) {
-        try {
-          if (readdirSync(dir).length === 0) rmdirSync(dir);
-        } catch {
-          // not empty or gone: leave it
+      if (h.created) {
+        // Remove the folders acquiring created, innermost first, as long as they are empty.
+        for (let d = dir; d.length >= h.created.length; d = dirname(d)) {
+          try {
+            if (readdirSync(d).length > 0) break;
+            rmdirSync(d);
+          } catch {
+            break; // gone or not removable: leave it
+          }
         }
       }
     },
