@@ -66,7 +66,11 @@ export function locateData(spec: DataSpec, checkpointDir: string, hint: string):
   if (spec.kind !== 'files') return spec;
   const tried = [resolve(spec.path)];
   if (spec.relativePath !== undefined) tried.push(resolve(checkpointDir, spec.relativePath));
-  if (!isAbsolute(spec.path)) tried.push(resolve(dirname(resolve(checkpointDir)), '..', spec.path));
+  if (!isAbsolute(spec.path)) {
+    // Older records hold the path as typed: relative to where `--out R` or `--out runs/R` was run from.
+    const runDir = dirname(resolve(checkpointDir));
+    tried.push(resolve(runDir, '..', spec.path), resolve(runDir, '..', '..', spec.path));
+  }
   const found = tried.find((p) => existsSync(p));
   if (found) return { kind: 'files', path: found };
   throw new StrataError(

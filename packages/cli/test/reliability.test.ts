@@ -175,6 +175,21 @@ describe('2. runs work from any directory', () => {
     expect(pointed.code, pointed.stderr).toBe(0);
     expect(trainingRecord(join(moved, 'run')).data).toMatchObject({ path: elsewhereData });
   });
+
+  it('finds the data of a record from an older Strata (path as typed, relative to where training ran)', () => {
+    const home = fresh('legacy');
+    mkdirSync(home);
+    writeFileSync(join(home, 'text.txt'), TEXT);
+    expect(
+      strata(['train', '--data', 'text.txt', '--out', 'run', '--steps', '2', ...TINY], { cwd: home }).code,
+    ).toBe(0);
+    const file = join(home, 'run', 'checkpoint', 'config.json');
+    const config = JSON.parse(readFileSync(file, 'utf8')) as { training: Record<string, unknown> };
+    config.training.data = { kind: 'files', path: 'text.txt' };
+    writeFileSync(file, JSON.stringify(config));
+    const r = strata(['eval', '--checkpoint', join(home, 'run'), '--batch-size', '4'], { cwd: tmp });
+    expect(r.code, r.stderr).toBe(0);
+  });
 });
 
 describe('3. pipes and hang-ups', () => {
@@ -344,26 +359,17 @@ describe('8, 11. resume needs a valid, complete run record', () => {
 });
 
 describe('9. loss explosion', () => {
+  /** A run at learning rate 10 without clipping: the loss leaves ln 256 for the hundreds within a few steps. */
+  const exploding = (run: string, checkpointEvery: number, warmup: number) =>
+    strata(
+      ['train', '--data', corpus, '--out', run, '--steps', '60', ...TINY_MODEL]
+        .concat(['--checkpoint-every', String(checkpointEvery), '--warmup', String(warmup)])
+        .concat(['--lr', '10', '--grad-clip', '0']),
+    );
+
   it('--lr 10 --grad-clip 0 diverges (exit 3) and keeps the last checkpoint whose loss was sane', () => {
     const run = fresh('explode');
-    const r = strata([
-      'train',
-      '--data',
-      corpus,
-      '--out',
-      run,
-      '--steps',
-      '60',
-      '--checkpoint-every',
-      '2',
-      ...TINY_MODEL,
-      '--lr',
-      '10',
-      '--warmup',
-      '40',
-      '--grad-clip',
-      '0',
-    ]);
+    const r = exploding(run, 2, 40);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(
       /error \[E_DIVERGED\]: training diverged at step \d+: the loss exploded \(.*above 11\.09 = 2 × ln 256.*; the last good checkpoint \(step (\d+)\) is /,
@@ -377,25 +383,7 @@ describe('9. loss explosion', () => {
   });
 
   it('a run that diverges before its first checkpoint prints no checkpoint path', () => {
-    const run = fresh('early');
-    const r = strata([
-      'train',
-      '--data',
-      corpus,
-      '--out',
-      run,
-      '--steps',
-      '60',
-      '--checkpoint-every',
-      '50',
-      ...TINY_MODEL,
-      '--lr',
-      '10',
-      '--warmup',
-      '0',
-      '--grad-clip',
-      '0',
-    ]);
+    const r = exploding(fresh('early'), 50, 0);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/; no checkpoint was written\ncheckpoint: none written\n/);
   });
