@@ -307,6 +307,8 @@ export interface RunSetup {
   banner?: string[];
   /** Encoder-only / encoder-decoder task (masked-LM, span corruption, POS, pairs); absent: next-token. */
   task?: TaskSpec;
+  /** Lines that must reach the user in every mode (what `--resume` changed): stderr, or JSON log lines. */
+  notes?: string[];
 }
 
 /** Layout of a run directory. */
@@ -518,6 +520,10 @@ async function runLocked(setup: RunSetup): Promise<RunResult> {
     backend: setup.backend.name,
   });
   progress.log(`schedule: ${describeSchedule(training)}`);
+  for (const note of setup.notes ?? []) {
+    if (setup.json) progress.log(note);
+    else process.stderr.write(`${note}\n`);
+  }
   const trainingRecord = {
     ...training,
     data: dataRecord(setup.data, paths.checkpoint),

@@ -194,7 +194,7 @@ async function resume(args: ParsedArgs): Promise<number> {
         resume: loaded,
         ...(plan.task ? { task: plan.task } : {}),
         trainer: trainerOptions,
-        banner: plan.notes,
+        notes: plan.notes,
         ...(plan.phaseEvent ? { phaseEvent: plan.phaseEvent } : {}),
       });
       printPaths(res, json);
