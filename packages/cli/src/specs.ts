@@ -679,6 +679,7 @@ export const compareSpec: CommandDef = {
       group: 'Comparison',
     },
     ...MODEL_OPTIONS.filter((o) => o.name !== 'model'),
+    ...ARCH_OPTIONS,
     ...TRAINING_OPTIONS.filter((o) => o.name !== 'seed'),
     ...DATA_OPTIONS,
     ...RUNTIME_OPTIONS,

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { getModelFamily, loadCheckpoint, StrataError } from '@strata/core';
+import { getModelFamily, loadCheckpoint, StrataError, type TrainConfig } from '@strata/core';
 import { type ParsedArgs, UsageError } from '../args.js';
 import { describePhase, parseLrScale, resumePhase } from '../phase.js';
 import {
@@ -110,23 +110,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     throw new UsageError(
       '--phase and --rewarm start a schedule phase of a resumed run: give them with --resume',
     );
-  const { arch, family } = familyForArch(args);
-  const raw = archModelConfig(arch, args, modelConfigFromArgs({ ...args, model: family }).raw);
-  const task = taskFromArgs(arch, args);
-  const fam = getModelFamily(family);
-  const config = fam.parseConfig(raw);
-  const training = trainConfigFromArgs(
-    args,
-    {
-      ...(fam.trainingDefaults ?? {}),
-      ...(args['lr-scale'] !== undefined ? { lrScaleSteps: parseLrScale(args['lr-scale']) } : {}),
-    },
-    config.contextLength,
-  );
-  if (arch === 'encoder-decoder' && training.seqLen !== config.contextLength)
-    throw new UsageError(
-      `--seq-len does not apply to --arch encoder-decoder: a training row is the source plus the target (${config.contextLength} tokens); set --source-length and --target-length`,
-    );
+  const { family, raw, task, config, training, data } = planFreshRun(args);
   const normName = (config as { norm?: { name?: string } }).norm?.name;
   const runDir = String(
     args.out ?? join('runs', `${family}${normName ? `-${normName}` : ''}-${timestamp()}`),
@@ -137,12 +121,6 @@ export async function run(args: ParsedArgs): Promise<number> {
       `--out ${runDir} already exists and is not empty; pass --force to overwrite it, or --resume ${runDir} to continue it`,
     );
   }
-  const data: DataSpec =
-    task?.kind === 'pairs' || task?.kind === 'pos'
-      ? { kind: 'brown' }
-      : dataSpecFromArg(args.data, training.seed);
-  if (task && data.kind === 'markov')
-    throw new StrataError('E_CONFIG', `--task ${task.kind} needs text; synthetic markov data has none`);
   const model = createModel(family, raw, training.seed);
   const label = `${family}${normName ? `/${normName}` : ''}`;
   if (!json) {
@@ -188,6 +166,51 @@ function timestamp(): string {
   const d = new Date();
   const p = (n: number) => String(n).padStart(2, '0');
   return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+/**
+ * Everything a new run needs from its flags: the model family and config for `--arch`, the task, the training
+ * config (with the family's defaults) and the data. `strata train` and every run of a `strata compare` grid
+ * build their runs with it, so both read the flags the same way.
+ */
+export function planFreshRun(
+  args: ParsedArgs,
+  options: {
+    /** Seed of a synthetic (`markov:`) language; default the run's seed. A comparison keeps one language for all seeds. */
+    dataSeed?: number;
+  } = {},
+): {
+  family: string;
+  raw: Record<string, unknown>;
+  config: ReturnType<ReturnType<typeof getModelFamily>['parseConfig']>;
+  task: TaskSpec | undefined;
+  training: TrainConfig;
+  data: DataSpec;
+} {
+  const { arch, family } = familyForArch(args);
+  const raw = archModelConfig(arch, args, modelConfigFromArgs({ ...args, model: family }).raw);
+  const task = taskFromArgs(arch, args);
+  const fam = getModelFamily(family);
+  const config = fam.parseConfig(raw);
+  const training = trainConfigFromArgs(
+    args,
+    {
+      ...(fam.trainingDefaults ?? {}),
+      ...(args['lr-scale'] !== undefined ? { lrScaleSteps: parseLrScale(args['lr-scale']) } : {}),
+    },
+    config.contextLength,
+  );
+  if (arch === 'encoder-decoder' && training.seqLen !== config.contextLength)
+    throw new UsageError(
+      `--seq-len does not apply to --arch encoder-decoder: a training row is the source plus the target (${config.contextLength} tokens); set --source-length and --target-length`,
+    );
+  const data: DataSpec =
+    task?.kind === 'pairs' || task?.kind === 'pos'
+      ? { kind: 'brown' }
+      : dataSpecFromArg(args.data, options.dataSeed ?? training.seed);
+  if (task && data.kind === 'markov')
+    throw new StrataError('E_CONFIG', `--task ${task.kind} needs text; synthetic markov data has none`);
+  return { family, raw, config, task, training, data };
 }
 
 /** Human-readable data source. */
