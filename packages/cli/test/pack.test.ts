@@ -113,6 +113,14 @@ describe.skipIf(!enabled)('npm pack + install from tarballs (STRATA_PACK_TEST=1)
         maps.length,
         `${pkg}: ${maps.length} source maps whose sources are not published (add "!dist/**/*.map" to "files")`,
       ).toBe(0);
+      // Nor comments that point to maps: a debugger or bundler would look for them and warn.
+      const mapComments = files.filter(
+        (f) =>
+          /\.(js|d\.ts)$/.test(f) &&
+          readFileSync(join(root, 'packages', pkg, f), 'utf8').includes('sourceMappingURL='),
+      );
+      expect(mapComments, `${pkg}: files with a sourceMappingURL comment`).toEqual([]);
+      expect(files, `${pkg}: no LICENSE in the tarball`).toContain('LICENSE');
       const m = manifest(pkg);
       const entries = new Set<string>();
       const walk = (v: unknown) => {
