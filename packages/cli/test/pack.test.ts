@@ -274,4 +274,72 @@ console.log(JSON.stringify({ dModel: model.config.dModel, exact: report.exact, w
     expect(norms.status, norms.stderr).toBe(0);
     expect(norms.stdout).toMatch(/deepnorm/);
   });
+
+  it('a CLI installed apart from the project (as with npm i -g) runs a project-local plugin on one tfjs engine', () => {
+    // The CLI lives in app-cli (its own node_modules); the plugin's project installs its own @strata/core and
+    // @tensorflow/tfjs-core. Without the CLI's resolution hooks, tfjs-core loads twice and prints "Platform
+    // node has already been set", in the main thread and in the data-parallel worker.
+    const cliBin = join(work, 'app-cli', 'node_modules', '@strata', 'cli', 'dist', 'bin.js');
+    if (!existsSync(cliBin)) install(join(work, 'app-cli'), tgz('core', 'norms', 'ngpt', 'growth', 'cli'));
+    const dir = join(work, 'app-plugin');
+    install(dir, [...tgz('core'), '@tensorflow/tfjs-core@4.22.0']);
+    writeFileSync(
+      join(dir, 'acme-norm.mjs'),
+      `import { defineNorm, opt } from '@strata/core';
+import * as tf from '@tensorflow/tfjs-core';
+export const halfPre = defineNorm({
+  name: 'acme/half-pre',
+  version: '1.0.0',
+  description: 'Pre-LN with the branch multiplied by a constant',
+  options: { c: opt.number({ default: 0.5, gt: 0, description: 'branch multiplier' }) },
+  createSite(_ctx, opts, host) {
+    const ln = host.norm('norm');
+    return { forward: (x, branch) => tf.add(x, tf.mul(branch(ln(x)), opts.c)) };
+  },
+  createFinal: (_ctx, _opts, host) => host.norm('norm'),
+});
+`,
+    );
+    writeFileSync(join(dir, 'corpus.txt'), 'the quick brown fox jumps over the lazy dog. '.repeat(100));
+    for (const workers of ['1', '2']) {
+      const r = spawnSync(
+        process.execPath,
+        [
+          cliBin,
+          'train',
+          '--plugin',
+          './acme-norm.mjs',
+          '--norm',
+          'acme/half-pre',
+          '--data',
+          'corpus.txt',
+          '--out',
+          `run-${workers}`,
+          '--steps',
+          '2',
+          '--d-model',
+          '16',
+          '--layers',
+          '1',
+          '--heads',
+          '2',
+          '--context',
+          '16',
+          '--batch-size',
+          '2',
+          '--eval-batches',
+          '1',
+          '--workers',
+          workers,
+          '--backend',
+          'wasm',
+          '--json',
+        ],
+        { cwd: dir, encoding: 'utf8', timeout: 180_000, env: { ...process.env, CI: 'true' } },
+      );
+      expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+      expect(r.stderr, `--workers ${workers}`).not.toMatch(/has already been set/);
+      expect(existsSync(join(dir, `run-${workers}`, 'checkpoint', 'model.safetensors'))).toBe(true);
+    }
+  });
 });

@@ -116,7 +116,7 @@ function toSafetensors(tensors: ReadonlyMap<string, TensorData>): Map<string, Sa
  * @param data config, weights and optionally optimizer state and run state.
  * @throws StrataError `E_CHECKPOINT` when `data.config` lacks the format tag or the current format version,
  *   or a tensor's data does not match its shape; `E_IO` when `dir` exists without `overwrite`
- *   (`<dir> exists; pass --force to overwrite`) or the disk fails.
+ *   (`<dir> exists; pass overwrite: true (CLI: --force) to replace it`) or the disk fails.
  */
 export async function writeCheckpoint(
   dir: string,

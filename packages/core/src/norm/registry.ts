@@ -91,7 +91,7 @@ export function getNorm(name: string): AnyNormStrategy {
     throw new StrataError(
       'E_PLUGIN',
       `unknown norm strategy "${name}"; registered: ${formatChoices(listNorms().map((n) => n.name))}` +
-        (name.includes('/') ? ` (load the plugin with --plugin <module> first)` : ''),
+        (name.includes('/') ? ` (register the plugin that defines it first: registerNorm(strategy))` : ''),
     );
   }
   return s;
