@@ -13,6 +13,7 @@ import {
   readFileSync,
   rmSync,
   symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -108,6 +109,11 @@ describe('package metadata', () => {
         cpSync(join(root, d, 'package.json'), join(work, d, 'package.json'));
       }
       symlinkSync(join(root, 'node_modules'), join(work, 'node_modules'), 'dir');
+      // The releasing guide's example changeset, exactly as written there, must be a valid changeset.
+      const guide = readFileSync(join(root, 'docs/guides/releasing.md'), 'utf8');
+      const example = /```markdown\n(---\n[\s\S]*?)```/.exec(guide)?.[1];
+      expect(example, 'releasing guide: no ```markdown changeset example').toBeDefined();
+      writeFileSync(join(work, '.changeset', 'guide-example.md'), example!);
       const pending = readdirSync(join(work, '.changeset')).filter(
         (f) => f.endsWith('.md') && f !== 'README.md',
       );
@@ -121,7 +127,7 @@ describe('package metadata', () => {
             (JSON.parse(readFileSync(join(work, 'packages', p, 'package.json'), 'utf8')) as Manifest).version,
         ),
       );
-      if (pending.length === 0) return; // nothing to release: nothing to check
+      expect(pending).toContain('guide-example.md');
       expect(versions.size, 'the fixed group must share one version').toBe(1);
       for (const p of PACKAGES) {
         const log = readFileSync(join(work, 'packages', p, 'CHANGELOG.md'), 'utf8');
@@ -130,6 +136,9 @@ describe('package metadata', () => {
           `${p}: ${log.slice(0, 80)}`,
         ).toBe(true);
       }
+      expect(readFileSync(join(work, 'packages', 'norms', 'CHANGELOG.md'), 'utf8')).toMatch(
+        /- DeepNorm: `perLayerAlpha` stores each site's α as a frozen weight/,
+      );
       expect(
         readdirSync(join(work, '.changeset')).filter((f) => f.endsWith('.md') && f !== 'README.md'),
       ).toEqual([]);

@@ -12,7 +12,7 @@ import type { LanguageModel } from './model/family.js';
 import { getModelFamily } from './model/registry.js';
 import { getNorm } from './norm/registry.js';
 import type { OptimizerState } from './train/adamw.js';
-import type { TrainState } from './train/trainer.js';
+import type { Trainer, TrainState } from './train/trainer.js';
 
 /** Version of @strata/core written into checkpoints. */
 export const STRATA_VERSION = '0.1.0';
@@ -25,8 +25,11 @@ export interface SaveCheckpointOptions {
   training?: Record<string, unknown>;
   /** Optimizer state (written to `optimizer.safetensors`). */
   optimizer?: OptimizerState;
-  /** Run state (written to `state.json`). */
-  state?: TrainState & Record<string, unknown>;
+  /**
+   * Run state (written to `state.json`): a trainer's `state` as it is, or with extra JSON fields (the CLI adds
+   * the data fingerprint and the backend). {@link Trainer} takes it back as `resume.state`.
+   */
+  state?: TrainState | (TrainState & Record<string, unknown>);
   /** Replace an existing checkpoint directory (default true: checkpoints of a run are replaced atomically). */
   overwrite?: boolean;
 }

@@ -96,9 +96,10 @@ export class ParamWeightHost implements WeightHost {
         ? this.addWeight(`${name}.bias`, [dim], { kind: 'zeros' }, { role: 'norm_bias' })
         : undefined;
     const recorder = this.recorder;
-    return (x: tf.Tensor) => {
+    // Normalization keeps the shape, so the result has the input's tensor type (what NormFn promises).
+    return (<T extends tf.Tensor>(x: T): T => {
       recorder.record(full, x);
-      return kind === 'layernorm' ? layerNorm(x, gain, bias, eps) : rmsNorm(x, gain, eps);
-    };
+      return (kind === 'layernorm' ? layerNorm(x, gain, bias, eps) : rmsNorm(x, gain, eps)) as T;
+    }) as NormFn;
   }
 }

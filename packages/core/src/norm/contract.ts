@@ -42,8 +42,11 @@ export interface NormContext {
 /** Context for the model-level final norm. */
 export type FinalNormContext = Omit<NormContext, 'layer' | 'site'>;
 
-/** A normalization function `[..., dim] → [..., dim]` created through {@link WeightHost.norm}. */
-export type NormFn = (x: tf.Tensor) => tf.Tensor;
+/**
+ * A normalization function `[..., dim] → [..., dim]` created through {@link WeightHost.norm}. It keeps the
+ * shape, so it keeps the tensor type: `branch(ln(x))` type-checks with `x: tf.Tensor2D`, no cast needed.
+ */
+export type NormFn = <T extends tf.Tensor>(x: T) => T;
 
 /** Options for {@link WeightHost.addWeight}. */
 export interface AddWeightOptions {

@@ -60,7 +60,7 @@ export const admin = defineNorm({
       { role: 'scale', ...(opts.learnable ? {} : { trainable: false, meta: { frozen: true } }) },
     );
     const w = (): tf.Tensor => (opts.learnable ? omega : frozen(omega));
-    return { forward: (x, branch) => ln(tf.add(tf.mul(x, w()), branch(x))) as tf.Tensor2D };
+    return { forward: (x, branch) => ln(tf.add(tf.mul(x, w()), branch(x))) };
   },
   createFinal: () => null,
 });

@@ -118,9 +118,9 @@ export const deepNorm = defineNorm({
         { kind: 'constant', value: alpha },
         { role: 'scale', trainable: false, meta: { frozen: true } },
       );
-      return { forward: (x, branch) => ln(tf.add(tf.mul(x, frozen(a)), branch(x))) as tf.Tensor2D };
+      return { forward: (x, branch) => ln(tf.add(tf.mul(x, frozen(a)), branch(x))) };
     }
-    return { forward: (x, branch) => ln(tf.add(tf.mul(x, alpha), branch(x))) as tf.Tensor2D };
+    return { forward: (x, branch) => ln(tf.add(tf.mul(x, alpha), branch(x))) };
   },
   createFinal: () => null,
   init(req, ctx, opts) {

@@ -28,7 +28,7 @@ export const layerScale = defineNorm({
     const ln = host.norm('norm');
     const value = opts.init ?? layerScaleInit(ctx.numLayers);
     const lambda = host.addWeight('scale', [ctx.dModel], { kind: 'constant', value }, { role: 'scale' });
-    return { forward: (x, branch) => tf.add(x, tf.mul(branch(ln(x) as tf.Tensor2D), lambda)) as tf.Tensor2D };
+    return { forward: (x, branch) => tf.add(x, tf.mul(branch(ln(x)), lambda)) };
   },
   createFinal(_ctx, _opts, host) {
     return host.norm('norm');

@@ -41,9 +41,9 @@ export const mixLN = defineNorm({
   createSite(ctx, opts, host) {
     const ln = host.norm('norm');
     if (ctx.layer < mixLnPostLayers(ctx.numLayers, opts)) {
-      return { forward: (x, branch) => ln(tf.add(x, branch(x))) as tf.Tensor2D };
+      return { forward: (x, branch) => ln(tf.add(x, branch(x))) };
     }
-    return { forward: (x, branch) => tf.add(x, branch(ln(x) as tf.Tensor2D)) };
+    return { forward: (x, branch) => tf.add(x, branch(ln(x))) };
   },
   createFinal(_ctx, _opts, host) {
     return host.norm('norm');

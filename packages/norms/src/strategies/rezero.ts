@@ -22,7 +22,7 @@ export const reZero = defineNorm({
   },
   createSite(_ctx, opts, host) {
     const a = host.addWeight('alpha', [1], { kind: 'constant', value: opts.init }, { role: 'scale' });
-    return { forward: (x, branch) => tf.add(x, tf.mul(branch(x), a)) as tf.Tensor2D };
+    return { forward: (x, branch) => tf.add(x, tf.mul(branch(x), a)) };
   },
   createFinal: () => null,
 });
