@@ -1,6 +1,6 @@
 /**
  * Tensor building blocks shared by every model family. They are written for tfjs's wasm backend, which
- * runs only plain, untransposed 2-D matmuls on its fast (XNNPACK) path: see `reference/backends.md`.
+ * runs only plain, untransposed 2-D matmuls on its fast (XNNPACK) path: see the Backends guide.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -317,7 +317,7 @@ export function ropeTables(seqLen: number, headDim: number, base = 10000, offset
     throw new Error(`RoPE repeat must be a positive integer dividing headDim/2 = ${half}, got ${repeat}`);
   }
   // With repeat r (set by head-dim growth), pair p rotates at base^(−2·(p mod period)/dim): the small model's
-  // frequencies, each repeated r times (reference/growth.md §3.6).
+  // frequencies, each repeated r times (Growth guide, "Width": RoPE).
   const period = half / repeat;
   const dim = headDim / repeat;
   const cos = new Float32Array(seqLen * headDim);

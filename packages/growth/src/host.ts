@@ -11,7 +11,7 @@ export interface HostTensor {
 }
 
 /**
- * Where each entry of a grown tensor came from, for the optimizer state (growth.md §4.1). For entry `j`:
+ * Where each entry of a grown tensor came from, for the optimizer state (Growth guide, "Optimizer state"). For entry `j`:
  * `src[j]` is the flat index of the entry of tensor `from` it copies (−1: a new entry with no source), `s[j]`
  * the value coefficient (`θ′_j = s_j·θ_src`), and `n[j]` the number of big entries that copy the same source
  * entry. Adam's moments then map as `m′ = m/(n·s)`, `v′ = v/(n·s)²` and the learning-rate multiplier as

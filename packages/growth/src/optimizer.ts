@@ -18,7 +18,7 @@ export const LR_SCALE_PREFIX = 'lr_scale.';
 
 /**
  * Optimizer state of a grown model: AdamW moments `m.<param>`, `v.<param>` and the step, plus per-entry
- * learning-rate multipliers (growth.md §4.1).
+ * learning-rate multipliers (Growth guide, "Optimizer state").
  */
 export interface GrownOptimizerState extends OptimizerState {
   /**
@@ -35,19 +35,19 @@ export interface GrownOptimizerState extends OptimizerState {
 /** Options of {@link growOptimizerState}. */
 export interface GrowOptimizerOptions {
   /**
-   * Moments of new entries (growth.md §4.3): `zero` (m = v = 0, as MSG), or `seed-v` (m = 0, v copied from the
+   * Moments of new entries (Growth guide, "Optimizer state"): `zero` (m = v = 0, as MSG), or `seed-v` (m = 0, v copied from the
    * entry the new one was copied from — damps the first updates of new blocks).
    */
   readonly newMoments?: 'zero' | 'seed-v';
 }
 
 /**
- * Grows AdamW state along with the weights (growth.md §4.1, [derived+checked]): an entry that copies small
+ * Grows AdamW state along with the weights (Growth guide, "Optimizer state"): an entry that copies small
  * entry i with value coefficient s, where n big entries copy i, gets the gradient g/(n·s), so
  * `m′ = m/(n·s)`, `v′ = v/(n·s)²` (Staged Training's "exp_avg/2, exp_avg_sq/4" is this rule for its
  * block-diagonal map); the learning-rate multiplier becomes `|s|` (μP: ×1/k_in); the step counter (bias
  * correction) is kept. New entries start with zero moments (or seeded v, see `newMoments`). The moments are
- * looked up by parameter name, so inserted layers cannot shift them (growth.md §4.4).
+ * looked up by parameter name, so inserted layers cannot shift them (Growth guide, "Optimizer state").
  *
  * @param state the small model's state (`AdamW.exportState()` or a checkpoint's `optimizer`); the
  *   multipliers of a model grown before (`lrScale` of a {@link GrownOptimizerState}, or `lr_scale.<param>`
@@ -141,7 +141,7 @@ export function growOptimizerState(
 
 /**
  * Size of the first Adam update of an entry whose moments start at zero, in units of the learning rate, at
- * global step `step + 1` with a constant gradient (growth.md §4.3): `(1−β₁)/(1−β₁ᵗ) / √((1−β₂)/(1−β₂ᵗ))`.
+ * global step `step + 1` with a constant gradient (Growth guide, "Optimizer state"): `(1−β₁)/(1−β₁ᵗ) / √((1−β₂)/(1−β₂ᵗ))`.
  * After thousands of steps this is `(1−β₁)/√(1−β₂)`: 3.16 for β₂ = 0.999, 0.45 for β₂ = 0.95.
  */
 export function freshFirstUpdate(step: number, beta1: number, beta2: number): number {

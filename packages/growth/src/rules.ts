@@ -8,8 +8,8 @@ export type Exactness =
   /** Only float round-off separates the grown model from the small one. */
   | 'exact'
   /**
-   * Exact up to O(eps/var) of the norm eps (Post-LN/DeepNorm/Admin depth insertion, growth.md §3.2, §3.0
-   * row 26: ≈1e-5 with eps 1e-5).
+   * Exact up to O(eps/var) of the norm eps (Post-LN/DeepNorm/Admin depth insertion: ≈1e-5 with
+   * eps 1e-5; Growth guide, "Depth").
    */
   | 'eps'
   /** Changes the function; needs `allowApprox`. */
@@ -46,7 +46,7 @@ export interface DepthPlanContext {
 /** User choices that depth rules read. */
 export interface DepthChoices {
   /**
-   * DeepNorm when the depth changes α = (2N)^¼ (growth.md §3.3): `keep` pins the old α (option `alpha`);
+   * DeepNorm when the depth changes α = (2N)^¼ (DeepNet, arXiv 2203.00555; Growth guide, "Depth"): `keep` pins the old α (option `alpha`);
    * `absorb` adopts the new depth's α′ and multiplies every existing branch's last linear by α′/α with
    * eps × (α′/α)². Both exact (rows 28, 31).
    */
@@ -57,7 +57,7 @@ export interface DepthChoices {
 
 /**
  * Switches that turn off one correction of a rule, so a test can show that the correction is needed
- * (growth.md §6 item 3, negative controls). Every ablated transform is reported as `approx` and refused
+ * (negative controls: Growth guide, "Verifying a transform"). Every ablated transform is reported as `approx` and refused
  * unless `allowApprox`. Never use them for real growth.
  */
 export interface Ablations {
@@ -109,7 +109,7 @@ export interface DepthEditor {
 }
 
 /**
- * A strategy's rule for inserting new blocks (growth.md §3.1–3.5). Register one with
+ * A strategy's rule for inserting new blocks (Growth guide, "Depth"). Register one with
  * {@link registerGrowthRules} so a plugin strategy can grow in depth.
  */
 export interface DepthRule {

@@ -1,7 +1,7 @@
 import type { ParamSpec, ParamStore, ScaleSummary } from '@strata/core';
 import * as tf from '@tensorflow/tfjs-core';
 
-/** The paper's scaling vectors (ngpt.md §3.2), as they appear in parameter `meta.symbol`. */
+/** The paper's scaling vectors (Loshchilov et al., arXiv 2410.01131), as they appear in parameter `meta.symbol`. */
 export type ScaleSymbol = 'alpha_A' | 'alpha_M' | 's_qk' | 's_u' | 's_nu' | 's_z';
 
 /**

@@ -134,8 +134,8 @@ export function normInputsByLayer(
 }
 
 /**
- * Loss-stall detector for the "Post-LN breaks with depth" experiment (DeepNet §3; `reference/deepnorm.md`
- * §6.2): true when, after `afterSteps` steps, the mean of the last `window` losses is still within `margin`
+ * Loss-stall detector for the "Post-LN breaks with depth" experiment (DeepNet, arXiv 2203.00555, §3;
+ * the DeepNorm and depth guide): true when, after `afterSteps` steps, the mean of the last `window` losses is still within `margin`
  * (nats, default 0.5) of `floor` — typically the unigram entropy of the data (ln V for uniform tokens), where a model
  * that has learned only token frequencies sits.
  *

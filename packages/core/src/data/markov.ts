@@ -1,6 +1,6 @@
 /**
  * A synthetic order-1 Markov language: the standard cheap testbed for depth-stability experiments
- * (reference/deepnorm.md §6.2). Each token has `successors` distinct random next tokens, chosen uniformly,
+ * (see the DeepNorm and depth guide). Each token has `successors` distinct random next tokens, chosen uniformly,
  * so the achievable loss is exactly ln(successors) and the unigram level is ≈ ln(vocab).
  *
  * @module

@@ -39,7 +39,7 @@ export class AdamW {
   private v = new Map<string, tf.Variable>();
   /**
    * Optional per-entry multipliers of the Adam update (`lr_scale.<param>` in checkpoints), written by
-   * function-preserving growth so a grown model's first steps match the small model's (growth.md §4).
+   * function-preserving growth so a grown model's first steps match the small model's (Growth guide, "Optimizer state").
    */
   private lrScale = new Map<string, tf.Tensor>();
   /** Number of updates applied so far (t in the bias correction). */
