@@ -8,7 +8,7 @@
  * cache (`--offline`); when a dependency is not cached, the install is retried with `--prefer-offline`, which
  * may reach the registry.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,6 +67,27 @@ function runProgram(dir: string, name: string, source: string): string {
   const r = spawnSync(process.execPath, [name], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
   if (r.status !== 0) throw new Error(`${name} exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
+}
+
+/** Runs a command without blocking the test worker's event loop (long synchronous runs time out its RPC). */
+function runAsync(
+  cmd: string,
+  args: string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv },
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 function tgz(...pkgs: Pkg[]): string[] {
@@ -275,7 +296,7 @@ console.log(JSON.stringify({ dModel: model.config.dModel, exact: report.exact, w
     expect(norms.stdout).toMatch(/deepnorm/);
   });
 
-  it('a CLI installed apart from the project (as with npm i -g) runs a project-local plugin on one tfjs engine', () => {
+  it('a CLI installed apart from the project (as with npm i -g) runs a project-local plugin on one tfjs engine', async () => {
     // The CLI lives in app-cli (its own node_modules); the plugin's project installs its own @strata/core and
     // @tensorflow/tfjs-core. Without the CLI's resolution hooks, tfjs-core loads twice and prints "Platform
     // node has already been set", in the main thread and in the data-parallel worker.
@@ -302,7 +323,7 @@ export const halfPre = defineNorm({
     );
     writeFileSync(join(dir, 'corpus.txt'), 'the quick brown fox jumps over the lazy dog. '.repeat(100));
     for (const workers of ['1', '2']) {
-      const r = spawnSync(
+      const r = await runAsync(
         process.execPath,
         [
           cliBin,
@@ -335,7 +356,7 @@ export const halfPre = defineNorm({
           'wasm',
           '--json',
         ],
-        { cwd: dir, encoding: 'utf8', timeout: 180_000, env: { ...process.env, CI: 'true' } },
+        { cwd: dir, env: { ...process.env, CI: 'true' } },
       );
       expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
       expect(r.stderr, `--workers ${workers}`).not.toMatch(/has already been set/);
