@@ -50,13 +50,17 @@ describe('documentation site', () => {
     expect(read('docs/index.md')).not.toMatch(/^# /m); // the page title is the project name already
   });
 
-  it('"full report" links open rendered pages: every linked report is a child document of its guide', () => {
+  it('links to Markdown open rendered pages: reports and results are child documents of their guide', () => {
     for (const g of guides) {
       const text = readFileSync(join(guidesDir, g), 'utf8');
       const front = /^---\n([\s\S]*?)\n---\n/.exec(text)![1]!;
-      for (const m of text.matchAll(/\]\((\.\.\/results\/[^)]+\.md)\)/g))
+      // Links to other guides are pages already; any other .md would be copied as a raw file.
+      for (const m of text.matchAll(/\]\((\.\.\/[^)#]+\.md)\)/g))
         expect(front, `${g} links ${m[1]} but does not list it under children:`).toContain(`: ${m[1]}`);
     }
+    // Package READMEs are the packages' pages on the site and on npm: no relative links out of the package.
+    for (const pkg of ['core', 'norms', 'ngpt', 'growth', 'cli'])
+      expect(read(`packages/${pkg}/README.md`).match(/\]\(\.\.\/[^)]*\)/g) ?? [], pkg).toEqual([]);
   });
 
   it('API comments cite papers and guides, not files users never get', () => {

@@ -70,9 +70,13 @@ export async function saveCheckpoint(
 
 /** A loaded checkpoint: the model with its weights, plus whatever else was saved. */
 export interface LoadedCheckpoint {
+  /** The model, rebuilt from the config by its family and norm strategy, with the saved weights assigned. */
   model: LanguageModel;
+  /** The checkpoint's `config.json`: format, family and its version, model config, tokenizer, training. */
   config: CheckpointConfig;
+  /** The AdamW state, when loaded with `{ optimizer: true }` and present (a training checkpoint). */
   optimizer?: OptimizerState;
+  /** The run state (`state.json`: step, timings, ...), when present; pass it to a Trainer to resume. */
   state?: TrainState & Record<string, unknown>;
 }
 

@@ -6,7 +6,9 @@ import type { LanguageModel, ParamSpec } from '@strata/core';
  * is built, so the transform itself adds no error beyond that final rounding.
  */
 export interface HostTensor {
+  /** Dimensions (tfjs layout). */
   readonly shape: readonly number[];
+  /** Values in row-major order, in float64. */
   readonly data: Float64Array;
 }
 
@@ -20,15 +22,21 @@ export interface HostTensor {
  * 'seed-v'`, the second moment).
  */
 export interface Origin {
+  /** Name of the small model's tensor the entries come from. */
   readonly from: string;
+  /** Per entry: flat index of its source entry in `from` (−1: none). */
   readonly src: Int32Array;
+  /** Per entry: value coefficient, `θ′ = s·θ_src`. */
   readonly s: Float64Array;
+  /** Per entry: how many grown entries copy the same source entry. */
   readonly n: Float64Array;
+  /** Per entry: 1 when its moments start at zero despite a source (new blocks). */
   readonly fresh?: Uint8Array;
 }
 
 /** A grown tensor plus its provenance. */
 export interface StageTensor extends HostTensor {
+  /** Where each entry came from. */
   readonly origin: Origin;
 }
 

@@ -3,13 +3,17 @@ import type { Origin } from './host.js';
 
 /** One growth stage's provenance of every grown parameter (what {@link growOptimizerState} replays). */
 export interface StageTrace {
+  /** The stage: `ffn`, `width`, `depth` or `noise`. */
   readonly name: string;
+  /** Shape of every parameter after the stage. */
   readonly shapes: ReadonlyMap<string, readonly number[]>;
+  /** Provenance of every parameter's entries in this stage. */
   readonly origins: ReadonlyMap<string, Origin>;
 }
 
 /** The provenance of a whole growth, stage by stage (returned by `growModel` as `trace`). */
 export interface GrowthTrace {
+  /** The stages in the order applied. */
   readonly stages: readonly StageTrace[];
 }
 
@@ -24,10 +28,18 @@ export interface GrownOptimizerState extends OptimizerState {
   /**
    * `param → multiplier` per entry: the value coefficient |s| of the entry's source (÷√k under the isometric
    * map, ÷k on the reading side of the tile map: the μP "Adam LR ∝ 1/fan-in" rule). With these and the mapped
-   * moments, one Adam step of the grown model is the small model's step (verified in the tests). `@strata/core`'s
-   * AdamW has one learning rate for all parameters; see the package README for the change that applies them.
+   * moments, one Adam step of the grown model is the small model's step (verified in the tests). Saved as
+   * `lr_scale.<param>` tensors, which `@strata/core`'s AdamW applies to the Adam update.
    */
-  readonly lrScale: Map<string, { shape: number[]; data: Float32Array }>;
+  readonly lrScale: Map<
+    string,
+    {
+      /** The parameter's shape. */
+      shape: number[];
+      /** One multiplier per entry, row-major. */
+      data: Float32Array;
+    }
+  >;
   /** Number of entries whose moments start at zero (new blocks, new coordinates). */
   readonly freshEntries: number;
 }
@@ -150,9 +162,15 @@ export function freshFirstUpdate(step: number, beta1: number, beta2: number): nu
 }
 
 /** `m.`/`v.`/`lr_scale.` tensors of a grown state in one map (what `optimizer.safetensors` holds). */
-export function optimizerTensors(
-  state: GrownOptimizerState,
-): Map<string, { shape: number[]; data: Float32Array }> {
+export function optimizerTensors(state: GrownOptimizerState): Map<
+  string,
+  {
+    /** The tensor's shape. */
+    shape: number[];
+    /** Its values, row-major. */
+    data: Float32Array;
+  }
+> {
   const out = new Map(state.tensors);
   for (const [name, t] of state.lrScale) {
     if (t.data.some((x) => x !== 1)) out.set(`${LR_SCALE_PREFIX}${name}`, t);

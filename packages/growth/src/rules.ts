@@ -29,13 +29,17 @@ export interface DepthRun {
 
 /** What a depth rule knows while planning. */
 export interface DepthPlanContext {
+  /** Model family of the model being grown. */
   readonly family: string;
   /** Residual strategy name (GPT family) or undefined (families without strategies). */
   readonly strategy?: string;
   /** The small model's strategy options. */
   readonly options: Readonly<Record<string, unknown>>;
+  /** Depth before growth. */
   readonly smallLayers: number;
+  /** Depth after growth. */
   readonly bigLayers: number;
+  /** The runs of consecutive new blocks, bottom to top. */
   readonly runs: readonly DepthRun[];
   /** The small model's config. */
   readonly config: Readonly<Record<string, unknown>>;
@@ -77,6 +81,7 @@ export interface Ablations {
 
 /** The verdict of {@link DepthRule.check}. */
 export interface DepthVerdict {
+  /** How exact the insertion is by construction. */
   readonly exactness: Exactness;
   /** Why it is not exact, or the recipe used. */
   readonly reason?: string;
@@ -130,7 +135,9 @@ export type StrategyPredicate = (options: Readonly<Record<string, unknown>>, nLa
 
 /** Facts a width rule may use to lay out a strategy parameter. */
 export interface LayoutContext {
+  /** Residual width of the model the parameter belongs to. */
   readonly dModel: number;
+  /** MLP hidden width of that model. */
   readonly dFF: number;
 }
 

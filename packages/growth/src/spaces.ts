@@ -26,7 +26,9 @@ export type AxisUse = 'write' | 'read' | 'gain' | 'bias' | 'mult' | 'fixed';
 
 /** Space and use of one tensor axis. */
 export interface AxisSpec {
+  /** The vector space the axis indexes: residual stream, attention heads, q/k/v, FFN units, or none. */
   readonly space: SpaceName;
+  /** How the tensor uses it (writes, reads, normalizes or scales vectors of the space). */
   readonly use: AxisUse;
 }
 
@@ -43,7 +45,9 @@ export type FreshKind = 'zero' | 'free' | 'mean' | 'fill';
 
 /** The map of one axis for one use. */
 export interface AxisMap {
+  /** Size of the axis in the grown model. */
   readonly bigSize: number;
+  /** Size of the axis in the small model. */
   readonly smallSize: number;
   /** Source index in the small space per big index, −1 for new indices. */
   readonly src: Int32Array;
@@ -60,7 +64,9 @@ export type ResidualMode = 'identity' | 'isometric' | 'tile' | 'zero-pad' | 'ave
 
 /** A map from a small space to a grown one. */
 export interface SpaceMap {
+  /** Size of the space in the small model. */
   readonly smallSize: number;
+  /** Size of the space in the grown model. */
   readonly bigSize: number;
   /** True when the map is the identity. */
   readonly identity: boolean;

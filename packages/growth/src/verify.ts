@@ -29,7 +29,9 @@ export function makeProbe(vocabSize: number, seq: number, batch = 2, seed = 1): 
 
 /** Logits and probe loss of one model (internal: lets growModel run each model once). */
 export interface ProbeRun {
+  /** The logits `[batch, seq, vocab]`, row-major. */
   readonly data: Float32Array;
+  /** Mean next-token cross-entropy over the probe (nats). */
   readonly loss: number;
 }
 

@@ -7,13 +7,22 @@
  * sizes (see the nGPT guide), so tune it per model.
  */
 export const NGPT_TRAINING_DEFAULTS = {
+  /** Peak learning rate (NVIDIA launcher: 3e-3). */
   lr: 3e-3,
+  /** Final learning rate: cosine decay to 0. */
   minLr: 0,
+  /** No warmup. */
   warmupSteps: 0,
+  /** Cosine decay over the whole run. */
   decay: 'cosine',
+  /** Adam β₁. */
   beta1: 0.9,
+  /** Adam β₂. */
   beta2: 0.95,
+  /** Adam ε. */
   eps: 1e-8,
+  /** No weight decay: the weights live on the unit sphere. */
   weightDecay: 0,
+  /** Global gradient-norm clip. */
   gradClip: 1,
 } as const satisfies Readonly<Record<string, number | string>>;

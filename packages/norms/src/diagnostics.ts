@@ -99,6 +99,7 @@ export function layerGradNorms(
 
 /** LN input norms of one block; see {@link normInputsByLayer}. */
 export interface LayerNormInputs {
+  /** Block index. */
   readonly layer: number;
   /** Norm name without the block prefix (`attn.norm`, `mlp.inner_norm`, …) → mean ‖input‖₂ / √d. */
   readonly norms: Readonly<Record<string, number>>;
@@ -116,7 +117,12 @@ export interface LayerNormInputs {
 export function normInputsByLayer(
   inputs: ReadonlyMap<string, number>,
   dModel?: number,
-): { layers: LayerNormInputs[]; final: Readonly<Record<string, number>> } {
+): {
+  /** One entry per block, in block order. */
+  layers: LayerNormInputs[];
+  /** Norms outside the blocks (the final norm) → mean ‖input‖₂ / √d. */
+  final: Readonly<Record<string, number>>;
+} {
   const scale = dModel ? 1 / Math.sqrt(dModel) : 1;
   const byLayer = new Map<number, Record<string, number>>();
   const final: Record<string, number> = {};

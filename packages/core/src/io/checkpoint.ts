@@ -25,9 +25,13 @@ export const CHECKPOINT_FORMAT_VERSION = 1;
 
 /** File names inside a checkpoint directory. */
 export const CHECKPOINT_FILES = {
+  /** Format, family, model config, tokenizer, training config (JSON). */
   config: 'config.json',
+  /** The model weights (float32 safetensors). */
   model: 'model.safetensors',
+  /** AdamW moments `m.<param>`, `v.<param>` (and `lr_scale.<param>`), when saved. */
   optimizer: 'optimizer.safetensors',
+  /** Run state for resuming: step, timings, data fingerprint, backend. */
   state: 'state.json',
 } as const;
 
@@ -59,12 +63,15 @@ export interface CheckpointConfig {
 
 /** A float32 tensor: `shape` (row-major, `[]` for a scalar) and its `product(shape)` elements. */
 export interface TensorData {
+  /** Dimensions, outermost first. */
   shape: number[];
+  /** Values in row-major order (`shape` product of them). */
   data: Float32Array;
 }
 
 /** Everything a checkpoint holds. Weight names and layouts are defined by the model family. */
 export interface CheckpointData {
+  /** The contents of `config.json`. */
   config: CheckpointConfig;
   /** Model weights by name. */
   weights: Map<string, TensorData>;

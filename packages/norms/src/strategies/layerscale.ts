@@ -20,6 +20,7 @@ export const layerScale = defineNorm({
   description: 'LayerScale (CaiT): x ← x + diag(λ)·G(LN(x)), λ = 0.1 / 1e-5 / 1e-6 by depth, final LN',
   formula: 'x_{l+1} = x_l + diag(λ_l)·G_l(LN(x_l))',
   options: {
+    /** Initial λ (default auto: 0.1 for depth ≤ 18, 1e-5 ≤ 24, 1e-6 deeper). */
     init: opt.optionalNumber({
       description: 'initial λ (default auto: 0.1 for depth ≤ 18, 1e-5 ≤ 24, 1e-6 deeper)',
     }),

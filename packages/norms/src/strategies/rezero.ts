@@ -18,6 +18,7 @@ export const reZero = defineNorm({
   description: 'ReZero: x ← x + a·G(x), no LN, a learned scalar initialized to 0',
   formula: 'x_{l+1} = x_l + a_l·G_l(x_l), a_l = 0 at init',
   options: {
+    /** Initial value of each residual weight a. */
     init: opt.number({ default: 0, description: 'initial value of each residual weight a' }),
   },
   createSite(_ctx, opts, host) {
