@@ -90,6 +90,22 @@ function runAsync(
   });
 }
 
+/** A 1-layer model small enough to train 2 steps from a tarball install in seconds. */
+const TINY_PACK_MODEL = [
+  '--d-model',
+  '16',
+  '--layers',
+  '1',
+  '--heads',
+  '2',
+  '--context',
+  '16',
+  '--batch-size',
+  '2',
+  '--eval-batches',
+  '1',
+];
+
 function tgz(...pkgs: Pkg[]): string[] {
   return pkgs.map((p) => tarballs.get(p)!);
 }
@@ -263,28 +279,7 @@ console.log(JSON.stringify({ dModel: model.config.dModel, exact: report.exact, w
     expect(version.stdout.trim()).toBe(manifest('cli').version);
     const train = spawnSync(
       npx,
-      [
-        '--offline',
-        'strata',
-        'train',
-        '--steps',
-        '2',
-        '--d-model',
-        '16',
-        '--layers',
-        '1',
-        '--heads',
-        '2',
-        '--context',
-        '16',
-        '--batch-size',
-        '2',
-        '--eval-batches',
-        '1',
-        '--out',
-        'run',
-        '--json',
-      ],
+      ['--offline', 'strata', 'train', '--steps', '2', ...TINY_PACK_MODEL, '--out', 'run', '--json'],
       { cwd: dir, encoding: 'utf8', timeout: 180_000, env: { ...process.env, CI: 'true' } },
     );
     expect(train.status, `${train.stdout}\n${train.stderr}`).toBe(0);
@@ -338,18 +333,7 @@ export const halfPre = defineNorm({
           `run-${workers}`,
           '--steps',
           '2',
-          '--d-model',
-          '16',
-          '--layers',
-          '1',
-          '--heads',
-          '2',
-          '--context',
-          '16',
-          '--batch-size',
-          '2',
-          '--eval-batches',
-          '1',
+          ...TINY_PACK_MODEL,
           '--workers',
           workers,
           '--backend',
