@@ -76,12 +76,8 @@ async function printSample(
     seed: 1,
   });
   const text = SAMPLE_PROMPT + tokenizer.decode(ids);
-  if (json)
-    process.stdout.write(`${JSON.stringify({ event: 'sample', prompt: SAMPLE_PROMPT, text })}
-`);
-  else
-    process.stdout.write(`sample:     ${text.replace(/\s+/g, ' ').trim()}
-`);
+  if (json) process.stdout.write(`${JSON.stringify({ event: 'sample', prompt: SAMPLE_PROMPT, text })}\n`);
+  else process.stdout.write(`sample:     ${text.replace(/\s+/g, ' ').trim()}\n`);
 }
 
 function workersFor(args: ParsedArgs, backend: ActiveBackend, model: LanguageModel, training: TrainConfig) {
