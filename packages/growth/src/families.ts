@@ -129,7 +129,7 @@ export function getGrowthFamily(name: string): GrowthFamily {
 
 /**
  * The config key a family needs for head-dim growth with RoPE: `ropeRepeat` = how many times each frequency
- * of the small model's RoPE table is repeated across consecutive pair slots (growth.md §3.6). With it, pair
+ * of the small model's RoPE table is repeated across consecutive pair slots (Growth guide: RoPE). With it, pair
  * `p` of a head of dim `hd` rotates at `base^(−2·(p mod (hd/2r))/(hd/r))`.
  */
 export const ropeRepeatKey = 'ropeRepeat';
@@ -195,7 +195,7 @@ function num(c: Readonly<Record<string, unknown>>, k: string): number {
 /**
  * GPT: weights by role (`@strata/core` GPT class doc), strategy weights through the strategy's growth rules.
  * Readers of duplicated heads/units average them (`mean`); q, k × b^(−1/4) when the head dim grows by b
- * (scaled dot product 1/√d_head; growth.md §2.7 HyperCloning "(old/new)^(1/4)").
+ * (scaled dot product 1/√d_head; HyperCloning, arXiv 2409.12903: "(old/new)^(1/4)").
  */
 export const gptGrowth: GrowthFamily = {
   name: 'gpt',
@@ -274,7 +274,7 @@ function scaleMeta(
 }
 
 /**
- * nGPT (growth.md §3.5): the isometric map keeps every unit-norm invariant; heads and FFN units are
+ * nGPT (nGPT, arXiv 2410.01131; Growth guide): the isometric map keeps every unit-norm invariant; heads and FFN units are
  * duplicated and their readers (W_o, W_oM) copy rows without ÷count, because their output is
  * re-normalized — which keeps those rows unit-norm. With a non-integer ratio (d_ff 12 → 18) the copy counts
  * differ between units, so each group of c copied rows w is split into unit rows w/c + p_i with Σ p_i = 0,
@@ -379,7 +379,7 @@ export const ngptGrowth: GrowthFamily = {
 };
 
 /**
- * nGPT depth (growth.md §3.5, §3.0 row 37): a block with α_A = α_M = 0 computes `Norm(h + 0) = h` — exact.
+ * nGPT depth (Growth guide, "Depth"): a block with α_A = α_M = 0 computes `Norm(h + 0) = h` — exact.
  * The grown model uses signed α (`alphaAbs: false`; existing α are stored as |α|, the same effective value),
  * so the new α = 0 receive a gradient and can learn (under |α| PyTorch's gradient is 0 at 0).
  */

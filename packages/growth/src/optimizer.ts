@@ -180,12 +180,15 @@ export function optimizerTensors(state: GrownOptimizerState): Map<
 
 /** What the growth report says about a grown optimizer state. */
 export interface OptimizerSummary {
+  /** The optimizer step carried over (unchanged by growth). */
   readonly step: number;
+  /** Entries with no source in the small model (zero moments, or seeded `v`). */
   readonly freshEntries: number;
-  /** First update of a fresh entry in units of the learning rate (growth.md §4.3). */
+  /** First update of a fresh entry in units of the learning rate (Growth guide, "Optimizer state"). */
   readonly freshFirstUpdate: number;
   /** Range of the per-entry learning-rate multipliers. */
   readonly lrScaleMin: number;
+  /** See `lrScaleMin`. */
   readonly lrScaleMax: number;
 }
 

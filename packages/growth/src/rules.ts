@@ -167,8 +167,8 @@ export interface StrategyGrowthRules {
   readonly average?: boolean | StrategyPredicate;
   /**
    * For strategies without a final norm: the prefix of the norm whose output the head reads (Post-LN: the last
-   * block's last LN, `blocks.{N−1}.mlp.norm`). The tile map with a tied head divides it by k (growth.md §3.7,
-   * Staged Training's final LN ÷ 2).
+   * block's last LN, `blocks.{N−1}.mlp.norm`). The tile map with a tied head divides it by k (Staged Training,
+   * arXiv 2203.06211:'s final LN ÷ 2).
    */
   headNorm?(nLayers: number, options: Readonly<Record<string, unknown>>): string | undefined;
   /**
