@@ -3,7 +3,7 @@
  * with front matter TypeDoc reads; links have readable text; API comments cite papers and guides, not files
  * that only exist in the repository. Fast: reads sources, builds nothing.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -55,6 +55,8 @@ describe('documentation site', () => {
       const text = readFileSync(join(guidesDir, g), 'utf8');
       const front = /^---\n([\s\S]*?)\n---\n/.exec(text)![1]!;
       // Links to other guides are pages already; any other .md would be copied as a raw file.
+      for (const c of front.matchAll(/^ {2}"[^"]+": (\S+)$/gm))
+        expect(existsSync(join(guidesDir, c[1]!)), `${g}: child document ${c[1]} does not exist`).toBe(true);
       for (const m of text.matchAll(/\]\((\.\.\/[^)#]+\.md)\)/g))
         expect(front, `${g} links ${m[1]} but does not list it under children:`).toContain(`: ${m[1]}`);
     }
