@@ -5,7 +5,7 @@
 import { getModelFamily, initBackend } from '@strata/core';
 import { registerBuiltinNorms } from '@strata/norms';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { defaultWorkers, TRAIN_DEFAULTS, TRAIN_MODEL_DEFAULTS } from '../src/commands/train.js';
+import { defaultWorkers, planFreshRun, TRAIN_DEFAULTS, TRAIN_MODEL_DEFAULTS } from '../src/commands/train.js';
 import { modelConfigFromArgs, trainConfigFromArgs } from '../src/run-training.js';
 
 beforeAll(async () => {
@@ -30,6 +30,16 @@ describe('strata train defaults', () => {
     const shared = trainConfigFromArgs({}, {}, config.contextLength);
     expect(shared.steps).toBe(200);
     expect(getModelFamily('gpt').parseConfig(modelConfigFromArgs({}).raw).positions).toBe('learned');
+  });
+
+  it('planFreshRun: train plans a first run, a comparison (and non-decoder architectures) the shared defaults', () => {
+    const first = planFreshRun({}, { firstRun: true });
+    expect(first.training.steps).toBe(1000);
+    expect(first.config.positions).toBe('rope');
+    const grid = planFreshRun({});
+    expect(grid.training.steps).toBe(200);
+    expect(grid.config.positions).toBe('learned');
+    expect(planFreshRun({ arch: 'encoder-only' }, { firstRun: true }).training.steps).toBe(200);
   });
 
   it('flags and config files still win over the train defaults, and nGPT keeps its own recipe', () => {
