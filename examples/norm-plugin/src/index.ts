@@ -66,7 +66,7 @@ export const scaledPre = defineNorm({
       { kind: 'constant', value: opts.init ?? 1 / Math.sqrt(2 * ctx.numLayers) },
       { role: 'scale' },
     );
-    return { forward: (x, branch) => tf.add(x, tf.mul(branch(ln(x) as tf.Tensor2D), s)) as tf.Tensor2D };
+    return { forward: (x, branch) => tf.add(x, tf.mul(branch(ln(x)), s)) };
   },
   createFinal(_ctx, opts, host) {
     return normOf(host, opts.norm);

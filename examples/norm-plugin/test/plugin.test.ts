@@ -130,6 +130,8 @@ describe('acme/scaled-pre', () => {
     }).catch((e) => e);
     expect(missing.code).toBe(3);
     expect(missing.stdout).toMatch(/unknown norm strategy "acme\/scaled-pre"; registered: .*"pre-ln"/);
-    expect(missing.stdout).toMatch(/--plugin/);
+    // From code the advice is about code (registerNorm), not the CLI's --plugin flag.
+    expect(missing.stdout).toMatch(/register the plugin that defines it first: registerNorm\(strategy\)/);
+    expect(missing.stdout).not.toMatch(/--plugin/);
   });
 });

@@ -4,7 +4,9 @@ import { parseArgs } from 'node:util';
 export interface OptionDef {
   /** Long name without dashes, e.g. `d-model`. */
   name: string;
+  /** Value type: `integer` and `number` are validated; `boolean` also accepts `--no-<name>`. */
   type: 'string' | 'number' | 'integer' | 'boolean';
+  /** One line of help text; a trailing `[default: ...]` is shown in the default column of the reference. */
   description: string;
   /** Shown in help; also the parsed value when the flag is absent (except `undefined`). */
   default?: string | number | boolean;
@@ -18,16 +20,23 @@ export interface OptionDef {
   arg?: string;
   /** Help section. */
   group?: string;
+  /** One-letter alias, e.g. `h` for `-h`. */
   short?: string;
 }
 
 /** A command, declared as data so `--help` never loads tfjs. */
 export interface CommandDef {
+  /** The command word, e.g. `train`. */
   name: string;
+  /** One line for `strata --help` and the reference's heading. */
   summary: string;
+  /** The synopsis line of `--help`. */
   usage: string;
+  /** Longer help text, printed under the usage line. */
   description?: string;
+  /** Every flag the command accepts, in help order. */
   options: OptionDef[];
+  /** Example command lines, printed at the end of `--help`. */
   examples?: string[];
 }
 

@@ -92,7 +92,12 @@ export function reportError(e: unknown): number {
     return 2;
   }
   if (err?.name === 'StrataError') {
-    process.stderr.write(`error [${err.code}]: ${err.message}\n`);
+    // Library errors speak of code (registerNorm); on the command line the remedy is --plugin.
+    const message = (err.message ?? '').replace(
+      /\(register the plugin that defines it first: [^)]*\)\)$/,
+      '(load the plugin that defines it with --plugin <module>)',
+    );
+    process.stderr.write(`error [${err.code}]: ${message}\n`);
     return 1;
   }
   process.stderr.write(`internal error (please report): ${err?.stack ?? String(e)}\n`);

@@ -164,11 +164,14 @@ function readConfigFile(path: string | undefined): {
 }
 
 /** Builds the raw model config from flags (over a config file, over the family's CLI defaults). */
-export function modelConfigFromArgs(args: ParsedArgs): { family: string; raw: Record<string, unknown> } {
+export function modelConfigFromArgs(
+  args: ParsedArgs,
+  commandDefaults: Readonly<Record<string, unknown>> = {},
+): { family: string; raw: Record<string, unknown> } {
   const file = readConfigFile(args.config as string | undefined);
   const family = String(args.model ?? 'gpt');
   const raw: Record<string, unknown> = {
-    ...(family === 'gpt' ? CLI_MODEL_DEFAULTS : { contextLength: 64 }),
+    ...(family === 'gpt' ? { ...CLI_MODEL_DEFAULTS, ...commandDefaults } : { contextLength: 64 }),
     ...(file.model ?? {}),
   };
   const set = (flag: string, key: string) => {
@@ -202,14 +205,23 @@ export function modelConfigFromArgs(args: ParsedArgs): { family: string; raw: Re
   return { family, raw };
 }
 
-/** Builds the training config from flags (over a config file, over the family's and the CLI's defaults). */
+/**
+ * Builds the training config from flags, over a config file, over the family's defaults, over the command's
+ * own defaults (`commandDefaults`), over the CLI's shared defaults.
+ */
 export function trainConfigFromArgs(
   args: ParsedArgs,
   familyDefaults: Readonly<Record<string, unknown>> = {},
   contextLength?: number,
+  commandDefaults: Partial<TrainConfig> = {},
 ): TrainConfig {
   const file = readConfigFile(args.config as string | undefined);
-  const raw: Record<string, unknown> = { ...CLI_TRAIN_DEFAULTS, ...familyDefaults, ...(file.training ?? {}) };
+  const raw: Record<string, unknown> = {
+    ...CLI_TRAIN_DEFAULTS,
+    ...commandDefaults,
+    ...familyDefaults,
+    ...(file.training ?? {}),
+  };
   const set = (flag: string, key: keyof TrainConfig) => {
     if (args[flag] !== undefined) raw[key] = args[flag];
   };
@@ -828,8 +840,9 @@ export function createModel(family: string, raw: Record<string, unknown>, seed: 
 export function trainerOptionsFromArgs(
   args: ParsedArgs,
   workerSetupModules: () => NonNullable<TrainerOptions['workerSetup']>,
+  defaultWorkers = 1,
 ): TrainerOptions {
-  const workers = (args.workers as number | undefined) ?? 1;
+  const workers = (args.workers as number | undefined) ?? defaultWorkers;
   return {
     ...(workers > 1 ? { workers, workerSetup: workerSetupModules() } : {}),
     ...(args.recompute ? { recompute: true } : {}),

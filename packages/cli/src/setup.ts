@@ -1,6 +1,7 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   type ActiveBackend,
   type AnyNormStrategy,
@@ -14,19 +15,53 @@ import {
 } from '@strata/core';
 import { registerNGPT } from '@strata/ngpt';
 import { registerBuiltinNorms } from '@strata/norms';
+import { shareCliPackages } from './plugin-resolution.js';
 
 const loadedPluginUrls: string[] = [];
+let sharingPackages = false;
 
 /**
  * What a data-parallel worker must import to rebuild the same model: the built-in strategies and families,
- * and every `--plugin` module (its exports registered as `--plugin` does).
+ * and every `--plugin` module (its exports registered as `--plugin` does, after the same module resolution
+ * hooks as the main thread).
  */
 export function workerSetup(): WorkerSetup[] {
   return [
     { module: import.meta.resolve('@strata/norms'), call: 'registerBuiltinNorms' },
     { module: import.meta.resolve('@strata/ngpt'), call: 'registerNGPT' },
+    ...(sharingPackages && loadedPluginUrls.length
+      ? [{ module: import.meta.resolve('./plugin-resolution.js'), call: 'shareCliPackages' }]
+      : []),
     ...loadedPluginUrls.map((module) => ({ module, registerExports: true })),
   ];
+}
+
+function firstLine(e: unknown): string {
+  return String((e as Error)?.message ?? e).split('\n')[0]!;
+}
+
+/**
+ * The URL of a `--plugin` module: a path (relative to the working directory), or a package name resolved from
+ * the working directory (then from the CLI's own location). Errors name what was looked for and why it failed.
+ */
+function resolvePlugin(spec: string): string {
+  if (spec.startsWith('.') || isAbsolute(spec)) {
+    const path = resolve(spec);
+    if (!existsSync(path)) throw new StrataError('E_PLUGIN', `--plugin ${spec}: no such file ${path}`);
+    return pathToFileURL(path).href;
+  }
+  try {
+    return pathToFileURL(createRequire(resolve('package.json')).resolve(spec)).href;
+  } catch (local) {
+    try {
+      return import.meta.resolve(spec);
+    } catch {
+      throw new StrataError(
+        'E_PLUGIN',
+        `--plugin ${spec}: cannot resolve the package from ${process.cwd()}: ${firstLine(local)} (install it in this project, or pass a path such as ./plugin.mjs)`,
+      );
+    }
+  }
 }
 
 /** Registers the built-in strategies and model families shipped with the CLI. */
@@ -66,31 +101,17 @@ function isFamily(v: unknown): v is ModelFamily<any> {
 export async function loadPlugins(specs: readonly string[] = []): Promise<string[]> {
   const registered: string[] = [];
   loadedPluginUrls.length = 0;
+  if (specs.length) sharingPackages = shareCliPackages();
   for (const spec of specs) {
-    let url: string;
-    if (spec.startsWith('.') || isAbsolute(spec)) url = pathToFileURL(resolve(spec)).href;
-    else {
-      try {
-        url = pathToFileURL(createRequire(resolve('package.json')).resolve(spec)).href;
-      } catch {
-        try {
-          url = import.meta.resolve(spec);
-        } catch (e) {
-          throw new StrataError(
-            'E_PLUGIN',
-            `--plugin ${spec}: cannot find the module (${(e as Error).message.split('\n')[0]})`,
-          );
-        }
-      }
-    }
+    const url = resolvePlugin(spec);
     let mod: Record<string, unknown>;
     loadedPluginUrls.push(url);
     try {
       mod = (await import(url)) as Record<string, unknown>;
     } catch (e) {
-      const code = (e as { code?: string }).code;
-      const why = code === 'ERR_MODULE_NOT_FOUND' ? 'file not found' : (e as Error).message.split('\n')[0];
-      throw new StrataError('E_PLUGIN', `--plugin ${spec}: cannot load it: ${why}`);
+      // The module was found, so a failure here is its own: a missing dependency, a syntax error, a throw.
+      const where = url.startsWith('file:') ? fileURLToPath(url) : url;
+      throw new StrataError('E_PLUGIN', `--plugin ${spec}: loading ${where} failed: ${firstLine(e)}`);
     }
     let found = 0;
     for (const value of Object.values(mod)) {

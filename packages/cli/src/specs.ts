@@ -308,15 +308,29 @@ export const ARCH_OPTIONS: OptionDef[] = [
   },
 ];
 
+/**
+ * `options` with the `[default: ...]` of some descriptions replaced (or added): `strata train` has its own
+ * defaults for the first run (see `TRAIN_DEFAULTS` in commands/train.ts).
+ */
+function withDefaults(options: OptionDef[], defaults: Readonly<Record<string, string>>): OptionDef[] {
+  return options.map((o) => {
+    const d = defaults[o.name];
+    if (d === undefined) return o;
+    const base = o.description.replace(/\s*\[default: [^\]]*\]$/, '');
+    return { ...o, description: `${base} [default: ${d}]` };
+  });
+}
+
 export const trainSpec: CommandDef = {
   name: 'train',
   summary: 'train a model (or resume a run) and write checkpoints, metrics and a loss plot',
   usage: 'strata train [--out DIR] [model, training, data options] | strata train --resume DIR',
   description:
     'Trains on the embedded Brown corpus unless --data is given. Writes DIR/checkpoint (atomic), DIR/metrics.jsonl\n' +
-    '(one JSON object per step) and DIR/loss.svg. Ctrl-C, SIGTERM, SIGHUP or a closed output pipe save a checkpoint\n' +
-    'first (exit 128 + signal). --resume continues exactly; it honours --steps, the evaluation/checkpoint cadence,\n' +
-    '--on-nonfinite, --grad-clip, --diagnostics and the explosion rule, and refuses other flags. One process per DIR.',
+    '(one JSON object per step) and DIR/loss.svg, then prints a short sample of the model. Ctrl-C, SIGTERM, SIGHUP\n' +
+    'or a closed output pipe save a checkpoint first (exit 128 + signal). --resume continues exactly; it honours\n' +
+    '--steps, the evaluation/checkpoint cadence, --on-nonfinite, --grad-clip, --diagnostics and the explosion rule,\n' +
+    'and refuses other flags. One process per DIR.',
   options: [
     {
       name: 'out',
@@ -364,15 +378,23 @@ export const trainSpec: CommandDef = {
         'when --resume changes --steps: keep the saved learning-rate schedule (after its end the rate stays at its final value) or stretch it over the new step count [default: keep]',
       group: 'Continued training',
     },
-    ...MODEL_OPTIONS,
+    ...withDefaults(MODEL_OPTIONS, { positions: 'rope (gpt)' }),
     ...ARCH_OPTIONS,
-    ...TRAINING_OPTIONS,
+    ...withDefaults(TRAINING_OPTIONS, {
+      steps: '1000 (decoder-only), else 200',
+      lr: '3e-3 (decoder-only); nGPT 3e-3; else 2e-3',
+      'eval-every': '100 (decoder-only), else 50',
+      'checkpoint-every': '100 (decoder-only), else 50',
+    }),
     ...DATA_OPTIONS,
     ...RUNTIME_OPTIONS,
-    ...TRAINER_RUNTIME_OPTIONS,
+    ...withDefaults(TRAINER_RUNTIME_OPTIONS, {
+      workers:
+        '2 on wasm/cpu with ≥ 2 cores when parameters × tokens per step ≥ 1e8 (the default model), else 1',
+    }),
   ],
   examples: [
-    'strata train                                  # small GPT on the Brown corpus, a few minutes on 2 cores',
+    'strata train                                  # small GPT on the Brown corpus, ~3 minutes on 2 cores',
     'strata train --arch encoder-only --out runs/mlm          # BERT-style masked-LM on the Brown corpus',
     'strata train --arch encoder-decoder --task pos --norm deepnorm --out runs/pos',
     'strata train --arch encoder-decoder --data pairs.tsv --source-length 48 --target-length 48',
@@ -707,6 +729,7 @@ export const compareSpec: CommandDef = {
       group: 'Comparison',
     },
     ...MODEL_OPTIONS.filter((o) => o.name !== 'model'),
+    ...ARCH_OPTIONS,
     ...TRAINING_OPTIONS.filter((o) => o.name !== 'seed'),
     ...DATA_OPTIONS,
     ...RUNTIME_OPTIONS,
@@ -728,7 +751,7 @@ export const growSpec: CommandDef = {
   usage:
     'strata grow --checkpoint SMALL --out BIG [--width K] [--depth K] [--heads H] [--head-dim D] [--ffn K] [--verify]',
   description:
-    'Function-preserving growth (reference/growth.md): d_model ×k by the isometric map (or tile), more heads or a\n' +
+    'Function-preserving growth (see the Growth guide): d_model ×k by the isometric map (or tile), more heads or a\n' +
     'larger head dim, a wider FFN, and new identity blocks per the norm strategy (Pre-LN: zero output projections;\n' +
     'Post-LN/DeepNorm: the LN-affine move, exact up to O(eps); nGPT: α = 0). Every transform prints its measured\n' +
     'max |Δlogits| on a probe batch; one that cannot be exact is refused unless --allow-approx. The Adam state grows\n' +

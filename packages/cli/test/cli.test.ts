@@ -223,4 +223,54 @@ describe('strata CLI', () => {
     for (let i = 0; i < 6; i++)
       expect(Math.abs((b[i]!.loss as number) - (a[i]!.loss as number))).toBeLessThan(1e-3);
   });
+
+  it('--plugin failures name the real cause: a missing file, an unresolvable package, its own imports', () => {
+    const dir = join(tmp, 'plugins');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'needs-dep.mjs'), "import 'no-such-package-xyz';\nexport const x = 1;\n");
+    writeFileSync(join(dir, 'syntax.mjs'), 'export const = ;\n');
+    writeFileSync(join(dir, 'package.json'), '{"name":"plugin-tests","private":true,"type":"module"}\n');
+    const cases: [string, RegExp][] = [
+      ['./missing.mjs', /--plugin \.\/missing\.mjs: no such file .*missing\.mjs$/m],
+      [
+        'acme-no-such-plugin',
+        /--plugin acme-no-such-plugin: cannot resolve the package from .*Cannot find module 'acme-no-such-plugin'/,
+      ],
+      [
+        './needs-dep.mjs',
+        /--plugin \.\/needs-dep\.mjs: loading .*needs-dep\.mjs failed: Cannot find package 'no-such-package-xyz'/,
+      ],
+      ['./syntax.mjs', /--plugin \.\/syntax\.mjs: loading .*syntax\.mjs failed: .*(Unexpected|SyntaxError)/],
+    ];
+    for (const [spec, re] of cases) {
+      const r = strata(['norms', '--plugin', spec], { cwd: dir });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr, spec).toMatch(re);
+      expect(r.stderr, spec).not.toMatch(/file not found/);
+    }
+  });
+
+  it('an unknown plugin strategy: the CLI says --plugin, the library says registerNorm', async () => {
+    const r = strata(['train', '--norm', 'acme/missing', ...TINY]);
+    expect(r.stderr).toMatch(
+      /unknown norm strategy "acme\/missing".*\(load the plugin that defines it with --plugin <module>\)$/m,
+    );
+    const { getNorm } = await import('@strata/core');
+    expect(() => getNorm('acme/missing')).toThrow(
+      /\(register the plugin that defines it first: registerNorm\(strategy\)\)$/,
+    );
+    expect(() => getNorm('acme/missing')).not.toThrow(/--plugin/);
+  });
+
+  it('train prints a short sample of the model when it ends (and a JSON event with --json)', () => {
+    const out = join(tmp, 'sample');
+    const args = ['train', '--data', corpusFile, '--out', out, '--steps', '4', '--eval-every', '2', ...TINY];
+    const r = strata([...args.filter((a) => a !== '--json')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^sample: {5}The .{20,}$/m);
+    const j = strata([...args, '--force', '--json']);
+    const sample = jsonLines(j.stdout).find((l) => l.event === 'sample');
+    expect(sample).toMatchObject({ prompt: 'The ' });
+    expect((sample!.text as string).length).toBeGreaterThan(40);
+  });
 });

@@ -265,4 +265,52 @@ describe('strata compare (end to end)', () => {
     expect(existsSync(join(out, 'val-steps.svg'))).toBe(true);
     expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/Cost to reach validation loss 2\.7000/);
   });
+
+  it('compares encoder-decoder models on a task the way `strata train` builds them (--arch, --task)', async () => {
+    const dir = join(tmp, 'encdec');
+    const r = await strataRun([
+      'compare',
+      '--arch',
+      'encoder-decoder',
+      '--task',
+      'pos',
+      '--norms',
+      'pre-ln,deepnorm',
+      '--lrs',
+      '3e-3',
+      '--seeds',
+      '1',
+      '--extend-grid',
+      '0',
+      '--d-model',
+      '16',
+      '--layers',
+      '1',
+      '--heads',
+      '2',
+      '--source-length',
+      '24',
+      '--target-length',
+      '24',
+      '--batch-size',
+      '4',
+      '--steps',
+      '4',
+      '--eval-every',
+      '2',
+      '--eval-batches',
+      '1',
+      '--backend',
+      'wasm',
+      '--out',
+      dir,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const cfg = JSON.parse(
+      readFileSync(join(runDirOf(dir, 'deepnorm', 3e-3, 1), 'checkpoint', 'config.json'), 'utf8'),
+    ) as { family: string; model: { norm: { name: string } } };
+    expect(cfg.family).toBe('encdec');
+    expect(cfg.model.norm.name).toBe('deepnorm');
+    expect(readFileSync(join(dir, 'report.md'), 'utf8')).toMatch(/\| deepnorm \| 3\.00e-3/);
+  });
 });

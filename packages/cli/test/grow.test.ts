@@ -64,6 +64,8 @@ beforeAll(async () => {
     small,
     '--steps',
     '4',
+    '--lr', // the learning-rate checks below are written for 2e-3 (strata train's default is 3e-3)
+    '2e-3',
     '--d-model',
     '16',
     '--layers',

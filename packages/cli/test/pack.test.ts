@@ -8,7 +8,7 @@
  * cache (`--offline`); when a dependency is not cached, the install is retried with `--prefer-offline`, which
  * may reach the registry.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,6 +69,43 @@ function runProgram(dir: string, name: string, source: string): string {
   return r.stdout;
 }
 
+/** Runs a command without blocking the test worker's event loop (long synchronous runs time out its RPC). */
+function runAsync(
+  cmd: string,
+  args: string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv },
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/** A 1-layer model small enough to train 2 steps from a tarball install in seconds. */
+const TINY_PACK_MODEL = [
+  '--d-model',
+  '16',
+  '--layers',
+  '1',
+  '--heads',
+  '2',
+  '--context',
+  '16',
+  '--batch-size',
+  '2',
+  '--eval-batches',
+  '1',
+];
+
 function tgz(...pkgs: Pkg[]): string[] {
   return pkgs.map((p) => tarballs.get(p)!);
 }
@@ -113,6 +150,14 @@ describe.skipIf(!enabled)('npm pack + install from tarballs (STRATA_PACK_TEST=1)
         maps.length,
         `${pkg}: ${maps.length} source maps whose sources are not published (add "!dist/**/*.map" to "files")`,
       ).toBe(0);
+      // Nor comments that point to maps: a debugger or bundler would look for them and warn.
+      const mapComments = files.filter(
+        (f) =>
+          /\.(js|d\.ts)$/.test(f) &&
+          readFileSync(join(root, 'packages', pkg, f), 'utf8').includes('sourceMappingURL='),
+      );
+      expect(mapComments, `${pkg}: files with a sourceMappingURL comment`).toEqual([]);
+      expect(files, `${pkg}: no LICENSE in the tarball`).toContain('LICENSE');
       const m = manifest(pkg);
       const entries = new Set<string>();
       const walk = (v: unknown) => {
@@ -234,28 +279,7 @@ console.log(JSON.stringify({ dModel: model.config.dModel, exact: report.exact, w
     expect(version.stdout.trim()).toBe(manifest('cli').version);
     const train = spawnSync(
       npx,
-      [
-        '--offline',
-        'strata',
-        'train',
-        '--steps',
-        '2',
-        '--d-model',
-        '16',
-        '--layers',
-        '1',
-        '--heads',
-        '2',
-        '--context',
-        '16',
-        '--batch-size',
-        '2',
-        '--eval-batches',
-        '1',
-        '--out',
-        'run',
-        '--json',
-      ],
+      ['--offline', 'strata', 'train', '--steps', '2', ...TINY_PACK_MODEL, '--out', 'run', '--json'],
       { cwd: dir, encoding: 'utf8', timeout: 180_000, env: { ...process.env, CI: 'true' } },
     );
     expect(train.status, `${train.stdout}\n${train.stderr}`).toBe(0);
@@ -265,5 +289,62 @@ console.log(JSON.stringify({ dModel: model.config.dModel, exact: report.exact, w
     const norms = spawnSync(npx, ['--offline', 'strata', 'norms', '--json'], { cwd: dir, encoding: 'utf8' });
     expect(norms.status, norms.stderr).toBe(0);
     expect(norms.stdout).toMatch(/deepnorm/);
+  });
+
+  it('a CLI installed apart from the project (as with npm i -g) runs a project-local plugin on one tfjs engine', async () => {
+    // The CLI lives in app-cli (its own node_modules); the plugin's project installs its own @strata/core and
+    // @tensorflow/tfjs-core. Without the CLI's resolution hooks, tfjs-core loads twice and prints "Platform
+    // node has already been set", in the main thread and in the data-parallel worker.
+    const cliBin = join(work, 'app-cli', 'node_modules', '@strata', 'cli', 'dist', 'bin.js');
+    if (!existsSync(cliBin)) install(join(work, 'app-cli'), tgz('core', 'norms', 'ngpt', 'growth', 'cli'));
+    const dir = join(work, 'app-plugin');
+    install(dir, [...tgz('core'), '@tensorflow/tfjs-core@4.22.0']);
+    writeFileSync(
+      join(dir, 'acme-norm.mjs'),
+      `import { defineNorm, opt } from '@strata/core';
+import * as tf from '@tensorflow/tfjs-core';
+export const halfPre = defineNorm({
+  name: 'acme/half-pre',
+  version: '1.0.0',
+  description: 'Pre-LN with the branch multiplied by a constant',
+  options: { c: opt.number({ default: 0.5, gt: 0, description: 'branch multiplier' }) },
+  createSite(_ctx, opts, host) {
+    const ln = host.norm('norm');
+    return { forward: (x, branch) => tf.add(x, tf.mul(branch(ln(x)), opts.c)) };
+  },
+  createFinal: (_ctx, _opts, host) => host.norm('norm'),
+});
+`,
+    );
+    writeFileSync(join(dir, 'corpus.txt'), 'the quick brown fox jumps over the lazy dog. '.repeat(100));
+    for (const workers of ['1', '2']) {
+      const r = await runAsync(
+        process.execPath,
+        [
+          cliBin,
+          'train',
+          '--plugin',
+          './acme-norm.mjs',
+          '--norm',
+          'acme/half-pre',
+          '--data',
+          'corpus.txt',
+          '--out',
+          `run-${workers}`,
+          '--steps',
+          '2',
+          ...TINY_PACK_MODEL,
+          '--workers',
+          workers,
+          '--backend',
+          'wasm',
+          '--json',
+        ],
+        { cwd: dir, env: { ...process.env, CI: 'true' } },
+      );
+      expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+      expect(r.stderr, `--workers ${workers}`).not.toMatch(/has already been set/);
+      expect(existsSync(join(dir, `run-${workers}`, 'checkpoint', 'model.safetensors'))).toBe(true);
+    }
   });
 });

@@ -42,7 +42,12 @@ export interface ActiveBackend {
   /** Version of `@tensorflow/tfjs-core` in use. */
   tfjsVersion: string;
   /** Backends that were tried before this one and why they were skipped (auto mode). */
-  skipped: { name: BackendName; reason: string }[];
+  skipped: {
+    /** The backend that was tried. */
+    name: BackendName;
+    /** Why it was not used: not installed, or the error it raised while initializing. */
+    reason: string;
+  }[];
 }
 
 let gradientsLoaded: Promise<void> | undefined;

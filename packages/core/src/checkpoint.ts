@@ -13,7 +13,7 @@ import type { LanguageModel } from './model/family.js';
 import { getModelFamily } from './model/registry.js';
 import { getNorm } from './norm/registry.js';
 import type { OptimizerState } from './train/adamw.js';
-import type { TrainState } from './train/trainer.js';
+import type { Trainer, TrainState } from './train/trainer.js';
 
 /** Version of @strata/core written into checkpoints. */
 export const STRATA_VERSION = '0.1.0';
@@ -26,8 +26,11 @@ export interface SaveCheckpointOptions {
   training?: Record<string, unknown>;
   /** Optimizer state (written to `optimizer.safetensors`). */
   optimizer?: OptimizerState;
-  /** Run state (written to `state.json`). */
-  state?: TrainState & Record<string, unknown>;
+  /**
+   * Run state (written to `state.json`): a trainer's `state` as it is, or with extra JSON fields (the CLI adds
+   * the data fingerprint and the backend). {@link Trainer} takes it back as `resume.state`.
+   */
+  state?: TrainState | (TrainState & Record<string, unknown>);
   /** Replace an existing checkpoint directory (default true: checkpoints of a run are replaced atomically). */
   overwrite?: boolean;
 }
@@ -68,11 +71,15 @@ export async function saveCheckpoint(
 
 /** A loaded checkpoint: the model with its weights, plus whatever else was saved. */
 export interface LoadedCheckpoint {
+  /** The model, rebuilt from the config by its family and norm strategy, with the saved weights assigned. */
   model: LanguageModel;
+  /** The checkpoint's `config.json`: format, family and its version, model config, tokenizer, training. */
   config: CheckpointConfig;
   /** The tokenizer `config.json` describes (an unknown kind fails the load, naming the valid ones). */
   tokenizer: Tokenizer;
+  /** The AdamW state, when loaded with `{ optimizer: true }` and present (a training checkpoint). */
   optimizer?: OptimizerState;
+  /** The run state (`state.json`: step, timings, ...), when present; pass it to a Trainer to resume. */
   state?: TrainState & Record<string, unknown>;
 }
 

@@ -1,6 +1,6 @@
 /**
  * Tensor building blocks shared by every model family. They are written for tfjs's wasm backend, which
- * runs only plain, untransposed 2-D matmuls on its fast (XNNPACK) path: see `reference/backends.md`.
+ * runs only plain, untransposed 2-D matmuls on its fast (XNNPACK) path: see the Backends guide.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -310,14 +310,25 @@ export function tokenLoss(logits: tf.Tensor, targets: tf.Tensor1D, hasIgnored: b
  * `j` and `j + d/2` form a pair rotated by angle `pos · base^(−2j/d)`.
  * @returns `cos`, `sin`: `[seqLen, headDim]` (each half repeated), as plain arrays for caching.
  */
-export function ropeTables(seqLen: number, headDim: number, base = 10000, offset = 0, repeat = 1) {
+export function ropeTables(
+  seqLen: number,
+  headDim: number,
+  base = 10000,
+  offset = 0,
+  repeat = 1,
+): {
+  /** `cos(angle)`, row-major `[seqLen, headDim]`. */
+  cos: Float32Array;
+  /** `sin(angle)`, row-major `[seqLen, headDim]`. */
+  sin: Float32Array;
+} {
   if (headDim % 2 !== 0) throw new Error(`RoPE needs an even head dimension, got ${headDim}`);
   const half = headDim / 2;
   if (!Number.isInteger(repeat) || repeat < 1 || half % repeat !== 0) {
     throw new Error(`RoPE repeat must be a positive integer dividing headDim/2 = ${half}, got ${repeat}`);
   }
   // With repeat r (set by head-dim growth), pair p rotates at base^(−2·(p mod period)/dim): the small model's
-  // frequencies, each repeated r times (reference/growth.md §3.6).
+  // frequencies, each repeated r times (Growth guide, "Width": RoPE).
   const period = half / repeat;
   const dim = headDim / repeat;
   const cos = new Float32Array(seqLen * headDim);
@@ -382,7 +393,12 @@ export interface AttentionOptions {
   /** Attention heads (`H`); the head dimension is `d / H`. */
   heads: number;
   /** RoPE tables `[T, headDim]` (see {@link ropeTables}), applied to q and k. */
-  rope?: { cos: tf.Tensor; sin: tf.Tensor };
+  rope?: {
+    /** `cos` of each position's angles, `[T, headDim]`. */
+    cos: tf.Tensor;
+    /** `sin` of each position's angles, `[T, headDim]`. */
+    sin: tf.Tensor;
+  };
   /** Additive causal mask `[T, T]` ({@link causalMask}); made on the fly when absent. */
   mask?: tf.Tensor;
   /** Dropout on the attention probabilities (training only); forces the composite path. */

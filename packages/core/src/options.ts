@@ -5,31 +5,43 @@
 import { formatChoices, StrataError } from './errors.js';
 
 interface OptionBase<T> {
+  /** One line for `strata norms`, `--help` and the docs. */
   readonly description: string;
+  /** The value when the option is not given. */
   readonly default: T;
 }
 /** A numeric option. */
 export interface NumberOption extends OptionBase<number> {
+  /** Discriminant: a number. */
   readonly type: 'number';
+  /** Inclusive lower bound. */
   readonly min?: number;
+  /** Inclusive upper bound. */
   readonly max?: number;
   /** Exclusive lower bound. */
   readonly gt?: number;
+  /** Whether only integers are accepted. */
   readonly integer?: boolean;
 }
 /** A boolean option. */
 export interface BooleanOption extends OptionBase<boolean> {
+  /** Discriminant: a boolean (`true`/`false`, also as strings from the command line). */
   readonly type: 'boolean';
 }
 /** One of a fixed set of strings. */
 export interface EnumOption<V extends string = string> extends OptionBase<V> {
+  /** Discriminant: one of `values`. */
   readonly type: 'enum';
+  /** The accepted strings. */
   readonly values: readonly V[];
 }
 /** A numeric option that may be left unset (`null`: derived, e.g. DeepNorm's α from depth). */
 export interface OptionalNumberOption extends OptionBase<number | null> {
+  /** Discriminant: a number or `null` (`null`, `auto` from the command line). */
   readonly type: 'number?';
+  /** Inclusive lower bound. */
   readonly min?: number;
+  /** Exclusive lower bound. */
   readonly gt?: number;
 }
 /** Any option. */

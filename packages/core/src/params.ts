@@ -26,7 +26,9 @@ export type ParamRole =
 export interface ParamSpec {
   /** Dotted name, e.g. `blocks.3.attn.qkv.weight`; the key in `model.safetensors`. */
   readonly name: string;
+  /** Dimensions (tfjs layout: matrices are `[in, out]`). */
   readonly shape: readonly number[];
+  /** What the tensor is for (embedding, `qkv`, `norm_gain`, ...): init, decay and growth rules key on it. */
   readonly role: ParamRole;
   /** Whether AdamW applies weight decay to it (default: only 2-D matrices that are not embeddings). */
   readonly decay: boolean;
@@ -43,13 +45,44 @@ export interface ParamSpec {
 
 /** How to initialize a tensor. */
 export type InitSpec =
-  | { kind: 'normal'; std: number }
-  | { kind: 'xavier-normal'; gain: number }
-  | { kind: 'xavier-uniform'; gain: number }
-  | { kind: 'uniform'; limit: number }
-  | { kind: 'zeros' }
-  | { kind: 'ones' }
-  | { kind: 'constant'; value: number };
+  | {
+      /** Gaussian N(0, std²). */
+      kind: 'normal';
+      /** Standard deviation. */
+      std: number;
+    }
+  | {
+      /** Xavier/Glorot normal: std = gain·√(2 / (fanIn + fanOut)). */
+      kind: 'xavier-normal';
+      /** Multiplier of the Xavier std (DeepNet's β for its scaled branches). */
+      gain: number;
+    }
+  | {
+      /** Xavier/Glorot uniform: U(−a, a), a = gain·√(6 / (fanIn + fanOut)). */
+      kind: 'xavier-uniform';
+      /** Multiplier of the Xavier bound. */
+      gain: number;
+    }
+  | {
+      /** Uniform U(−limit, limit). */
+      kind: 'uniform';
+      /** Half-width of the interval. */
+      limit: number;
+    }
+  | {
+      /** All zeros. */
+      kind: 'zeros';
+    }
+  | {
+      /** All ones. */
+      kind: 'ones';
+    }
+  | {
+      /** Every entry equal to `value`. */
+      kind: 'constant';
+      /** The value. */
+      value: number;
+    };
 
 /**
  * Materializes an init spec as a Float32Array using Strata's seeded RNG, so every backend starts from

@@ -33,11 +33,14 @@ export async function generate(
 ): Promise<number[]> {
   const o = { ...SAMPLE_DEFAULTS, ...options };
   if (!Number.isInteger(o.maxTokens) || o.maxTokens < 0)
-    throw new StrataError('E_USAGE', `--max-tokens must be a non-negative integer, got ${o.maxTokens}`);
+    throw new StrataError(
+      'E_USAGE',
+      `maxTokens (--max-tokens) must be a non-negative integer, got ${o.maxTokens}`,
+    );
   if (!(o.temperature >= 0) || !Number.isFinite(o.temperature))
-    throw new StrataError('E_USAGE', `--temperature must be >= 0, got ${o.temperature}`);
+    throw new StrataError('E_USAGE', `temperature (--temperature) must be >= 0, got ${o.temperature}`);
   if (!Number.isInteger(o.topK) || o.topK < 0)
-    throw new StrataError('E_USAGE', `--top-k must be a non-negative integer, got ${o.topK}`);
+    throw new StrataError('E_USAGE', `topK (--top-k) must be a non-negative integer, got ${o.topK}`);
   const V = model.config.vocabSize;
   for (const id of prompt) {
     if (!Number.isInteger(id) || id < 0 || id >= V)

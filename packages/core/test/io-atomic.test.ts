@@ -104,7 +104,10 @@ describe('replaceDirAtomic', () => {
     expect(await readVersion(dir)).toBe(1);
     const err = await replaceDirAtomic(dir, (tmp) => writeVersionFiles(tmp, 2)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StrataError);
-    expect(err).toMatchObject({ code: 'E_IO', message: `${dir} exists; pass --force to overwrite` });
+    expect(err).toMatchObject({
+      code: 'E_IO',
+      message: `${dir} exists; pass overwrite: true (CLI: --force) to replace it`,
+    });
     expect(await readVersion(dir)).toBe(1);
     await replaceDirAtomic(dir, (tmp) => writeVersionFiles(tmp, 2), { overwrite: true });
     expect(await readVersion(dir)).toBe(2);

@@ -111,7 +111,7 @@ describe('checkpoint round trip', () => {
     await writeCheckpoint(dir, sample());
     await expect(writeCheckpoint(dir, sample())).rejects.toMatchObject({
       code: 'E_IO',
-      message: `${dir} exists; pass --force to overwrite`,
+      message: `${dir} exists; pass overwrite: true (CLI: --force) to replace it`,
     });
     const next = sample();
     next.state = { step: 13 };

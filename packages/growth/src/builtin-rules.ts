@@ -31,7 +31,7 @@ export function residualNormLayout(spec: ParamSpec): ParamLayout | undefined {
 /**
  * Depth rule for strategies of the form `x ← x + f(G(·))` with f(0) = 0 (Pre-LN, SubLN, LayerScale):
  * the new block's attention and MLP output projections (W_o, b_o, W_2, b_2) are zero, so both branches add
- * exactly 0 — a bitwise identity (growth.md §3.1, §3.4; §3.0 row 23; tongxuluo/prts G_zero).
+ * exactly 0 — a bitwise identity (G_zero of tongxuluo/prts; Growth guide, "Depth").
  */
 export const zeroOutputDepthRule: DepthRule = {
   description: 'new blocks with zero output projections (W_o, b_o, W_2, b_2 = 0): bitwise identity',
@@ -46,18 +46,18 @@ function postCheck(run: DepthRun): DepthVerdict {
     return {
       exactness: 'approx',
       reason:
-        'a Post-LN-type block inserted below block 0 reads the raw embedding, which no norm has normalized yet; insert it higher (growth.md §3.2)',
+        'a Post-LN-type block inserted below block 0 reads the raw embedding, which no norm has normalized yet; insert it higher (Growth guide, "Depth")',
     };
   }
   return {
     exactness: 'eps',
     reason:
-      'Post-LN insertion: zero-output blocks and the preceding LN affine moved into the new block; exact up to O(eps/var) (growth.md §3.2, §3.0 row 26)',
+      'Post-LN insertion: zero-output blocks and the preceding LN affine moved into the new block; exact up to O(eps/var) (Growth guide, "Depth")',
   };
 }
 
 /**
- * The Post-LN insertion recipe of growth.md §3.2 [derived+checked, §3.0 row 26] for a run of new blocks after
+ * The Post-LN insertion recipe (Growth guide, "Depth") for a run of new blocks after
  * old block `prev`: the new blocks' branches output zero; the last new block's MLP norm takes the γ, β of
  * `prev`'s MLP norm (its last LN); `prev`'s last LN and every other LN of the new blocks become γ = 1, β = 0.
  * An already normalized vector is then re-normalized, which is the identity up to O(eps/var). `extra` runs
@@ -94,10 +94,10 @@ export function applyPostLNInsertion(
   }
 }
 
-/** Post-LN: `x ← LN(x + G(x))`, no final norm (growth.md §3.2). */
+/** Post-LN: `x ← LN(x + G(x))`, no final norm (Growth guide, "Depth"). */
 const postLNRule: DepthRule = {
   description:
-    'Post-LN insertion (growth.md §3.2): zero-output blocks; the preceding block’s last LN affine moves into the new block; exact up to O(eps/var)',
+    'Post-LN insertion (Growth guide, "Depth"): zero-output blocks; the preceding block’s last LN affine moves into the new block; exact up to O(eps/var)',
   check: postCheck,
   apply: (run, ed, ctx) =>
     applyPostLNInsertion(run, ed, undefined, { moveAffine: !ablated(ctx, 'postLnAffine') }),
@@ -118,14 +118,14 @@ export function deepNormAlphaOf(options: Readonly<Record<string, unknown>>, laye
 }
 
 /**
- * DeepNorm: `x ← LN(α·x + G(x))` (growth.md §3.3). New blocks follow the Post-LN recipe (`LN(α·ẑ + 0)` is
+ * DeepNorm: `x ← LN(α·x + G(x))` (DeepNet, arXiv 2203.00555; Growth guide, "Depth"). New blocks follow the Post-LN recipe (`LN(α·ẑ + 0)` is
  * still a re-normalization). α = (2N)^¼ changes with N: `keep` pins the old α in the grown model's options
  * (row 31); `absorb` lets α′ = (2N′)^¼ apply and multiplies every existing branch's W_o, b_o, W_2, b_2 by
  * α′/α with eps × (α′/α)², so LN(α′x + (α′/α)G) with eps(α′/α)² = LN(αx + G) with eps (row 28).
  */
 const deepNormRule: DepthRule = {
   description:
-    'DeepNorm insertion: Post-LN recipe; α kept (pinned) or absorbed into the existing output projections (growth.md §3.3)',
+    'DeepNorm insertion: Post-LN recipe; α kept (pinned) or absorbed into the existing output projections (DeepNet, arXiv 2203.00555; Growth guide, "Depth")',
   check: postCheck,
   options(ctx) {
     const alpha = deepNormAlphaOf(ctx.options, ctx.smallLayers);

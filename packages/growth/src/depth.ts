@@ -1,6 +1,5 @@
 /**
- * Depth: new blocks that are identities (growth guide "Depth"; reference growth.md §3.1–3.5, §3.0 rows 23–31,
- * 37). The grown layer sequence is planned from the insertion positions; new blocks start as copies of the
+ * Depth: new blocks that are identities (growth guide "Depth"). The grown layer sequence is planned from the insertion positions; new blocks start as copies of the
  * block below (or a fresh init), and the strategy's {@link DepthRule} turns each run of new blocks into an
  * identity (zero output projections, the Post-LN LN-affine move, DeepNorm's α, nGPT's α = 0).
  *

@@ -5,24 +5,35 @@ import type { ParamLayout, ResidualMode } from './spaces.js';
 
 /** The sizes growth changes. */
 export interface ModelDims {
+  /** Residual width d_model. */
   readonly dModel: number;
+  /** Attention heads. */
   readonly nHeads: number;
+  /** Width of each head (d_model = nHeads × headDim for the families here). */
   readonly headDim: number;
+  /** MLP hidden width. */
   readonly dFF: number;
+  /** Number of blocks. */
   readonly nLayers: number;
 }
 
 /** What growth needs to know about a model, read from its config by its {@link GrowthFamily}. */
 export interface FamilyInfo extends ModelDims {
+  /** Vocabulary size (never grown). */
   readonly vocabSize: number;
+  /** Context length (never grown). */
   readonly contextLength: number;
+  /** Position encoding: RoPE constrains head-dim growth, learned tables grow with d_model. */
   readonly positions: 'learned' | 'rope' | 'none';
+  /** Whether the output head is the token embedding matrix (tied). */
   readonly tied: boolean;
   /** LN flavor of every norm slot; undefined for families without LN/RMSNorm (nGPT's L2 `Norm`). */
   readonly normKind?: 'layernorm' | 'rmsnorm';
+  /** Norm epsilon (the isometric map divides it by k). */
   readonly normEps?: number;
   /** Residual-normalization strategy (GPT family). */
   readonly strategy?: string;
+  /** The strategy's options as configured (e.g. DeepNorm's α). */
   readonly strategyOptions: Readonly<Record<string, unknown>>;
   /** How many times each RoPE frequency is repeated (1 = the standard table); see {@link ropeRepeatKey}. */
   readonly ropeRepeat: number;
@@ -30,8 +41,11 @@ export interface FamilyInfo extends ModelDims {
 
 /** What a stage asks a family to build. */
 export interface ConfigTarget extends ModelDims {
+  /** Norm epsilon of the grown model. */
   readonly normEps?: number;
+  /** Strategy options of the grown model (e.g. DeepNorm's pinned α). */
   readonly strategyOptions?: Readonly<Record<string, unknown>>;
+  /** RoPE frequency repetition of the grown model. */
   readonly ropeRepeat?: number;
   /** nGPT: signed α (for new α = 0 blocks). */
   readonly signedAlpha?: boolean;
@@ -39,11 +53,17 @@ export interface ConfigTarget extends ModelDims {
 
 /** Family-specific fixes after a stage mapped the tensors. */
 export interface AdjustContext {
+  /** Raw config of the model before this stage. */
   readonly smallConfig: Readonly<Record<string, unknown>>;
+  /** Raw config of the model after this stage. */
   readonly bigConfig: Readonly<Record<string, unknown>>;
   /** The small spec a grown parameter was made from (by name after depth renumbering). */
   smallSpecOf(bigName: string): ParamSpec | undefined;
-  readonly ablate?: { readonly ngptScaleFix?: false };
+  /** Negative controls (tests only): leave a family-specific correction out. */
+  readonly ablate?: {
+    /** `false`: skip nGPT's rescaling of its re-parameterized scales (the transform then is not exact). */
+    readonly ngptScaleFix?: false;
+  };
   /** Adds a line to the growth report's notes. */
   note(text: string): void;
 }
@@ -53,6 +73,7 @@ export interface AdjustContext {
  * {@link registerGrowthFamily}.
  */
 export interface GrowthFamily {
+  /** The model family it describes (its registry name, e.g. `gpt`). */
   readonly name: string;
   /** Sizes and layout facts of a config, for the growth planner. */
   info(config: ModelConfigBase): FamilyInfo;
@@ -108,7 +129,7 @@ export function getGrowthFamily(name: string): GrowthFamily {
 
 /**
  * The config key a family needs for head-dim growth with RoPE: `ropeRepeat` = how many times each frequency
- * of the small model's RoPE table is repeated across consecutive pair slots (growth.md §3.6). With it, pair
+ * of the small model's RoPE table is repeated across consecutive pair slots (Growth guide: RoPE). With it, pair
  * `p` of a head of dim `hd` rotates at `base^(−2·(p mod (hd/2r))/(hd/r))`.
  */
 export const ropeRepeatKey = 'ropeRepeat';
@@ -174,7 +195,7 @@ function num(c: Readonly<Record<string, unknown>>, k: string): number {
 /**
  * GPT: weights by role (`@strata/core` GPT class doc), strategy weights through the strategy's growth rules.
  * Readers of duplicated heads/units average them (`mean`); q, k × b^(−1/4) when the head dim grows by b
- * (scaled dot product 1/√d_head; growth.md §2.7 HyperCloning "(old/new)^(1/4)").
+ * (scaled dot product 1/√d_head; HyperCloning, arXiv 2409.12903: "(old/new)^(1/4)").
  */
 export const gptGrowth: GrowthFamily = {
   name: 'gpt',
@@ -253,7 +274,7 @@ function scaleMeta(
 }
 
 /**
- * nGPT (growth.md §3.5): the isometric map keeps every unit-norm invariant; heads and FFN units are
+ * nGPT (nGPT, arXiv 2410.01131; Growth guide): the isometric map keeps every unit-norm invariant; heads and FFN units are
  * duplicated and their readers (W_o, W_oM) copy rows without ÷count, because their output is
  * re-normalized — which keeps those rows unit-norm. With a non-integer ratio (d_ff 12 → 18) the copy counts
  * differ between units, so each group of c copied rows w is split into unit rows w/c + p_i with Σ p_i = 0,
@@ -358,7 +379,7 @@ export const ngptGrowth: GrowthFamily = {
 };
 
 /**
- * nGPT depth (growth.md §3.5, §3.0 row 37): a block with α_A = α_M = 0 computes `Norm(h + 0) = h` — exact.
+ * nGPT depth (Growth guide, "Depth"): a block with α_A = α_M = 0 computes `Norm(h + 0) = h` — exact.
  * The grown model uses signed α (`alphaAbs: false`; existing α are stored as |α|, the same effective value),
  * so the new α = 0 receive a gradient and can learn (under |α| PyTorch's gradient is 0 at 0).
  */

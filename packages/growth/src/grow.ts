@@ -46,7 +46,7 @@ export interface GrowthSpec {
   readonly width?: number;
   /** Or: the new d_model. */
   readonly dModel?: number;
-  /** New number of attention heads (default: heads × width factor, head dim kept — growth.md §0 concl. 2). */
+  /** New number of attention heads (default: heads × width factor, head dim kept — as HyperCloning, arXiv 2409.12903). */
   readonly heads?: number;
   /** New head dimension (an integer multiple of the old; q, k × b^(−1/4), RoPE frequencies repeated). */
   readonly headDim?: number;
@@ -57,7 +57,7 @@ export interface GrowthSpec {
   /** Depth: a factor on the number of blocks, or a {@link DepthSpec}. */
   readonly depth?: number | DepthSpec;
   /**
-   * Symmetry breaking (growth.md §2.7): relative size of the paired zero-sum noise added to every internal
+   * Symmetry breaking (HyperCloning, arXiv 2409.12903): relative size of the paired zero-sum noise added to every internal
    * linear whose inputs are duplicated (HyperCloning's ±N); the function stays exact while copies receive
    * different gradients. GPT: noise std = `noise` × rms of the matrix; nGPT: norm-preserving noise of norm
    * `noise` on every unit vector. Default 0.
@@ -83,20 +83,25 @@ export interface GrowthSpec {
 
 /** Options of {@link growModel}. */
 export interface GrowOptions {
-  /** The small model's AdamW state (`exportState()` / checkpoint): grown with the weights (growth.md §4). */
+  /** The small model's AdamW state (`exportState()` / checkpoint): grown with the weights (Growth guide, "Optimizer state"). */
   readonly optimizer?: OptimizerState;
   /** Moments of new entries: `zero` (default) or `seed-v` (see `growOptimizerState`). */
   readonly newMoments?: 'zero' | 'seed-v';
   /** Adam β₁, β₂ of the run, for the report of the first update of fresh entries (default 0.9, 0.95). */
-  readonly adam?: { readonly beta1: number; readonly beta2: number };
+  readonly adam?: {
+    /** Adam β₁. */
+    readonly beta1: number;
+    /** Adam β₂. */
+    readonly beta2: number;
+  };
   /** Probe batch for the measurements (default: 2 random sequences of min(16, context) tokens). */
   readonly probe?: ProbeIds;
   /**
-   * Tolerance on max |Δlogits| relative to max |logit| for exact transforms (default 1e-5, growth.md §6.1;
+   * Tolerance on max |Δlogits| relative to max |logit| for exact transforms (default 1e-5, Growth guide, "Verifying a transform";
    * transforms exact up to eps use 10× this).
    */
   readonly tolerance?: number;
-  /** DeepNorm depth: keep α (default) or absorb α′/α (growth.md §3.3). */
+  /** DeepNorm depth: keep α (default) or absorb α′/α (DeepNet, arXiv 2203.00555; Growth guide, "Depth"). */
   readonly deepnormAlpha?: 'keep' | 'absorb';
   /** New blocks start as copies of the block below them (default) or from the grown model's fresh init. */
   readonly depthInit?: 'copy' | 'random';
@@ -110,18 +115,25 @@ export interface GrowOptions {
 export interface TransformReport extends StageReport {
   /** max |Δlogits| between the model before and after this transform, on the probe batch. */
   readonly maxAbsDeltaLogits: number;
+  /** `maxAbsDeltaLogits` relative to the largest |logit| of the model before it. */
   readonly relDeltaLogits: number;
   /** Relative tolerance this transform is held to. */
   readonly tolerance: number;
+  /** Whether `relDeltaLogits` is within `tolerance`. */
   readonly withinTolerance: boolean;
 }
 
 /** The report of a whole growth. */
 export interface GrowthReport {
+  /** Model family of both models. */
   readonly family: string;
+  /** Residual-normalization strategy (GPT family). */
   readonly strategy?: string;
+  /** Sizes of the small model. */
   readonly from: ModelDims;
+  /** Sizes of the grown model. */
   readonly to: ModelDims;
+  /** One report per transform, in the order applied. */
   readonly transforms: readonly TransformReport[];
   /** Worst exactness over the transforms. */
   readonly exactness: Exactness;
@@ -129,16 +141,32 @@ export interface GrowthReport {
   readonly exact: boolean;
   /** max |Δlogits| between the small and the grown model on the probe batch. */
   readonly maxAbsDeltaLogits: number;
+  /** `maxAbsDeltaLogits` relative to `maxAbsLogit`. */
   readonly relDeltaLogits: number;
+  /** Largest |logit| of the small model on the probe batch. */
   readonly maxAbsLogit: number;
   /** Probe next-token loss of the small model and of the grown model. */
   readonly lossBefore: number;
+  /** Probe next-token loss of the grown model (equal to `lossBefore` when exact). */
   readonly lossAfter: number;
   /** Relative tolerance of the whole growth (the loosest of its transforms). */
   readonly tolerance: number;
+  /** Whether `relDeltaLogits` is within `tolerance`. */
   readonly withinTolerance: boolean;
-  readonly probe: { readonly batch: number; readonly seq: number };
-  readonly parameters: { readonly before: number; readonly after: number };
+  /** Size of the probe batch the differences were measured on. */
+  readonly probe: {
+    /** Sequences. */
+    readonly batch: number;
+    /** Tokens per sequence. */
+    readonly seq: number;
+  };
+  /** Scalar parameter counts. */
+  readonly parameters: {
+    /** Of the small model. */
+    readonly before: number;
+    /** Of the grown model. */
+    readonly after: number;
+  };
   /** Optimizer-state growth, when a state was given. */
   readonly optimizer?: OptimizerSummary;
 }
@@ -147,6 +175,7 @@ export interface GrowthReport {
 export interface GrowResult {
   /** The grown model (the caller disposes it; the input model is left untouched). */
   readonly model: LanguageModel;
+  /** Sizes, exactness and measured differences of every transform. */
   readonly report: GrowthReport;
   /** Provenance of every grown entry, for {@link growOptimizerState}. */
   readonly trace: GrowthTrace;
@@ -208,7 +237,7 @@ async function runPipeline(
 }
 
 /**
- * Grows a trained model into a larger one that computes the same function (growth.md; SPEC §6): FFN width,
+ * Grows a trained model into a larger one that computes the same function (Growth guide): FFN width,
  * d_model (with heads or head dim), depth, then optional symmetry breaking, each as a separate transform whose
  * max |Δlogits| is measured on a probe batch. A transform that cannot be exact is refused with the reason,
  * unless `spec.allowApprox`. Strategies and families declare their parameters (see

@@ -6,12 +6,14 @@ import type { LanguageModel, ParamSpec } from '@strata/core';
  * is built, so the transform itself adds no error beyond that final rounding.
  */
 export interface HostTensor {
+  /** Dimensions (tfjs layout). */
   readonly shape: readonly number[];
+  /** Values in row-major order, in float64. */
   readonly data: Float64Array;
 }
 
 /**
- * Where each entry of a grown tensor came from, for the optimizer state (growth.md §4.1). For entry `j`:
+ * Where each entry of a grown tensor came from, for the optimizer state (Growth guide, "Optimizer state"). For entry `j`:
  * `src[j]` is the flat index of the entry of tensor `from` it copies (−1: a new entry with no source), `s[j]`
  * the value coefficient (`θ′_j = s_j·θ_src`), and `n[j]` the number of big entries that copy the same source
  * entry. Adam's moments then map as `m′ = m/(n·s)`, `v′ = v/(n·s)²` and the learning-rate multiplier as
@@ -20,15 +22,21 @@ export interface HostTensor {
  * 'seed-v'`, the second moment).
  */
 export interface Origin {
+  /** Name of the small model's tensor the entries come from. */
   readonly from: string;
+  /** Per entry: flat index of its source entry in `from` (−1: none). */
   readonly src: Int32Array;
+  /** Per entry: value coefficient, `θ′ = s·θ_src`. */
   readonly s: Float64Array;
+  /** Per entry: how many grown entries copy the same source entry. */
   readonly n: Float64Array;
+  /** Per entry: 1 when its moments start at zero despite a source (new blocks). */
   readonly fresh?: Uint8Array;
 }
 
 /** A grown tensor plus its provenance. */
 export interface StageTensor extends HostTensor {
+  /** Where each entry came from. */
   readonly origin: Origin;
 }
 

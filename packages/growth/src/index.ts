@@ -1,5 +1,5 @@
 /**
- * `@strata/growth`: function-preserving growth of trained Strata models (SPEC §6, `reference/growth.md`):
+ * `@strata/growth`: function-preserving growth of trained Strata models (see the Growth guide):
  * d_model (isometric or tile map, non-integer by zero-padding or average coordinates), heads, head dim (q/k
  * factor, RoPE pairs with repeated frequencies), FFN width, depth (each strategy's identity block), paired
  * zero-sum noise for symmetry breaking, and AdamW state growth — each transform measured on a probe batch.

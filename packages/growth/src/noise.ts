@@ -9,7 +9,7 @@ import { copyGroups, orthoRandom } from './width/split.js';
 export type NoiseGroups = Partial<Record<SpaceName, Int32Array>>;
 
 /**
- * Symmetry breaking that keeps the function exact (growth.md §2.7, §3.0 row 32; HyperCloning): for every
+ * Symmetry breaking that keeps the function exact (HyperCloning, arXiv 2409.12903): for every
  * internal linear whose input rows come in groups of exact copies (residual copies under the isometric/tile
  * map; duplicated heads and FFN units), noise that sums to zero over each group is added to the rows, so
  * `Σ_copies (W/k + n_c)·x = W·x` while the copies' gradients differ. The output head and the embeddings get

@@ -3,13 +3,17 @@ import type { Origin } from './host.js';
 
 /** One growth stage's provenance of every grown parameter (what {@link growOptimizerState} replays). */
 export interface StageTrace {
+  /** The stage: `ffn`, `width`, `depth` or `noise`. */
   readonly name: string;
+  /** Shape of every parameter after the stage. */
   readonly shapes: ReadonlyMap<string, readonly number[]>;
+  /** Provenance of every parameter's entries in this stage. */
   readonly origins: ReadonlyMap<string, Origin>;
 }
 
 /** The provenance of a whole growth, stage by stage (returned by `growModel` as `trace`). */
 export interface GrowthTrace {
+  /** The stages in the order applied. */
   readonly stages: readonly StageTrace[];
 }
 
@@ -18,16 +22,24 @@ export const LR_SCALE_PREFIX = 'lr_scale.';
 
 /**
  * Optimizer state of a grown model: AdamW moments `m.<param>`, `v.<param>` and the step, plus per-entry
- * learning-rate multipliers (growth.md §4.1).
+ * learning-rate multipliers (Growth guide, "Optimizer state").
  */
 export interface GrownOptimizerState extends OptimizerState {
   /**
    * `param → multiplier` per entry: the value coefficient |s| of the entry's source (÷√k under the isometric
    * map, ÷k on the reading side of the tile map: the μP "Adam LR ∝ 1/fan-in" rule). With these and the mapped
-   * moments, one Adam step of the grown model is the small model's step (verified in the tests). `@strata/core`'s
-   * AdamW has one learning rate for all parameters; see the package README for the change that applies them.
+   * moments, one Adam step of the grown model is the small model's step (verified in the tests). Saved as
+   * `lr_scale.<param>` tensors, which `@strata/core`'s AdamW applies to the Adam update.
    */
-  readonly lrScale: Map<string, { shape: number[]; data: Float32Array }>;
+  readonly lrScale: Map<
+    string,
+    {
+      /** The parameter's shape. */
+      shape: number[];
+      /** One multiplier per entry, row-major. */
+      data: Float32Array;
+    }
+  >;
   /** Number of entries whose moments start at zero (new blocks, new coordinates). */
   readonly freshEntries: number;
 }
@@ -35,19 +47,19 @@ export interface GrownOptimizerState extends OptimizerState {
 /** Options of {@link growOptimizerState}. */
 export interface GrowOptimizerOptions {
   /**
-   * Moments of new entries (growth.md §4.3): `zero` (m = v = 0, as MSG), or `seed-v` (m = 0, v copied from the
+   * Moments of new entries (Growth guide, "Optimizer state"): `zero` (m = v = 0, as MSG), or `seed-v` (m = 0, v copied from the
    * entry the new one was copied from — damps the first updates of new blocks).
    */
   readonly newMoments?: 'zero' | 'seed-v';
 }
 
 /**
- * Grows AdamW state along with the weights (growth.md §4.1, [derived+checked]): an entry that copies small
+ * Grows AdamW state along with the weights (Growth guide, "Optimizer state"): an entry that copies small
  * entry i with value coefficient s, where n big entries copy i, gets the gradient g/(n·s), so
  * `m′ = m/(n·s)`, `v′ = v/(n·s)²` (Staged Training's "exp_avg/2, exp_avg_sq/4" is this rule for its
  * block-diagonal map); the learning-rate multiplier becomes `|s|` (μP: ×1/k_in); the step counter (bias
  * correction) is kept. New entries start with zero moments (or seeded v, see `newMoments`). The moments are
- * looked up by parameter name, so inserted layers cannot shift them (growth.md §4.4).
+ * looked up by parameter name, so inserted layers cannot shift them (Growth guide, "Optimizer state").
  *
  * @param state the small model's state (`AdamW.exportState()` or a checkpoint's `optimizer`); the
  *   multipliers of a model grown before (`lrScale` of a {@link GrownOptimizerState}, or `lr_scale.<param>`
@@ -141,7 +153,7 @@ export function growOptimizerState(
 
 /**
  * Size of the first Adam update of an entry whose moments start at zero, in units of the learning rate, at
- * global step `step + 1` with a constant gradient (growth.md §4.3): `(1−β₁)/(1−β₁ᵗ) / √((1−β₂)/(1−β₂ᵗ))`.
+ * global step `step + 1` with a constant gradient (Growth guide, "Optimizer state"): `(1−β₁)/(1−β₁ᵗ) / √((1−β₂)/(1−β₂ᵗ))`.
  * After thousands of steps this is `(1−β₁)/√(1−β₂)`: 3.16 for β₂ = 0.999, 0.45 for β₂ = 0.95.
  */
 export function freshFirstUpdate(step: number, beta1: number, beta2: number): number {
@@ -150,9 +162,15 @@ export function freshFirstUpdate(step: number, beta1: number, beta2: number): nu
 }
 
 /** `m.`/`v.`/`lr_scale.` tensors of a grown state in one map (what `optimizer.safetensors` holds). */
-export function optimizerTensors(
-  state: GrownOptimizerState,
-): Map<string, { shape: number[]; data: Float32Array }> {
+export function optimizerTensors(state: GrownOptimizerState): Map<
+  string,
+  {
+    /** The tensor's shape. */
+    shape: number[];
+    /** Its values, row-major. */
+    data: Float32Array;
+  }
+> {
   const out = new Map(state.tensors);
   for (const [name, t] of state.lrScale) {
     if (t.data.some((x) => x !== 1)) out.set(`${LR_SCALE_PREFIX}${name}`, t);
@@ -162,12 +180,15 @@ export function optimizerTensors(
 
 /** What the growth report says about a grown optimizer state. */
 export interface OptimizerSummary {
+  /** The optimizer step carried over (unchanged by growth). */
   readonly step: number;
+  /** Entries with no source in the small model (zero moments, or seeded `v`). */
   readonly freshEntries: number;
-  /** First update of a fresh entry in units of the learning rate (growth.md §4.3). */
+  /** First update of a fresh entry in units of the learning rate (Growth guide, "Optimizer state"). */
   readonly freshFirstUpdate: number;
   /** Range of the per-entry learning-rate multipliers. */
   readonly lrScaleMin: number;
+  /** See `lrScaleMin`. */
   readonly lrScaleMax: number;
 }
 

@@ -12,7 +12,15 @@ function isInt(x: number): boolean {
 }
 
 /** Resolves a {@link GrowthSpec} into the grown sizes and the insertion positions of new blocks. */
-export function resolveGrowth(info: ModelDims, spec: GrowthSpec): { dims: ModelDims; insertAt: number[] } {
+export function resolveGrowth(
+  info: ModelDims,
+  spec: GrowthSpec,
+): {
+  /** The grown sizes. */
+  dims: ModelDims;
+  /** Small-model block indices each new block is inserted before, ascending (empty without depth growth). */
+  insertAt: number[];
+} {
   const { dModel: d, nHeads: H, headDim: hd, dFF: F, nLayers: N } = info;
   let d2 = spec.dModel ?? (spec.width !== undefined ? d * spec.width : undefined);
   if (d2 !== undefined && !isInt(d2)) {
@@ -29,7 +37,7 @@ export function resolveGrowth(info: ModelDims, spec: GrowthSpec): { dims: ModelD
     H2 = d2 / hd;
     if (!isInt(H2)) {
       fail(
-        `d_model ${d2} is not a multiple of the head dim ${hd}: give --heads or --head-dim (d_model = heads × head dim)`,
+        `d_model ${d2} is not a multiple of the head dim ${hd}: give heads or headDim (--heads, --head-dim; d_model = heads × head dim)`,
       );
     }
   } else if (H2 === undefined) {

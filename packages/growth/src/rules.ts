@@ -8,8 +8,8 @@ export type Exactness =
   /** Only float round-off separates the grown model from the small one. */
   | 'exact'
   /**
-   * Exact up to O(eps/var) of the norm eps (Post-LN/DeepNorm/Admin depth insertion, growth.md §3.2, §3.0
-   * row 26: ≈1e-5 with eps 1e-5).
+   * Exact up to O(eps/var) of the norm eps (Post-LN/DeepNorm/Admin depth insertion: ≈1e-5 with
+   * eps 1e-5; Growth guide, "Depth").
    */
   | 'eps'
   /** Changes the function; needs `allowApprox`. */
@@ -29,13 +29,17 @@ export interface DepthRun {
 
 /** What a depth rule knows while planning. */
 export interface DepthPlanContext {
+  /** Model family of the model being grown. */
   readonly family: string;
   /** Residual strategy name (GPT family) or undefined (families without strategies). */
   readonly strategy?: string;
   /** The small model's strategy options. */
   readonly options: Readonly<Record<string, unknown>>;
+  /** Depth before growth. */
   readonly smallLayers: number;
+  /** Depth after growth. */
   readonly bigLayers: number;
+  /** The runs of consecutive new blocks, bottom to top. */
   readonly runs: readonly DepthRun[];
   /** The small model's config. */
   readonly config: Readonly<Record<string, unknown>>;
@@ -46,7 +50,7 @@ export interface DepthPlanContext {
 /** User choices that depth rules read. */
 export interface DepthChoices {
   /**
-   * DeepNorm when the depth changes α = (2N)^¼ (growth.md §3.3): `keep` pins the old α (option `alpha`);
+   * DeepNorm when the depth changes α = (2N)^¼ (DeepNet, arXiv 2203.00555; Growth guide, "Depth"): `keep` pins the old α (option `alpha`);
    * `absorb` adopts the new depth's α′ and multiplies every existing branch's last linear by α′/α with
    * eps × (α′/α)². Both exact (rows 28, 31).
    */
@@ -57,7 +61,7 @@ export interface DepthChoices {
 
 /**
  * Switches that turn off one correction of a rule, so a test can show that the correction is needed
- * (growth.md §6 item 3, negative controls). Every ablated transform is reported as `approx` and refused
+ * (negative controls: Growth guide, "Verifying a transform"). Every ablated transform is reported as `approx` and refused
  * unless `allowApprox`. Never use them for real growth.
  */
 export interface Ablations {
@@ -77,6 +81,7 @@ export interface Ablations {
 
 /** The verdict of {@link DepthRule.check}. */
 export interface DepthVerdict {
+  /** How exact the insertion is by construction. */
   readonly exactness: Exactness;
   /** Why it is not exact, or the recipe used. */
   readonly reason?: string;
@@ -109,7 +114,7 @@ export interface DepthEditor {
 }
 
 /**
- * A strategy's rule for inserting new blocks (growth.md §3.1–3.5). Register one with
+ * A strategy's rule for inserting new blocks (Growth guide, "Depth"). Register one with
  * {@link registerGrowthRules} so a plugin strategy can grow in depth.
  */
 export interface DepthRule {
@@ -130,7 +135,9 @@ export type StrategyPredicate = (options: Readonly<Record<string, unknown>>, nLa
 
 /** Facts a width rule may use to lay out a strategy parameter. */
 export interface LayoutContext {
+  /** Residual width of the model the parameter belongs to. */
   readonly dModel: number;
+  /** MLP hidden width of that model. */
   readonly dFF: number;
 }
 
@@ -160,8 +167,8 @@ export interface StrategyGrowthRules {
   readonly average?: boolean | StrategyPredicate;
   /**
    * For strategies without a final norm: the prefix of the norm whose output the head reads (Post-LN: the last
-   * block's last LN, `blocks.{N−1}.mlp.norm`). The tile map with a tied head divides it by k (growth.md §3.7,
-   * Staged Training's final LN ÷ 2).
+   * block's last LN, `blocks.{N−1}.mlp.norm`). The tile map with a tied head divides it by k (Staged Training,
+   * arXiv 2203.06211:'s final LN ÷ 2).
    */
   headNorm?(nLayers: number, options: Readonly<Record<string, unknown>>): string | undefined;
   /**

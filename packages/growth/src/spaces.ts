@@ -1,5 +1,5 @@
 /**
- * The index maps behind every width transform (growth.md §0). A model's tensors live in a few vector spaces:
+ * The index maps behind every width transform (Growth guide, "Width"). A model's tensors live in a few vector spaces:
  * the residual stream (`residual`, d_model), the concatenated attention heads (`attn`, heads × head dim), the
  * fused `qkv` output (three `attn` blocks q | k | v), the MLP hidden units (`ffn`, d_ff), and spaces that
  * never grow (`fixed`: vocabulary, context, scalars). A {@link SpaceMap} says, for every index of the grown
@@ -26,7 +26,9 @@ export type AxisUse = 'write' | 'read' | 'gain' | 'bias' | 'mult' | 'fixed';
 
 /** Space and use of one tensor axis. */
 export interface AxisSpec {
+  /** The vector space the axis indexes: residual stream, attention heads, q/k/v, FFN units, or none. */
   readonly space: SpaceName;
+  /** How the tensor uses it (writes, reads, normalizes or scales vectors of the space). */
   readonly use: AxisUse;
 }
 
@@ -43,7 +45,9 @@ export type FreshKind = 'zero' | 'free' | 'mean' | 'fill';
 
 /** The map of one axis for one use. */
 export interface AxisMap {
+  /** Size of the axis in the grown model. */
   readonly bigSize: number;
+  /** Size of the axis in the small model. */
   readonly smallSize: number;
   /** Source index in the small space per big index, −1 for new indices. */
   readonly src: Int32Array;
@@ -60,7 +64,9 @@ export type ResidualMode = 'identity' | 'isometric' | 'tile' | 'zero-pad' | 'ave
 
 /** A map from a small space to a grown one. */
 export interface SpaceMap {
+  /** Size of the space in the small model. */
   readonly smallSize: number;
+  /** Size of the space in the grown model. */
   readonly bigSize: number;
   /** True when the map is the identity. */
   readonly identity: boolean;
@@ -70,7 +76,7 @@ export interface SpaceMap {
   axis(use: AxisUse): AxisMap;
   /**
    * Copy groups per big index (the source index; −1 for new indices): indices of one group receive equal
-   * inputs, which is what paired ±noise needs (growth.md §2.7).
+   * inputs, which is what paired ±noise needs (HyperCloning, arXiv 2409.12903).
    */
   readonly groups: Int32Array;
 }
@@ -126,7 +132,7 @@ export function identityMap(n: number): SpaceMap {
 }
 
 /**
- * The residual-stream map from width `d` to `d2` (growth.md §0, §3.0 rows 2, 1, 17, 22):
+ * The residual-stream map from width `d` to `d2` (Growth guide, "Width"):
  * - `isometric` (Su, kexue.fm/archives/8444): `h′ = [h; h; …]/√k` (k = d2/d integer; big index `c·d + i`
  *   copies `i`). Writers and readers ×1/√k, norm gains and biases ×1/√k with eps ÷k, multipliers ×1.
  *   `MᵀM = I`, so a tied head needs nothing.
@@ -205,7 +211,7 @@ export function residualMap(mode: ResidualMode, d: number, d2: number): SpaceMap
   );
 }
 
-/** The factor the norm eps takes under a residual map (growth.md §0 conclusion 1, §3.0 rows 3, 17). */
+/** The factor the norm eps takes under a residual map (Growth guide, "Width"). */
 export function residualEpsFactor(mode: ResidualMode, d: number, d2: number): number {
   switch (mode) {
     case 'isometric':
@@ -222,7 +228,7 @@ export function residualEpsFactor(mode: ResidualMode, d: number, d2: number): nu
  * Source feature of grown head-dim index `p2` when the head dim grows `hd → b·hd`.
  * - `pairs` (RoPE, rotate-half: feature j pairs with j + hd/2): the first half of the grown head is the small
  *   head's first half repeated b times, the second half its second half repeated b times, so every grown
- *   rotation pair (p, p + b·hd/2) is a copy of a small pair (growth.md §3.6). Each copy must keep the small
+ *   rotation pair (p, p + b·hd/2) is a copy of a small pair (Growth guide, "Width": RoPE). Each copy must keep the small
  *   pair's frequency (a repeated RoPE table).
  * - otherwise: the small head repeated b times.
  */
@@ -234,7 +240,7 @@ export function headFeatureSource(p2: number, hd: number, b: number, pairs: bool
 }
 
 /**
- * The map of the concatenated attention heads, from `H` heads of `hd` to `H2` heads of `b·hd` (growth.md §0
+ * The map of the concatenated attention heads, from `H` heads of `hd` to `H2` heads of `b·hd` (Growth guide, "Width";
  * "internal duplication"): grown head `h′` copies head `h′ mod H` (HyperCloning, LEMON, MSG keep head_dim and
  * add heads; `H2` need not be a multiple of `H`, Net2Net-style), and each head's features are repeated per
  * {@link headFeatureSource}. Copies are exact (coefficient 1); whatever reads them (`read`) divides by the
@@ -266,9 +272,9 @@ export function headMap(
 }
 
 /**
- * The map of the MLP hidden units from `F` to `F2` (Net2Net; growth.md §3.0 row 21): unit `j′` copies unit
+ * The map of the MLP hidden units from `F` to `F2` (Net2Net, arXiv 1511.05641): unit `j′` copies unit
  * `j′ mod F`; readers divide by the copy count (`mean`, GPT) or not (`copy`, nGPT). Exact for any activation
- * because the pre-activations are exact copies (growth.md §2.1: GELU/SwiGLU must be duplicated, not rescaled).
+ * because the pre-activations are exact copies (Net2Net, arXiv 1511.05641: GELU/SwiGLU must be duplicated, not rescaled).
  */
 export function unitMap(F: number, F2: number, readScale: 'mean' | 'copy'): SpaceMap {
   const src = new Int32Array(F2);
@@ -286,7 +292,7 @@ export function unitMap(F: number, F2: number, readScale: 'mean' | 'copy'): Spac
 /**
  * The fused `q | k | v` space: three blocks of the attention map; on the `write` side the q and k blocks take
  * the extra factor `qkFactor` (b^(−1/4) for a scaled dot product when the head dim grows by b: q′·k′ = b·q·k
- * for duplicated features while 1/√d_head shrinks by √b — growth.md §0 conclusion 2, §2.7).
+ * for duplicated features while 1/√d_head shrinks by √b — HyperCloning, arXiv 2409.12903).
  */
 export function qkvMap(attn: SpaceMap, qkFactor: number): SpaceMap {
   const n = attn.smallSize;

@@ -30,6 +30,7 @@ export type TransformName = 'ffn' | 'width' | 'depth' | 'noise';
 
 /** What a transform reports before it is measured. */
 export interface StageReport {
+  /** Which transform: FFN width, residual width/heads/head dim, depth, or symmetry-breaking noise. */
   readonly name: TransformName;
   /** What was done, with the rule used. */
   readonly description: string;
@@ -39,7 +40,9 @@ export interface StageReport {
   readonly reasons: readonly string[];
   /** Other facts (eps change, ablations, α handling). */
   readonly notes: readonly string[];
+  /** Sizes before the transform. */
   readonly from: ModelDims;
+  /** Sizes after the transform. */
   readonly to: ModelDims;
 }
 

@@ -19,7 +19,7 @@ export interface GrowthCheck {
 }
 
 /**
- * A reproducible random probe batch: `batch` sequences of `seq` ids below `vocabSize` (growth.md §6: use more
+ * A reproducible random probe batch: `batch` sequences of `seq` ids below `vocabSize` (Growth guide, "Verifying a transform": use more
  * than one position — RoPE at position 0 is the identity and hides RoPE bugs).
  */
 export function makeProbe(vocabSize: number, seq: number, batch = 2, seed = 1): number[][] {
@@ -29,7 +29,9 @@ export function makeProbe(vocabSize: number, seq: number, batch = 2, seed = 1): 
 
 /** Logits and probe loss of one model (internal: lets growModel run each model once). */
 export interface ProbeRun {
+  /** The logits `[batch, seq, vocab]`, row-major. */
   readonly data: Float32Array;
+  /** Mean next-token cross-entropy over the probe (nats). */
   readonly loss: number;
 }
 
@@ -58,7 +60,7 @@ export async function probeRun(model: LanguageModel, ids: ProbeIds): Promise<Pro
  * Measures how far a grown model's function is from the small one's: max |Δlogits| on the probe batch (and
  * the cross-entropy of each on the probe's next tokens). The models must share the vocabulary; the probe's
  * length must fit both context lengths. Runs on the current tfjs backend (use `cpu` or `wasm`: WebGL may
- * compute in float16, growth.md §6).
+ * compute in float16, Growth guide, "Verifying a transform").
  */
 export async function verifyGrowth(
   small: LanguageModel,

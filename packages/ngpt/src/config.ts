@@ -60,25 +60,45 @@ export interface NGPTConfig {
 
 /** Raw defaults of {@link NGPTConfig}; `null` means "derived from dModel / nHeads". */
 export const NGPT_DEFAULTS = {
+  /** {@link NGPTConfig.vocabSize}: `256`. */
   vocabSize: 256,
+  /** {@link NGPTConfig.contextLength}: `128`. */
   contextLength: 128,
+  /** {@link NGPTConfig.dModel}: `128`. */
   dModel: 128,
+  /** {@link NGPTConfig.nLayers}: `4`. */
   nLayers: 4,
+  /** {@link NGPTConfig.nHeads}: `4`. */
   nHeads: 4,
+  /** {@link NGPTConfig.dFF}: derived from `dModel`. */
   dFF: null,
+  /** {@link NGPTConfig.ropeBase}: `10000`. */
   ropeBase: 10000,
+  /** {@link NGPTConfig.ropeRepeat}: `1`. */
   ropeRepeat: 1,
+  /** {@link NGPTConfig.alphaInit}: `0.05`. */
   alphaInit: 0.05,
+  /** {@link NGPTConfig.alphaScale}: derived from `dModel`. */
   alphaScale: null,
+  /** {@link NGPTConfig.alphaAbs}: `true`. */
   alphaAbs: true,
+  /** {@link NGPTConfig.sQKInit}: `1`. */
   sQKInit: 1,
+  /** {@link NGPTConfig.sQKScale}: derived from `dModel`. */
   sQKScale: null,
+  /** {@link NGPTConfig.sUVInit}: `1`. */
   sUVInit: 1,
+  /** {@link NGPTConfig.sUVScale}: `1`. */
   sUVScale: 1,
+  /** {@link NGPTConfig.sZInit}: `1`. */
   sZInit: 1,
+  /** {@link NGPTConfig.sZScale}: derived from `dModel`. */
   sZScale: null,
+  /** {@link NGPTConfig.nuGain}: derived from `dModel`. */
   nuGain: null,
+  /** {@link NGPTConfig.attnScale}: derived from `dModel`. */
   attnScale: null,
+  /** {@link NGPTConfig.normEps}: `1e-12`. */
   normEps: 1e-12,
 } as const satisfies Readonly<Record<string, number | boolean | null>>;
 

@@ -14,7 +14,7 @@ export const ngptFamily: ModelFamily<NGPTConfig> = {
     'nGPT: normalized Transformer on the hypersphere (unit-norm embeddings, weights and hidden states; learned alpha_A/alpha_M, s_qk, s_u/s_nu, s_z)',
   parseConfig: (raw) => parseNGPTConfig(raw),
   create: (config, options) => new NGPT(parseNGPTConfig(config), options),
-  // nGPT trains with no weight decay and no warmup (ngpt.md §8.4); the CLI applies these under user flags.
+  // nGPT trains with no weight decay and no warmup (NVIDIA/ngpt `train.py`); the CLI applies these under user flags.
   trainingDefaults: NGPT_TRAINING_DEFAULTS,
 };
 

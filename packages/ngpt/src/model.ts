@@ -96,7 +96,7 @@ export interface NGPTForwardWithHidden {
  * changes nothing (h is already unit-norm), but in the backward pass it removes the radial part of the
  * gradient flowing back along the residual path (into E_in's rows, for block 0), and since Adam works per
  * entry, the training step would otherwise differ from NVIDIA's in a way re-projection does not undo
- * (ngpt.md §2.4). Tests check whole optimizer steps against a float64 re-implementation of NVIDIA's step.
+ * (see the nGPT guide). Tests check whole optimizer steps against a float64 re-implementation of NVIDIA's step.
  *
  * `Norm(x) = x/√(Σx² + normEps)` over the last axis. Every scaling vector is stored as `p` (init `sScale`)
  * and used as `p · sInit/sScale`; α is used as `|·|` unless `alphaAbs` is false. No biases, no dropout, no
@@ -312,7 +312,7 @@ export class NGPT implements LanguageModel {
       rec.record(`blocks.${i}.attn.h_A`, hA);
       // NVIDIA's residual update: the stream is normalized again before the interpolation. In the forward pass
       // this changes nothing (h is unit-norm), but in the backward pass it projects out the radial part of the
-      // gradient that flows back into h along the residual path (ngpt.md §2.4).
+      // gradient that flows back into h along the residual path (see the nGPT guide).
       const hnA = this.norm(h);
       const preA = tf.add(hnA, mulLastAxis(tf.sub(this.norm(hA), hnA), eff(blk.alphaA)));
       rec.record(`blocks.${i}.attn.residual`, preA);

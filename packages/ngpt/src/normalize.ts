@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 /**
  * Key in a parameter's `meta` that names the axis along which each vector of that matrix has unit L2 norm
- * (the axis of length d_model, ngpt.md §4.3). Parameters without it (the scaling vectors) are never
+ * (the axis of length d_model). Parameters without it (the scaling vectors) are never
  * projected.
  */
 export const UNIT_NORM_AXIS = 'unitNormAxis';

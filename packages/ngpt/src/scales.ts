@@ -1,7 +1,7 @@
 import type { ParamSpec, ParamStore, ScaleSummary } from '@strata/core';
 import * as tf from '@tensorflow/tfjs-core';
 
-/** The paper's scaling vectors (ngpt.md §3.2), as they appear in parameter `meta.symbol`. */
+/** The paper's scaling vectors (Loshchilov et al., arXiv 2410.01131), as they appear in parameter `meta.symbol`. */
 export type ScaleSymbol = 'alpha_A' | 'alpha_M' | 's_qk' | 's_u' | 's_nu' | 's_z';
 
 /**
@@ -10,10 +10,15 @@ export type ScaleSymbol = 'alpha_A' | 'alpha_M' | 's_qk' | 's_u' | 's_nu' | 's_z
  * s_ν; 1 elsewhere). Effective value: `s = p · sInit/sScale` (then `|s|` when `abs`).
  */
 export interface ScaleMeta {
+  /** Which of the paper's scaling vectors this is. */
   readonly symbol: ScaleSymbol;
+  /** Effective value at init. */
   readonly sInit: number;
+  /** Stored value at init (the re-parameterization scale). */
   readonly sScale: number;
+  /** Whether the effective value is taken in absolute value (α under `alphaAbs`). */
   readonly abs: boolean;
+  /** Constant the forward pass multiplies on top (√d_model on s_ν; 1 elsewhere). */
   readonly gain: number;
 }
 
@@ -60,20 +65,27 @@ export function effectiveScale(p: tf.Tensor, meta: Pick<ScaleMeta, 'sInit' | 'sS
 export interface EffectiveScale {
   /** Parameter name, e.g. `blocks.0.attn.alpha_A`. */
   readonly name: string;
+  /** Which scaling vector. */
   readonly symbol: ScaleSymbol;
   /** Block index (absent for s_z). */
   readonly layer?: number;
+  /** Effective value at init. */
   readonly sInit: number;
+  /** Stored value at init. */
   readonly sScale: number;
   /** Learning-rate multiplier the re-parameterization gives: `sInit/sScale`. */
   readonly multiplier: number;
+  /** Whether the effective value is taken in absolute value. */
   readonly abs: boolean;
   /** Extra constant the forward pass applies (√d_model for s_ν, else 1). */
   readonly gain: number;
   /** Effective values `p · sInit/sScale` (abs applied), without `gain`. */
   readonly values: Float64Array;
+  /** Mean of `values`. */
   readonly mean: number;
+  /** Smallest of `values`. */
   readonly min: number;
+  /** Largest of `values`. */
   readonly max: number;
 }
 

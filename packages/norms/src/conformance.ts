@@ -54,10 +54,13 @@ export interface ConformanceCheck {
 
 /** What {@link runNormConformance} returns when every check passed. */
 export interface ConformanceReport {
+  /** Name of the strategy checked. */
   readonly strategy: string;
+  /** Its version. */
   readonly version: string;
   /** The parsed options the models were built with. */
   readonly options: Record<string, unknown>;
+  /** Every check that ran, in order, with what it measured. */
   readonly checks: ConformanceCheck[];
   /** Names of the weights the strategy owns, per variant. */
   readonly strategyParams: Record<string, string[]>;
@@ -68,8 +71,11 @@ export interface ConformanceReport {
 /** Thrown by {@link runNormConformance} on the first failed check. */
 export class NormConformanceError extends Error {
   constructor(
+    /** Name of the strategy that failed. */
     readonly strategy: string,
+    /** The check that failed (as named in {@link ConformanceCheck}). */
     readonly check: string,
+    /** Where it failed: `options`, `metadata`, or the model variant (`layernorm`, `rmsnorm`). */
     readonly variant: string,
     detail: string,
     /** Checks that passed before this one. */

@@ -124,7 +124,12 @@ export function deepNormAdamConstants(
   architecture: Architecture,
   layers: StackDepths,
   stack: Stack = defaultStack(architecture),
-): { alpha: number; beta: number } {
+): {
+  /** The residual multiplier α = (2N)^½. */
+  alpha: number;
+  /** The init gain β = (2N)^-½. */
+  beta: number;
+} {
   if (architecture === 'encoder-decoder')
     throw new StrataError(
       'E_CONFIG',

@@ -99,6 +99,7 @@ export function layerGradNorms(
 
 /** LN input norms of one block; see {@link normInputsByLayer}. */
 export interface LayerNormInputs {
+  /** Block index. */
   readonly layer: number;
   /** Norm name without the block prefix (`attn.norm`, `mlp.inner_norm`, …) → mean ‖input‖₂ / √d. */
   readonly norms: Readonly<Record<string, number>>;
@@ -116,7 +117,12 @@ export interface LayerNormInputs {
 export function normInputsByLayer(
   inputs: ReadonlyMap<string, number>,
   dModel?: number,
-): { layers: LayerNormInputs[]; final: Readonly<Record<string, number>> } {
+): {
+  /** One entry per block, in block order. */
+  layers: LayerNormInputs[];
+  /** Norms outside the blocks (the final norm) → mean ‖input‖₂ / √d. */
+  final: Readonly<Record<string, number>>;
+} {
   const scale = dModel ? 1 / Math.sqrt(dModel) : 1;
   const byLayer = new Map<number, Record<string, number>>();
   const final: Record<string, number> = {};
@@ -134,8 +140,8 @@ export function normInputsByLayer(
 }
 
 /**
- * Loss-stall detector for the "Post-LN breaks with depth" experiment (DeepNet §3; `reference/deepnorm.md`
- * §6.2): true when, after `afterSteps` steps, the mean of the last `window` losses is still within `margin`
+ * Loss-stall detector for the "Post-LN breaks with depth" experiment (DeepNet, arXiv 2203.00555, §3;
+ * the DeepNorm and depth guide): true when, after `afterSteps` steps, the mean of the last `window` losses is still within `margin`
  * (nats, default 0.5) of `floor` — typically the unigram entropy of the data (ln V for uniform tokens), where a model
  * that has learned only token frequencies sits.
  *

@@ -4,6 +4,24 @@ import { describe, expectTypeOf, it } from 'vitest';
 import type { admin, deepNorm, mixLN, postLN } from '../src/index.js';
 
 describe('plugin API types', () => {
+  it('a norm keeps the tensor type, so branch(ln(x)) needs no cast', () => {
+    defineNorm({
+      name: 'acme/no-cast',
+      version: '1.0.0',
+      description: 'Pre-LN without casts',
+      options: {},
+      createSite(_ctx, _opts, host) {
+        const ln = host.norm('norm');
+        return {
+          forward: (x, branch) => {
+            expectTypeOf(ln(x)).toEqualTypeOf<tf.Tensor2D>();
+            return branch(ln(x));
+          },
+        };
+      },
+    });
+  });
+
   it('defineNorm infers the literal name and the options type', () => {
     const s = defineNorm({
       name: 'acme/typed',

@@ -14,7 +14,6 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  getModelFamily,
   isCheckpointDir,
   loadCheckpoint,
   readMetrics,
@@ -33,16 +32,10 @@ import {
   writePlot,
 } from '../plots.js';
 import { formatCount, Progress } from '../progress.js';
-import {
-  createModel,
-  dataSpecFromArg,
-  modelConfigFromArgs,
-  runTraining,
-  trainConfigFromArgs,
-  trainerOptionsFromArgs,
-} from '../run-training.js';
+import { createModel, modelConfigFromArgs, runTraining, trainerOptionsFromArgs } from '../run-training.js';
 import { setupRuntime, workerSetup } from '../setup.js';
 import { compareSpec, trainSpec } from '../specs.js';
+import { planFreshRun } from './train.js';
 
 /** One variant of a comparison: a label, the flags that override the shared ones, and its own lr grid if any. */
 export interface Variant {
@@ -177,13 +170,7 @@ export function lrGrids(args: ParsedArgs, variants: readonly Variant[]): Record<
     else if (v.args.lr !== undefined) out[v.label] = [Number(v.args.lr)];
     else if (shared) out[v.label] = shared;
     else if (args.lr !== undefined) out[v.label] = [Number(args.lr)];
-    else {
-      const merged = { ...args, ...v.args };
-      const { family, raw } = modelConfigFromArgs(merged);
-      const fam = getModelFamily(family);
-      const t = trainConfigFromArgs(merged, fam.trainingDefaults ?? {}, fam.parseConfig(raw).contextLength);
-      out[v.label] = defaultLrGrid(t.lr);
-    }
+    else out[v.label] = defaultLrGrid(planFreshRun({ ...args, ...v.args }).training.lr);
   }
   return out;
 }
@@ -599,11 +586,8 @@ export async function runJob(dir: string): Promise<number> {
   };
   const args = job.args;
   const backend = await setupRuntime(args);
-  const { family, raw } = modelConfigFromArgs(args);
-  const fam = getModelFamily(family);
-  const config = fam.parseConfig(raw);
-  const training = trainConfigFromArgs(args, fam.trainingDefaults ?? {}, config.contextLength);
-  const data = dataSpecFromArg(args.data, 1);
+  // The same reading of the flags as `strata train` (any --arch and --task); one synthetic language for all seeds.
+  const { family, raw, training, data, task } = planFreshRun(args, { dataSeed: 1 });
   const ckpt = join(dir, 'checkpoint');
   let resume: Awaited<ReturnType<typeof loadCheckpoint>> | undefined;
   if (existsSync(ckpt) && (await isCheckpointDir(ckpt))) {
@@ -626,6 +610,7 @@ export async function runJob(dir: string): Promise<number> {
     json: true,
     quiet: true,
     ...(resume ? { resume } : {}),
+    ...(task ? { task } : {}),
     trainer: { ...trainerOptionsFromArgs(args, workerSetup), ...(initialModel ? { initialModel } : {}) },
   });
   initialModel?.dispose();
@@ -702,12 +687,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     Object.entries(args).filter(([k, v]) => v !== undefined && !COMPARE_ONLY.has(k)),
   );
   // Validate every variant's configuration here, so a bad flag is one line now, not a failed child later.
-  for (const v of variants) {
-    const merged = { ...shared, ...v.args };
-    const { family, raw } = modelConfigFromArgs(merged);
-    const fam = getModelFamily(family);
-    trainConfigFromArgs(merged, fam.trainingDefaults ?? {}, fam.parseConfig(raw).contextLength);
-  }
+  for (const v of variants) planFreshRun({ ...shared, ...v.args });
   let spec = loadSpec(outDir);
   if (args.force && existsSync(outDir)) {
     rmSync(outDir, { recursive: true, force: true });
@@ -744,13 +724,7 @@ export async function run(args: ParsedArgs): Promise<number> {
               `${JSON.stringify({ variant: v.label, lr, seed, args: a }, null, 2)}\n`,
             );
           }
-          const { family, raw } = modelConfigFromArgs(a);
-          const fam = getModelFamily(family);
-          const steps = trainConfigFromArgs(
-            a,
-            fam.trainingDefaults ?? {},
-            fam.parseConfig(raw).contextLength,
-          ).steps;
+          const steps = planFreshRun(a).training.steps;
           out.push({ variant: v, lr, seed, dir, steps });
         }
     return out;

@@ -125,7 +125,7 @@ function summaryLines(report: GrowthReport, probe: string, toleranceAbs: number)
     );
     if (o.lrScaleMin !== 1 || o.lrScaleMax !== 1) {
       lines.push(
-        `              per-entry LR multipliers ${o.lrScaleMin.toPrecision(3)}…${o.lrScaleMax.toPrecision(3)} saved as ${LR_SCALE_PREFIX}* (growth.md §4.1); they return to 1 over the re-warm of \`strata train --resume\` (--lr-scale)`,
+        `              per-entry LR multipliers ${o.lrScaleMin.toPrecision(3)}…${o.lrScaleMax.toPrecision(3)} saved as ${LR_SCALE_PREFIX}* (see the Growth guide, "Optimizer state"); they return to 1 over the re-warm of \`strata train --resume\` (--lr-scale)`,
       );
     }
   } else lines.push('optimizer     none in the checkpoint (the grown model can be trained, not resumed)');

@@ -1,9 +1,14 @@
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import {
+  type ActiveBackend,
   acquireDirLock,
+  ByteTokenizer,
   dirEntriesExceptLock,
+  generate,
   getModelFamily,
+  type LanguageModel,
   type LoadedCheckpoint,
   learningRateAt,
   loadCheckpoint,
@@ -36,6 +41,66 @@ import { STOP_EXIT_CODES } from '../stop.js';
 import { archModelConfig, describeTask, familyForArch, type TaskSpec, taskFromArgs } from '../tasks.js';
 
 export { describeData };
+
+/**
+ * `strata train`'s own defaults over the CLI's shared ones: the first run a user sees (`npm run train`), spent
+ * so that its sample reads as English words after a few minutes on 2 cores. RoPE reaches a given loss on the
+ * Brown corpus in far fewer steps than learned positions at this size.
+ */
+export const TRAIN_MODEL_DEFAULTS: Readonly<Record<string, unknown>> = { positions: 'rope' };
+/** See {@link TRAIN_MODEL_DEFAULTS}: the step budget and schedule of the first run. */
+export const TRAIN_DEFAULTS: Partial<TrainConfig> = {
+  steps: 1000,
+  lr: 3e-3,
+  warmupSteps: 30,
+  evalEvery: 100,
+  checkpointEvery: 100,
+};
+
+/**
+ * Data-parallel ranks when `--workers` is not given: both cores on the wasm/cpu backends when the step is big
+ * enough (parameters × tokens per step ≥ 1e8, about 0.6 GFLOP) for the second worker to pay for its gradient
+ * exchange. The native backends use every core by themselves.
+ */
+export function defaultWorkers(
+  backend: string,
+  parameters: number,
+  tokensPerStep: number,
+  cores = availableParallelism(),
+): number {
+  if ((backend !== 'wasm' && backend !== 'cpu') || cores < 2) return 1;
+  return parameters * tokensPerStep >= 1e8 ? 2 : 1;
+}
+
+const SAMPLE_PROMPT = 'The ';
+const SAMPLE_BYTES = 160;
+
+/**
+ * A short sample from the trained model (deterministic: seed 1), printed when training ends; not for the
+ * synthetic Markov data, whose tokens are not bytes of text.
+ */
+async function printSample(
+  model: LanguageModel,
+  data: DataSpec,
+  res: { diverged?: unknown; interrupted: boolean },
+  json: boolean,
+): Promise<void> {
+  if (res.diverged || res.interrupted || data.kind === 'markov' || model.config.vocabSize < 256) return;
+  const tokenizer = new ByteTokenizer();
+  const ids = await generate(model, Array.from(tokenizer.encode(SAMPLE_PROMPT)), {
+    maxTokens: SAMPLE_BYTES,
+    seed: 1,
+  });
+  const text = SAMPLE_PROMPT + tokenizer.decode(ids);
+  if (json) process.stdout.write(`${JSON.stringify({ event: 'sample', prompt: SAMPLE_PROMPT, text })}\n`);
+  else process.stdout.write(`sample:     ${text.replace(/\s+/g, ' ').trim()}\n`);
+}
+
+function workersFor(args: ParsedArgs, backend: ActiveBackend, model: LanguageModel, training: TrainConfig) {
+  if (args.workers !== undefined) return args.workers as number;
+  const n = defaultWorkers(backend.name, model.params.count(), training.batchSize * training.seqLen);
+  return Math.min(n, training.batchSize);
+}
 
 /**
  * Flags `--resume` honours: settings that may change between phases of a run (the step budget, evaluation
@@ -99,7 +164,9 @@ export async function run(args: ParsedArgs): Promise<number> {
       '--phase, --rewarm and --resume-schedule set the schedule of a resumed run: give them with --resume',
     );
   const backend = await setupRuntime(args);
-  const { family, raw, task, config, training, data } = planFreshRun(args);
+  const { family, raw, task, config, training, data } = planFreshRun(args, { firstRun: true });
+  // The first-run defaults apply to the decoder-only language model (no --task); so do both cores and the sample.
+  const firstRun = !task;
   const normName = (config as { norm?: { name?: string } }).norm?.name;
   const runDir = String(
     args.out ?? join('runs', `${family}${normName ? `-${normName}` : ''}-${timestamp()}`),
@@ -120,6 +187,9 @@ export async function run(args: ParsedArgs): Promise<number> {
     checkTrainingMemory(config, training, backend.name, trainerOptions);
     const model = createModelWithProgress(family, raw, training.seed, json);
     try {
+      const workers = firstRun
+        ? workersFor(args, backend, model, training)
+        : ((args.workers as number | undefined) ?? 1);
       const res = await runTraining({
         runDir,
         model,
@@ -129,13 +199,14 @@ export async function run(args: ParsedArgs): Promise<number> {
         backend,
         label: `${family}${normName ? `/${normName}` : ''}`,
         json,
-        trainer: trainerOptions,
+        trainer: trainerOptionsFromArgs(args, workerSetup, workers),
         banner: [
-          `backend ${backend.name} (${backend.pkg}); data ${task ? describeTask(task, describeData(data)) : describeData(data)}`,
+          `backend ${backend.name} (${backend.pkg})${workers > 1 ? `, ${workers} workers` : ''}; data ${task ? describeTask(task, describeData(data)) : describeData(data)}`,
           ...model.summary(),
         ],
         ...(task ? { task } : {}),
       });
+      if (!task) await printSample(model, data, res, json);
       printPaths(res, json);
       return exitCode(res);
     } finally {
@@ -181,7 +252,13 @@ async function resume(args: ParsedArgs): Promise<number> {
         );
         return 0;
       }
-      const trainerOptions = trainerOptionsFromArgs(args, workerSetup);
+      const trainerOptions = trainerOptionsFromArgs(
+        args,
+        workerSetup,
+        plan.task
+          ? ((args.workers as number | undefined) ?? 1)
+          : workersFor(args, backend, loaded.model, plan.training),
+      );
       checkTrainingMemory(loaded.model.config, plan.training, backend.name, trainerOptions);
       const res = await runTraining({
         runDir,
@@ -197,6 +274,7 @@ async function resume(args: ParsedArgs): Promise<number> {
         notes: plan.notes,
         ...(plan.phaseEvent ? { phaseEvent: plan.phaseEvent } : {}),
       });
+      if (!plan.task) await printSample(loaded.model, plan.data, res, json);
       printPaths(res, json);
       return exitCode(res);
     } finally {
@@ -361,6 +439,11 @@ export function planFreshRun(
   options: {
     /** Seed of a synthetic (`markov:`) language; default the run's seed. A comparison keeps one language for all seeds. */
     dataSeed?: number;
+    /**
+     * `strata train`'s first-run defaults ({@link TRAIN_MODEL_DEFAULTS}, {@link TRAIN_DEFAULTS}) for a
+     * decoder-only model; without it the CLI's shared defaults apply (as in a comparison).
+     */
+    firstRun?: boolean;
   } = {},
 ): {
   family: string;
@@ -371,7 +454,12 @@ export function planFreshRun(
   data: DataSpec;
 } {
   const { arch, family } = familyForArch(args);
-  const raw = archModelConfig(arch, args, modelConfigFromArgs({ ...args, model: family }).raw);
+  const firstRun = options.firstRun === true && arch === 'decoder-only';
+  const raw = archModelConfig(
+    arch,
+    args,
+    modelConfigFromArgs({ ...args, model: family }, firstRun ? TRAIN_MODEL_DEFAULTS : {}).raw,
+  );
   const task = taskFromArgs(arch, args);
   const fam = getModelFamily(family);
   const config = fam.parseConfig(raw);
@@ -382,6 +470,7 @@ export function planFreshRun(
       ...(args['lr-scale'] !== undefined ? { lrScaleSteps: parseLrScale(args['lr-scale']) } : {}),
     },
     config.contextLength,
+    firstRun ? TRAIN_DEFAULTS : {},
   );
   if (arch === 'encoder-decoder' && training.seqLen !== config.contextLength)
     throw new UsageError(

@@ -23,8 +23,18 @@ export interface TextDatasetOptions {
 
 /** The text a {@link TextDataset} is built from: documents (joined by `"\n\n"`) or one text. */
 export type DatasetText =
-  | { text: string; documents?: readonly string[] }
-  | { documents: readonly string[]; text?: string }
+  | {
+      /** The whole text (used as is when given). */
+      text: string;
+      /** The documents it was joined from, only counted here (the text wins). */
+      documents?: readonly string[];
+    }
+  | {
+      /** Documents, joined with `"\n\n"` when no `text` is given. */
+      documents: readonly string[];
+      /** The joined text, if already at hand. */
+      text?: string;
+    }
   | string;
 
 /** A contiguous run of tokens `[start, end)` that belongs entirely to one split. */

@@ -1,6 +1,6 @@
 /**
  * A synthetic order-1 Markov language: the standard cheap testbed for depth-stability experiments
- * (reference/deepnorm.md §6.2). Each token has `successors` distinct random next tokens, chosen uniformly,
+ * (see the DeepNorm and depth guide). Each token has `successors` distinct random next tokens, chosen uniformly,
  * so the achievable loss is exactly ln(successors) and the unigram level is ≈ ln(vocab).
  *
  * @module
@@ -21,8 +21,11 @@ export interface MarkovOptions {
 
 /** Synthetic order-1 Markov data with stateless batches (batch `s` depends only on the seed and `s`). */
 export class MarkovDataset {
+  /** Number of token ids (default 32). */
   readonly vocab: number;
+  /** Distinct next tokens per token (default 2): the achievable loss is ln(successors). */
   readonly successors: number;
+  /** Seed of the transition table (default 1). */
   readonly seed: number;
   private readonly next: number[][];
 

@@ -25,7 +25,10 @@ export interface Tokenizer {
    */
   decoder(): StreamDecoder;
   /** A JSON description from which {@link tokenizerFromJSON} rebuilds an identical tokenizer. */
-  toJSON(): Record<string, unknown> & { kind: string };
+  toJSON(): Record<string, unknown> & {
+    /** The registered kind, e.g. `"byte"`. */
+    kind: string;
+  };
 }
 
 /** Incremental decoder returned by {@link Tokenizer.decoder}. */
@@ -87,7 +90,10 @@ export class ByteTokenizer implements Tokenizer {
   }
 
   /** `{ kind: "byte" }`. */
-  toJSON(): { kind: 'byte' } {
+  toJSON(): {
+    /** Always `"byte"`. */
+    kind: 'byte';
+  } {
     return { kind: 'byte' };
   }
 }

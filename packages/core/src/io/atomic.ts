@@ -176,7 +176,7 @@ async function exists(path: string): Promise<boolean> {
  *   function fsyncs everything afterwards). Errors it throws that are not file-system errors propagate
  *   unchanged.
  * @throws StrataError `E_IO` when `finalDir` exists and `overwrite` is not set
- *   (`<dir> exists; pass --force to overwrite`), or when the file system fails (disk full, ...); the
+ *   (`<dir> exists; pass overwrite: true (CLI: --force) to replace it`), or when the file system fails (disk full, ...); the
  *   temporary directory is removed and an existing `finalDir` is left untouched.
  */
 export async function replaceDirAtomic(
@@ -190,7 +190,7 @@ export async function replaceDirAtomic(
   await recoverDir(target);
   const replacing = await exists(target);
   if (replacing && !options.overwrite)
-    throw new StrataError('E_IO', `${finalDir} exists; pass --force to overwrite`);
+    throw new StrataError('E_IO', `${finalDir} exists; pass overwrite: true (CLI: --force) to replace it`);
 
   const tmp = tempSibling(parent, base, 'tmp');
   const old = tempSibling(parent, base, 'old');

@@ -25,9 +25,13 @@ export const CHECKPOINT_FORMAT_VERSION = 1;
 
 /** File names inside a checkpoint directory. */
 export const CHECKPOINT_FILES = {
+  /** Format, family, model config, tokenizer, training config (JSON). */
   config: 'config.json',
+  /** The model weights (float32 safetensors). */
   model: 'model.safetensors',
+  /** AdamW moments `m.<param>`, `v.<param>` (and `lr_scale.<param>`), when saved. */
   optimizer: 'optimizer.safetensors',
+  /** Run state for resuming: step, timings, data fingerprint, backend. */
   state: 'state.json',
 } as const;
 
@@ -59,12 +63,15 @@ export interface CheckpointConfig {
 
 /** A float32 tensor: `shape` (row-major, `[]` for a scalar) and its `product(shape)` elements. */
 export interface TensorData {
+  /** Dimensions, outermost first. */
   shape: number[];
+  /** Values in row-major order (`shape` product of them). */
   data: Float32Array;
 }
 
 /** Everything a checkpoint holds. Weight names and layouts are defined by the model family. */
 export interface CheckpointData {
+  /** The contents of `config.json`. */
   config: CheckpointConfig;
   /** Model weights by name. */
   weights: Map<string, TensorData>;
@@ -116,7 +123,7 @@ function toSafetensors(tensors: ReadonlyMap<string, TensorData>): Map<string, Sa
  * @param data config, weights and optionally optimizer state and run state.
  * @throws StrataError `E_CHECKPOINT` when `data.config` lacks the format tag or the current format version,
  *   or a tensor's data does not match its shape; `E_IO` when `dir` exists without `overwrite`
- *   (`<dir> exists; pass --force to overwrite`) or the disk fails.
+ *   (`<dir> exists; pass overwrite: true (CLI: --force) to replace it`) or the disk fails.
  */
 export async function writeCheckpoint(
   dir: string,

@@ -52,8 +52,11 @@ export type SafetensorsData =
  * a `Float32Array` (rounded to nearest, ties to even) or from a `Uint16Array` of raw bit patterns.
  */
 export interface SafetensorsTensor {
+  /** Element type as named in the file header, e.g. `F32`. */
   dtype: SafetensorsDtype;
+  /** Dimensions, outermost first (`[]` for a scalar). */
   shape: number[];
+  /** The elements in row-major order (see above for F16/BF16). */
   data: SafetensorsData;
 }
 
@@ -62,7 +65,9 @@ export interface SafetensorsTensor {
  * when absent).
  */
 export interface SafetensorsFile {
+  /** Tensors by name, in storage order. */
   tensors: Map<string, SafetensorsTensor>;
+  /** The header's `__metadata__` string map (`{}` when absent). */
   metadata: Record<string, string>;
 }
 
@@ -71,7 +76,12 @@ export interface SafetensorsDtypeInfo {
   /** Bytes per element in the file. */
   size: number;
   /** Constructor of the in-memory typed array. */
-  array: { new (length: number): SafetensorsData; readonly name: string };
+  array: {
+    /** Allocates a zero-filled array of `length` elements. */
+    new (length: number): SafetensorsData;
+    /** The constructor's name, e.g. `Float32Array` (for error messages). */
+    readonly name: string;
+  };
 }
 
 /** Bytes per element and in-memory typed array of each dtype (F16/BF16: see {@link SafetensorsTensor}). */

@@ -762,14 +762,19 @@ export function sumSquaresFast(ts: readonly tf.Tensor[]): tf.Scalar {
 
 /** Hyper-parameters of one fused AdamW update (see `adamw` in strata_kernels.c). */
 export interface AdamWStep {
+  /** Learning rate of this step (after the schedule). */
   lr: number;
+  /** Adam β₁ (first-moment decay). */
   beta1: number;
+  /** Adam β₂ (second-moment decay). */
   beta2: number;
+  /** Adam ε, added to √v̂. */
   eps: number;
   /** Multiplier of the parameter before the update: `1 − lr·λ` (1 for no decay). */
   decay: number;
   /** Bias corrections `1 − β₁ᵗ`, `1 − β₂ᵗ`. */
   bc1: number;
+  /** `1 − β₂ᵗ` (see `bc1`). */
   bc2: number;
   /** Gradient multiplier (clipping). */
   scale: number;

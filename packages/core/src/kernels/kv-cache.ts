@@ -21,9 +21,13 @@ export class KVCache {
   readonly fused: boolean;
 
   constructor(
+    /** Number of attention layers (one cache entry each). */
     readonly layers: number,
+    /** Sequences generated together. */
     readonly batch: number,
+    /** Attention heads per layer. */
     readonly heads: number,
+    /** Width of each head. */
     readonly headDim: number,
     /** Longest sequence the model accepts (its contextLength). */
     readonly maxLength: number,

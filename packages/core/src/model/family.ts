@@ -12,7 +12,9 @@ export interface ForwardOptions {
 
 /** Parameter count of one component, for `strata info`. */
 export interface ComponentCount {
+  /** Component name: a top-level weight group (e.g. `tok_emb`) or a block part (e.g. `attn`, `mlp`). */
   readonly component: string;
+  /** Number of scalar parameters in it. */
   readonly params: number;
 }
 
@@ -70,16 +72,20 @@ export interface ScaleSummary {
 
 /** Fields every family's config has. */
 export interface ModelConfigBase {
+  /** Number of token ids (256 for the byte tokenizer). */
   readonly vocabSize: number;
+  /** Longest sequence the model accepts, in tokens. */
   readonly contextLength: number;
   readonly [key: string]: unknown;
 }
 
 /** A model family: parses configs and builds models. Registered by name with {@link registerModelFamily}. */
 export interface ModelFamily<C extends ModelConfigBase = ModelConfigBase> {
+  /** Registry name, e.g. `gpt`; recorded in checkpoints and chosen with `--model`. */
   readonly name: string;
   /** Version of the family's parameter layout, recorded in checkpoints. */
   readonly version: string;
+  /** One line for `strata info` and `--help`. */
   readonly description: string;
   /** Validates a raw config (defaults filled); errors name the field. */
   parseConfig(raw: unknown): C;

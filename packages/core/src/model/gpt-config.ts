@@ -23,7 +23,9 @@ export interface GPTConfig {
   nHeads: number;
   /** MLP hidden width (default 4·dModel). */
   dFF: number;
+  /** MLP nonlinearity (default `gelu`, GPT-2's tanh approximation). */
   activation: Activation;
+  /** Position encoding (default `learned`, as GPT-2). */
   positions: Positions;
   /** RoPE base θ. */
   ropeBase: number;
@@ -63,8 +65,15 @@ export interface GPTConfig {
 
 /** Default GPT config (a small byte-level model that trains in minutes on a laptop CPU). */
 export const GPT_DEFAULTS: Omit<GPTConfig, 'dFF' | 'norm'> & {
+  /** `null`: 4·dModel. */
   dFF: number | null;
-  norm: { name: string; options: Record<string, unknown> };
+  /** The residual-normalization strategy: Pre-LN with its default options. */
+  norm: {
+    /** Strategy name (`pre-ln`). */
+    name: string;
+    /** Strategy options (`{}`: the strategy's defaults). */
+    options: Record<string, unknown>;
+  };
 } = {
   vocabSize: 256,
   contextLength: 128,

@@ -6,6 +6,7 @@ import type { Rng } from '../util/rng.js';
 
 /** Records each norm's mean input L2 norm while diagnostics are on (DeepNet §3: ‖x‖ entering each LN). */
 export class NormInputRecorder {
+  /** Whether `record` keeps anything (on only for diagnostics steps: each record is an extra reduction). */
   enabled = false;
   private readonly recorded = new Map<string, tf.Scalar[]>();
 
@@ -46,10 +47,15 @@ export class NormInputRecorder {
 
 /** Settings a {@link ParamWeightHost} needs from its model. */
 export interface HostSettings {
+  /** The model's norm kind, used when a strategy does not force one. */
   normKind: NormKind;
+  /** The model's norm epsilon. */
   eps: number;
+  /** Whether LayerNorms get a bias. */
   normBias: boolean;
+  /** Residual width: the default norm dimension. */
   dModel: number;
+  /** Block index of the site (absent for the final norm); recorded in each weight's spec as `layer`. */
   layer?: number;
 }
 
@@ -96,9 +102,10 @@ export class ParamWeightHost implements WeightHost {
         ? this.addWeight(`${name}.bias`, [dim], { kind: 'zeros' }, { role: 'norm_bias' })
         : undefined;
     const recorder = this.recorder;
-    return (x: tf.Tensor) => {
+    // Normalization keeps the shape, so the result has the input's tensor type (what NormFn promises).
+    return (<T extends tf.Tensor>(x: T): T => {
       recorder.record(full, x);
-      return kind === 'layernorm' ? layerNorm(x, gain, bias, eps) : rmsNorm(x, gain, eps);
-    };
+      return (kind === 'layernorm' ? layerNorm(x, gain, bias, eps) : rmsNorm(x, gain, eps)) as T;
+    }) as NormFn;
   }
 }

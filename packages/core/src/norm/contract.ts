@@ -23,13 +23,17 @@ export interface NormContext {
   readonly layer: number;
   /** Number of blocks in this stack (N for an encoder, M for a decoder). */
   readonly numLayers: number;
+  /** Which sublayer this residual wraps: `attn` or `mlp`. */
   readonly site: SublayerSite;
+  /** Residual width d_model. */
   readonly dModel: number;
   /** Hidden width of the MLP (for norms inside the MLP, as SubLN has). */
   readonly dFF: number;
   /** The model's LN flavor and epsilon. */
   readonly normKind: NormKind;
+  /** The model's norm epsilon. */
   readonly eps: number;
+  /** Encoder-only, decoder-only or encoder-decoder: DeepNorm's α and β depend on it. */
   readonly architecture: Architecture;
   /** Which stack this site is in (`decoder` for decoder-only models). */
   readonly stack: 'encoder' | 'decoder';
@@ -42,8 +46,11 @@ export interface NormContext {
 /** Context for the model-level final norm. */
 export type FinalNormContext = Omit<NormContext, 'layer' | 'site'>;
 
-/** A normalization function `[..., dim] → [..., dim]` created through {@link WeightHost.norm}. */
-export type NormFn = (x: tf.Tensor) => tf.Tensor;
+/**
+ * A normalization function `[..., dim] → [..., dim]` created through {@link WeightHost.norm}. It keeps the
+ * shape, so it keeps the tensor type: `branch(ln(x))` type-checks with `x: tf.Tensor2D`, no cast needed.
+ */
+export type NormFn = <T extends tf.Tensor>(x: T) => T;
 
 /** Options for {@link WeightHost.addWeight}. */
 export interface AddWeightOptions {
@@ -93,11 +100,15 @@ export interface ResidualSite {
 
 /** Facts about the weight being initialized, given to {@link NormStrategy.init}. */
 export interface InitRequest {
+  /** What the weight does, e.g. `qkv`, `attn_out`, `ffn_in`, `ffn_gate`, `ffn_out`. */
   readonly role: ParamRole;
   /** `q`, `k` or `v` for the slices of a fused QKV matrix (each initialized separately). */
   readonly slice?: 'q' | 'k' | 'v';
+  /** A weight matrix or its bias vector. */
   readonly kind: 'weight' | 'bias';
+  /** Input width of the matrix (rows of a tfjs `[in, out]` weight). */
   readonly fanIn: number;
+  /** Output width of the matrix (columns; of the slice for `q`/`k`/`v`). */
   readonly fanOut: number;
   /** The model family's default init for this weight. */
   readonly base: InitSpec;

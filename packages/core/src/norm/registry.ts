@@ -91,7 +91,7 @@ export function getNorm(name: string): AnyNormStrategy {
     throw new StrataError(
       'E_PLUGIN',
       `unknown norm strategy "${name}"; registered: ${formatChoices(listNorms().map((n) => n.name))}` +
-        (name.includes('/') ? ` (load the plugin with --plugin <module> first)` : ''),
+        (name.includes('/') ? ` (register the plugin that defines it first: registerNorm(strategy))` : ''),
     );
   }
   return s;
@@ -105,8 +105,11 @@ export function listNorms(): AnyNormStrategy[] {
 
 /** A strategy with validated options: what a model config holds. */
 export interface NormSelection {
+  /** The strategy's registered name. */
   readonly name: string;
+  /** The strategy's version when the selection was made (checkpoints record it). */
   readonly version: string;
+  /** The parsed options, every default filled in. */
   readonly options: Record<string, unknown>;
 }
 
@@ -114,7 +117,12 @@ export interface NormSelection {
 export function selectNorm(
   name: string,
   rawOptions: unknown = {},
-): { strategy: AnyNormStrategy; selection: NormSelection } {
+): {
+  /** The registered strategy. */
+  strategy: AnyNormStrategy;
+  /** Its name, version and validated options. */
+  selection: NormSelection;
+} {
   const strategy = getNorm(name);
   const options = strategy.parseOptions(rawOptions) as Record<string, unknown>;
   return { strategy, selection: { name: strategy.name, version: strategy.version, options } };

@@ -20,8 +20,18 @@ export const ADAMW_DEFAULTS: AdamWConfig = { beta1: 0.9, beta2: 0.95, eps: 1e-8,
 
 /** Host copy of optimizer state, for checkpoints (`m.<param>`, `v.<param>` tensors plus the step). */
 export interface OptimizerState {
+  /** Updates applied so far (t of the bias corrections). */
   step: number;
-  tensors: Map<string, { shape: number[]; data: Float32Array }>;
+  /** `m.<param>`, `v.<param>` (and optional `lr_scale.<param>`) by name, as saved in `optimizer.safetensors`. */
+  tensors: Map<
+    string,
+    {
+      /** The parameter's shape. */
+      shape: number[];
+      /** Values, row-major. */
+      data: Float32Array;
+    }
+  >;
 }
 
 /**
@@ -34,12 +44,13 @@ export interface OptimizerState {
  * 1,000-layer models fit in the wasm heap). State saves and loads exactly.
  */
 export class AdamW {
+  /** Hyperparameters (β₁, β₂, ε, weight decay), fixed at construction. */
   readonly config: AdamWConfig;
   private m = new Map<string, tf.Variable>();
   private v = new Map<string, tf.Variable>();
   /**
    * Optional per-entry multipliers of the Adam update (`lr_scale.<param>` in checkpoints), written by
-   * function-preserving growth so a grown model's first steps match the small model's (growth.md §4).
+   * function-preserving growth so a grown model's first steps match the small model's (Growth guide, "Optimizer state").
    */
   private lrScale = new Map<string, tf.Tensor>();
   /** Number of updates applied so far (t in the bias correction). */

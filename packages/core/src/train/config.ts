@@ -29,8 +29,11 @@ export interface TrainConfig {
   warmupSteps: number;
   /** Decay after warmup. */
   decay: 'cosine' | 'constant';
+  /** Adam β₁ (default 0.9). */
   beta1: number;
+  /** Adam β₂ (default 0.95). */
   beta2: number;
+  /** Adam ε (default 1e-8). */
   eps: number;
   /** Decoupled weight decay (matrices only by default). */
   weightDecay: number;

@@ -12,7 +12,9 @@ import { learningRateAt, lrScaleWeightAt, type ScheduleConfig, validateSchedule 
 
 /** One batch of next-token data: `x` and `y` are `[batchSize·seqLen]` row-major, `y` is `x` shifted by one. */
 export interface Batch {
+  /** Input token ids. */
   x: Int32Array;
+  /** Target ids: the next token of each input position. */
   y: Int32Array;
 }
 
@@ -28,7 +30,9 @@ export interface BatchSource {
 export interface StepMetrics {
   /** Number of completed steps after this one (1-based). */
   step: number;
+  /** Mean cross-entropy of the batch, in nats per token (before this step's update). */
   loss: number;
+  /** Learning rate applied in this step (after warmup and decay). */
   lr: number;
   /** Global gradient L2 norm before clipping. */
   gradNorm: number;
@@ -59,8 +63,11 @@ export interface Diagnostics {
 
 /** Result of an evaluation. */
 export interface EvalResult {
+  /** Mean cross-entropy over the validation tokens, in nats per token. */
   loss: number;
+  /** `exp(loss)`. */
   perplexity: number;
+  /** Number of target tokens evaluated. */
   tokens: number;
 }
 
@@ -120,6 +127,7 @@ export interface StagedModel {
 
 /** The stages of one forward pass; see {@link StagedModel}. */
 export interface ModelStages {
+  /** Number of blocks, called in order by `block(i, x)`. */
   readonly numBlocks: number;
   /** Embedding: the initial residual stream `[rows, d]`. */
   embed(): tf.Tensor2D;
@@ -151,7 +159,12 @@ export function computeLossAndGrads(
   rows: number,
   seqLen: number,
   options: { training: boolean; seed: number; recompute?: boolean },
-): { loss: tf.Scalar; grads: Map<string, tf.Tensor> } {
+): {
+  /** Mean cross-entropy over the `rows·seqLen` targets (nats). */
+  loss: tf.Scalar;
+  /** Gradient of the loss for each trainable parameter, by parameter name. */
+  grads: Map<string, tf.Tensor>;
+} {
   const varToParam = new Map<string, string>();
   for (const [name, v] of model.params.variables()) varToParam.set(v.name, name);
   const xs = tf.tensor2d(x, [rows, seqLen], 'int32');
@@ -256,7 +269,9 @@ function recomputeGrads(
  * and the schedule depend only on the step, the continued run matches an uninterrupted one.
  */
 export class Trainer {
+  /** The AdamW instance (its `exportState()` is what checkpoints save). */
   readonly optimizer: AdamW;
+  /** Progress of the run (step, training time, last validation loss, skipped steps). */
   readonly state: TrainState;
   private readonly schedule: ScheduleConfig;
   private probe?: { x: tf.Tensor2D; logits0: Float32Array | undefined };
@@ -267,10 +282,14 @@ export class Trainer {
   private aboveLimit = 0;
 
   constructor(
+    /** The model being trained (not disposed by the trainer). */
     readonly model: LanguageModel,
+    /** Where batches come from (a TextDataset, a MarkovDataset, or your own). */
     readonly data: BatchSource,
+    /** The validated training config (see parseTrainConfig). */
     readonly config: TrainConfig,
     resume?: { optimizer?: OptimizerState; state?: TrainState },
+    /** Speed/memory options (workers, recompute): they do not change results. */
     readonly options: TrainerOptions = {},
   ) {
     const workers = options.workers ?? 1;

@@ -1,6 +1,6 @@
 /**
- * Width: the MLP hidden units d_ff → d_ff′ (growth guide "MLP width and attention heads"; reference growth.md
- * §3.0 row 21, Net2Net): unit j′ copies unit j′ mod d_ff — exact for any activation because the
+ * Width: the MLP hidden units d_ff → d_ff′ (growth guide "MLP width and attention heads";
+ * Net2Net, arXiv 1511.05641): unit j′ copies unit j′ mod d_ff — exact for any activation because the
  * pre-activations are exact copies. The output matrix reads the average of the copies (GPT) or splits each
  * copied row into unit rows that sum to it (nGPT, whose MLP output is re-normalized).
  *

@@ -1,6 +1,5 @@
 /**
- * Width: attention heads and head dimension (growth guide "MLP width and attention heads", "Head dimension";
- * reference growth.md §0 conclusion 2, §2.7, §3.6, §3.0 rows 6–8, 35).
+ * Width: attention heads and head dimension (growth guide "MLP width and attention heads", "Head dimension"; HyperCloning, arXiv 2409.12903).
  *
  * - Heads H → H′: grown head h′ copies head h′ mod H (any ratio); W_o reads the average of the copies (GPT) or
  *   the copies split into unit rows w/c + p_i that sum to w (nGPT, whose W_o output is re-normalized).
@@ -78,7 +77,7 @@ function ropeRepeatRefusal(family: string, grown: Record<string, unknown>, r: nu
     return undefined;
   } catch (e) {
     const why = (e as Error).message;
-    const base = `head-dim growth with RoPE needs each duplicated pair to keep the small model's frequency (growth.md §3.6)`;
+    const base = `head-dim growth with RoPE needs each duplicated pair to keep the small model's frequency (Growth guide: RoPE)`;
     try {
       parse(grown);
     } catch {

@@ -1,6 +1,5 @@
 /**
- * Width: the residual stream d_model → d_model′ (growth guide "Width"; reference growth.md §0, §3.0 rows 1–3,
- * 15–22). Integer factors use the isometric map (Su: h′ = [h; …]/√k, eps ÷ k) or the tile map (HyperCloning:
+ * Width: the residual stream d_model → d_model′ (growth guide "Width"). Integer factors use the isometric map (Su: h′ = [h; …]/√k, eps ÷ k) or the tile map (HyperCloning:
  * h′ = [h; …], eps kept, the norm that feeds a tied head ÷ k); non-integer factors zero-pad (RMSNorm, or no
  * norms) or add average coordinates (LayerNorm, pre-norm only).
  *
@@ -145,11 +144,11 @@ function nonIntegerMode(
     );
   } else if (mode === 'zero-pad' && !zeroOk) {
     log.reasons.push(
-      `zero-padding the residual stream is exact only for RMSNorm (or no norms) with strategies whose norms all see the padded stream (growth.md §3.0 rows 17–18); ${info.strategy ?? family.name} with ${info.normKind ?? 'no norm kind'} does not qualify${info.normKind === 'layernorm' && !avgOk ? ' (LayerNorm "average coordinates" need a pre-norm strategy: pre-ln)' : ''}`,
+      `zero-padding the residual stream is exact only for RMSNorm (or no norms) with strategies whose norms all see the padded stream (Growth guide, "Width"); ${info.strategy ?? family.name} with ${info.normKind ?? 'no norm kind'} does not qualify${info.normKind === 'layernorm' && !avgOk ? ' (LayerNorm "average coordinates" need a pre-norm strategy: pre-ln)' : ''}`,
     );
   } else if (mode === 'average' && !avgOk) {
     log.reasons.push(
-      `"average" coordinates are exact only for LayerNorm with pre-norm strategies (growth.md §2.9, row 22)`,
+      `"average" coordinates are exact only for LayerNorm with pre-norm strategies (LEMON, arXiv 2310.07999)`,
     );
   }
   log.parts.push(

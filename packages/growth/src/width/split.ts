@@ -51,7 +51,7 @@ export function copyGroups(groups: Int32Array): number[][] {
  * Splits the copied rows of a `[R, C]` matrix in place (see the module doc). `groups[r]` is the source of
  * row r; rows of a group must hold the same vector. The provenance follows: each split entry counts as
  * `s = 1/c` of its source (its gradient equals the small one, so Adam's moments are kept and the per-entry
- * learning rate is ÷ c, growth.md §4.1).
+ * learning rate is ÷ c; Growth guide, "Optimizer state").
  */
 export function splitCopiedRows(t: StageTensor, groups: Int32Array, rng: Rng): void {
   const C = t.shape[1]!;

@@ -37,14 +37,17 @@ export const admin = defineNorm({
   description: 'Admin: x ← LN(x ⊙ ω + G(x)), ω = √((n+1)/ln(n+1) − 1) (admin-torch), no final norm',
   formula: 'x_{l+1} = LN(x_l ⊙ ω_l + G_l(x_l))',
   options: {
+    /** Output-change regime that sets ω at init (admin-torch output_change_scale). */
     scale: opt.enum(['O(logn)', 'O(1)', 'O(n)'], {
       default: 'O(logn)',
       description: 'output-change regime that sets ω at init (admin-torch output_change_scale)',
     }),
+    /** Pins the initial ω (default auto: from scale and depth). */
     omega: opt.optionalNumber({
       gt: 0,
       description: 'pins the initial ω (default auto: from scale and depth)',
     }),
+    /** Train ω (a vector of width dModel) or keep it fixed. */
     learnable: opt.boolean({
       default: true,
       description: 'train ω (a vector of width dModel) or keep it fixed',
@@ -60,7 +63,7 @@ export const admin = defineNorm({
       { role: 'scale', ...(opts.learnable ? {} : { trainable: false, meta: { frozen: true } }) },
     );
     const w = (): tf.Tensor => (opts.learnable ? omega : frozen(omega));
-    return { forward: (x, branch) => ln(tf.add(tf.mul(x, w()), branch(x))) as tf.Tensor2D };
+    return { forward: (x, branch) => ln(tf.add(tf.mul(x, w()), branch(x))) };
   },
   createFinal: () => null,
 });

@@ -13,25 +13,30 @@ import { frozen, isSublayerRole, isValueOrOutput } from '../util.js';
 
 /** DeepNorm's option schema (see {@link deepNorm}); `parseOptions` validates against it. */
 export const deepNormOptions = {
+  /** Pins α for every site (default auto: from the architecture and the depth the model was created with). */
   alpha: opt.optionalNumber({
     gt: 0,
     description:
       'pins α for every site (default auto: from the architecture and the depth the model was created with; a grown model keeps its old α this way)',
   }),
+  /** Pins the init gain β (default auto: from architecture and depth). */
   beta: opt.optionalNumber({
     gt: 0,
     description: 'pins the init gain β (default auto: from architecture and depth)',
   }),
+  /** `deepnet`: α=(2M)^¼, β=(8M)^-¼ (the paper); `adam`: α=(2M)^½, β=(2M)^-½ (Su Jianlin's Adam analysis, GLM-130B). */
   constants: opt.enum(['deepnet', 'adam'], {
     default: 'deepnet',
     description:
       'deepnet: α=(2M)^¼, β=(8M)^-¼ (the paper, derived for SGD-like updates); adam: α=(2M)^½, β=(2M)^-½ (Su Jianlin’s Adam analysis, used by GLM-130B; single-stack models)',
   }),
+  /** `paper`: Xavier-normal, gain β on v/out/ffn, 1 on q/k, zero biases; `torchscale`: the model's init with v/out/ffn × β. */
   init: opt.enum(['paper', 'torchscale'], {
     default: 'paper',
     description:
       'paper: Xavier-normal, gain β on v/out/ffn, gain 1 on q/k, zero biases; torchscale: the model’s own init with v/out/ffn weights and biases × β',
   }),
+  /** Store each site's α as a frozen scalar weight `<site>.alpha`, so a grown model keeps per-layer α. */
   perLayerAlpha: opt.boolean({
     default: false,
     description:
@@ -51,7 +56,12 @@ export type DeepNormOptions = OptionsOf<typeof deepNormOptions>;
 export function deepNormConstants(
   ctx: Pick<NormContext, 'architecture' | 'stack' | 'numLayers' | 'encoderLayers' | 'decoderLayers'>,
   opts: Pick<DeepNormOptions, 'alpha' | 'beta'> & { constants?: DeepNormOptions['constants'] },
-): { alpha: number; beta: number } {
+): {
+  /** The residual multiplier α of `x ← LN(α·x + G(x))`. */
+  alpha: number;
+  /** The init gain β of the scaled sublayer weights. */
+  beta: number;
+} {
   const layers = depthsOf(ctx);
   const formula =
     opts.constants === 'adam'
@@ -118,9 +128,9 @@ export const deepNorm = defineNorm({
         { kind: 'constant', value: alpha },
         { role: 'scale', trainable: false, meta: { frozen: true } },
       );
-      return { forward: (x, branch) => ln(tf.add(tf.mul(x, frozen(a)), branch(x))) as tf.Tensor2D };
+      return { forward: (x, branch) => ln(tf.add(tf.mul(x, frozen(a)), branch(x))) };
     }
-    return { forward: (x, branch) => ln(tf.add(tf.mul(x, alpha), branch(x))) as tf.Tensor2D };
+    return { forward: (x, branch) => ln(tf.add(tf.mul(x, alpha), branch(x))) };
   },
   createFinal: () => null,
   init(req, ctx, opts) {

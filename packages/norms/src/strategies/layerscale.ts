@@ -20,6 +20,7 @@ export const layerScale = defineNorm({
   description: 'LayerScale (CaiT): x ← x + diag(λ)·G(LN(x)), λ = 0.1 / 1e-5 / 1e-6 by depth, final LN',
   formula: 'x_{l+1} = x_l + diag(λ_l)·G_l(LN(x_l))',
   options: {
+    /** Initial λ (default auto: 0.1 for depth ≤ 18, 1e-5 ≤ 24, 1e-6 deeper). */
     init: opt.optionalNumber({
       description: 'initial λ (default auto: 0.1 for depth ≤ 18, 1e-5 ≤ 24, 1e-6 deeper)',
     }),
@@ -28,7 +29,7 @@ export const layerScale = defineNorm({
     const ln = host.norm('norm');
     const value = opts.init ?? layerScaleInit(ctx.numLayers);
     const lambda = host.addWeight('scale', [ctx.dModel], { kind: 'constant', value }, { role: 'scale' });
-    return { forward: (x, branch) => tf.add(x, tf.mul(branch(ln(x) as tf.Tensor2D), lambda)) as tf.Tensor2D };
+    return { forward: (x, branch) => tf.add(x, tf.mul(branch(ln(x)), lambda)) };
   },
   createFinal(_ctx, _opts, host) {
     return host.norm('norm');

@@ -27,12 +27,14 @@ export const mixLN = defineNorm({
   description: 'Mix-LN: first ⌊fraction·L⌋ layers Post-LN, the rest Pre-LN, final LN',
   formula: 'l < ⌊αL⌋: x ← LN(x + G(x)); else x ← x + G(LN(x)); y = LN_f(x_L)',
   options: {
+    /** Fraction α of leading layers that are Post-LN. */
     fraction: opt.number({
       default: 0.25,
       min: 0,
       max: 1,
       description: 'fraction α of leading layers that are Post-LN',
     }),
+    /** Pins the number of leading Post-LN layers (default auto: ⌊α·L⌋). */
     postLayers: opt.optionalNumber({
       min: 0,
       description: 'pins the number of leading Post-LN layers (default auto: ⌊α·L⌋)',
@@ -41,9 +43,9 @@ export const mixLN = defineNorm({
   createSite(ctx, opts, host) {
     const ln = host.norm('norm');
     if (ctx.layer < mixLnPostLayers(ctx.numLayers, opts)) {
-      return { forward: (x, branch) => ln(tf.add(x, branch(x))) as tf.Tensor2D };
+      return { forward: (x, branch) => ln(tf.add(x, branch(x))) };
     }
-    return { forward: (x, branch) => tf.add(x, branch(ln(x) as tf.Tensor2D)) };
+    return { forward: (x, branch) => tf.add(x, branch(ln(x))) };
   },
   createFinal(_ctx, _opts, host) {
     return host.norm('norm');

@@ -20,7 +20,7 @@ export const postLN = defineNorm({
   options: {},
   createSite(_ctx, _opts, host) {
     const ln = host.norm('norm');
-    return { forward: (x, branch) => ln(tf.add(x, branch(x))) as tf.Tensor2D };
+    return { forward: (x, branch) => ln(tf.add(x, branch(x))) };
   },
   createFinal: () => null,
 });

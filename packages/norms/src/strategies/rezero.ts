@@ -18,11 +18,12 @@ export const reZero = defineNorm({
   description: 'ReZero: x ← x + a·G(x), no LN, a learned scalar initialized to 0',
   formula: 'x_{l+1} = x_l + a_l·G_l(x_l), a_l = 0 at init',
   options: {
+    /** Initial value of each residual weight a. */
     init: opt.number({ default: 0, description: 'initial value of each residual weight a' }),
   },
   createSite(_ctx, opts, host) {
     const a = host.addWeight('alpha', [1], { kind: 'constant', value: opts.init }, { role: 'scale' });
-    return { forward: (x, branch) => tf.add(x, tf.mul(branch(x), a)) as tf.Tensor2D };
+    return { forward: (x, branch) => tf.add(x, tf.mul(branch(x), a)) };
   },
   createFinal: () => null,
 });

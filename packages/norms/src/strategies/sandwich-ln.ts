@@ -21,7 +21,7 @@ export const sandwichLN = defineNorm({
   createSite(_ctx, _opts, host) {
     const lnIn = host.norm('norm_in');
     const lnOut = host.norm('norm_out');
-    return { forward: (x, branch) => tf.add(x, lnOut(branch(lnIn(x) as tf.Tensor2D))) as tf.Tensor2D };
+    return { forward: (x, branch) => tf.add(x, lnOut(branch(lnIn(x)))) };
   },
   createFinal(_ctx, _opts, host) {
     return host.norm('norm');

@@ -40,10 +40,12 @@ export const subLN = defineNorm({
     'SubLN (Magneto): Pre-LN + LN before each output projection, γ=√ln(2N) init up-scaling, final LN',
   formula: 'x_{l+1} = x_l + W_out·LN_in(f(LN(x_l))); γ = √ln(2N)',
   options: {
+    /** Pins the init gain γ (default auto: √ln(2N) from depth). */
     gamma: opt.optionalNumber({
       gt: 0,
       description: 'pins the init gain γ (default auto: √ln(2N) from depth)',
     }),
+    /** `xavier`: Xavier-normal with gain γ on v/out/ffn, 1 on q/k; `base`: the model's init × γ (torchscale). */
     init: opt.enum(['xavier', 'base'], {
       default: 'xavier',
       description:
