@@ -307,7 +307,7 @@ describe('6, 7. resource limits and unwritable outputs are one-line errors', () 
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(
-      /^error \[E_MEMORY\]: training would need about [\d.]+ GB \(34,176 parameters: .*activations [\d.]+ GB for 50000×16 tokens\) but the wasm backend's heap holds 4\.3 GB; use --batch-size \d+ or less/,
+      /^error \[E_MEMORY\]: training would need about [\d.]+ GB \([\d,]+ parameters: .*activations [\d.]+ GB for 50000×16 tokens\) but the wasm backend's heap holds 4\.3 GB; use --batch-size \d+ or less/,
     );
   });
 

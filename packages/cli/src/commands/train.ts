@@ -92,7 +92,9 @@ async function printSample(
     seed: 1,
   });
   const text = SAMPLE_PROMPT + tokenizer.decode(ids);
-  if (json) process.stdout.write(`${JSON.stringify({ event: 'sample', prompt: SAMPLE_PROMPT, text })}\n`);
+  // stdout carries JSON lines whenever the progress does (not a terminal, or --json): one kind per stream.
+  if (progressIsJson(json))
+    process.stdout.write(`${JSON.stringify({ event: 'sample', prompt: SAMPLE_PROMPT, text })}\n`);
   else process.stdout.write(`sample:     ${text.replace(/\s+/g, ' ').trim()}\n`);
 }
 
