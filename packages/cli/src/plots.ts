@@ -31,9 +31,13 @@ const DASHES = [
 
 /** One point of a mean-with-band curve: the mean over seeds and the band (min–max over seeds). */
 export interface BandPoint {
+  /** Position on the x axis (step, tokens, FLOPs or seconds). */
   x: number;
+  /** Mean over the seeds' runs at this x. */
   mean: number;
+  /** Lowest value over the runs (bottom of the band). */
   lo: number;
+  /** Highest value over the runs (top of the band). */
   hi: number;
   /** Runs the point averages (a run that diverged early drops out of later points). */
   n: number;
@@ -41,28 +45,49 @@ export interface BandPoint {
 
 /** A curve with a band, one per variant. */
 export interface BandSeries {
+  /** Variant label, shown in the legend. */
   label: string;
+  /** The curve's points, by ascending x. */
   points: BandPoint[];
 }
 
 /** Axis and annotation options shared by the charts. */
 export interface ChartOptions {
+  /** Chart title. */
   title: string;
+  /** Line under the title (omitted when absent). */
   subtitle?: string;
+  /** Title of the x axis. */
   xLabel: string;
+  /** Title of the y axis. */
   yLabel: string;
+  /** Logarithmic x axis (default linear). */
   logX?: boolean;
+  /** Logarithmic y axis (default linear). */
   logY?: boolean;
   /** d3-format of the x ticks (default `~s`: SI prefixes, 1k, 2.5M, 1G). */
   xFormat?: string;
+  /** d3-format of the y ticks (default `~r`; on a log axis, decimals for 0.01–1000 and powers of ten outside). */
   yFormat?: string;
   /** Horizontal reference lines with a label (e.g. the uniform loss, a target). */
-  hLines?: { y: number; label: string }[];
+  hLines?: {
+    /** Height of the line, in data units. */
+    y: number;
+    /** Text written above the line. */
+    label: string;
+  }[];
   /** Vertical markers (e.g. a growth phase boundary). */
-  vLines?: { x: number; label: string }[];
+  vLines?: {
+    /** Position of the marker, in data units. */
+    x: number;
+    /** Text written along the marker. */
+    label: string;
+  }[];
   /** Fixed y range; values outside are clipped. Default: {@link informativeRange} of the data. */
   yDomain?: [number, number];
+  /** Plot width in pixels (default 560). */
   width?: number;
+  /** Plot height in pixels (default 320). */
   height?: number;
 }
 
@@ -234,14 +259,21 @@ export function bandChart(series: readonly BandSeries[], o: ChartOptions): TopLe
 
 /** One (variant, learning rate) cell of a sweep, for {@link sensitivityChart}. */
 export interface SweepCell {
+  /** Variant label. */
   variant: string;
+  /** Learning rate of the cell. */
   lr: number;
   /** Mean final loss over the seeds that finished; NaN when none did. */
   mean: number;
+  /** Lowest final loss over the seeds that finished; NaN when none did. */
   lo: number;
+  /** Highest final loss over the seeds that finished; NaN when none did. */
   hi: number;
+  /** Runs in the cell (one per seed that has a result). */
   runs: number;
+  /** Runs that diverged (non-finite loss). */
   diverged: number;
+  /** Runs that stalled (finished closer to the uniform loss than to the best run). */
   stalled: number;
 }
 

@@ -29,6 +29,7 @@ export interface BeamOptions {
 
 /** One decoded sequence: tokens without `<bos>` and `<eos>`, and its total log-probability. */
 export interface Hypothesis {
+  /** Generated token ids, without `<bos>` and `<eos>`. */
   tokens: number[];
   /** Sum of the log-probabilities of the tokens, `<eos>` included when finished. */
   score: number;

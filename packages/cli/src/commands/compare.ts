@@ -39,7 +39,9 @@ import { planFreshRun } from './train.js';
 
 /** One variant of a comparison: a label, the flags that override the shared ones, and its own lr grid if any. */
 export interface Variant {
+  /** Name of the variant in reports, plots and run folders. */
   label: string;
+  /** Flags that override the shared ones for this variant's runs. */
   args: ParsedArgs;
   /** Learning rates for this variant only (`--variant "x=--lrs 1e-3,2e-3 …"`). */
   lrs?: number[];
@@ -47,33 +49,51 @@ export interface Variant {
 
 /** The outcome of one variant × learning rate × seed (`result.json` of its run folder). */
 export interface RunSummary {
+  /** Label of the variant the run belongs to. */
   variant: string;
+  /** Learning rate of the run. */
   lr: number;
+  /** Seed of the run. */
   seed: number;
   /** `stalled` = finished closer to the uniform loss than to the best run of the comparison. */
   status: 'ok' | 'diverged' | 'stalled';
+  /** Optimizer steps the run took. */
   steps: number;
+  /** Validation loss at the first evaluation (NaN when there was none). */
   initialValLoss: number;
+  /** Validation loss at the last step (NaN when the run diverged). */
   finalValLoss: number;
+  /** Training loss (EMA 0.1) at the last finite step. */
   finalTrainLoss: number;
+  /** Mean training milliseconds per optimizer step (evaluation excluded). */
   msPerStep: number;
+  /** Total training seconds (evaluation excluded). */
   trainSeconds: number;
+  /** Tokens per optimizer step (batch size × sequence length). */
   tokensPerStep: number;
   /** Training FLOPs per token ({@link trainingFlops} of the model as trained). */
   flopsPerToken: number;
+  /** Parameter count of the model. */
   params: number;
+  /** Model width d_model (0 when the model has none). */
   dModel: number;
+  /** ‖ΔF‖ at the first diagnostics step; absent when no diagnostics were recorded. */
   deltaF1?: number;
+  /** Step at which the run diverged; absent when it did not. */
   divergedAt?: number;
+  /** The run's folder (holds `job.json`, `metrics.jsonl` and `result.json`). */
   runDir: string;
 }
 
 /** What `compare.json` records: enough to resume, extend and replot the grid. */
 export interface CompareSpec {
+  /** Format version of `compare.json`. */
   version: 1;
   /** Flags shared by every run (the command line without the comparison's own flags). */
   shared: ParsedArgs;
+  /** The variants compared, in report order. */
   variants: Variant[];
+  /** Seeds every (variant, learning rate) cell runs. */
   seeds: number[];
   /** The learning rates of each variant's grid, extensions included. */
   lrs: Record<string, number[]>;
@@ -192,9 +212,11 @@ export function runDirOf(out: string, variant: string, lr: number, seed: number)
 
 /** One variant's learning-rate sweep, summarized. */
 export interface VariantSweep {
+  /** Variant label. */
   variant: string;
   /** The grid, ascending. */
   lrs: number[];
+  /** One cell per rate of the grid, in the same order. */
   cells: SweepCell[];
   /** Lowest mean final validation loss over seeds among rates where no seed diverged; null when none. */
   bestLr: number | null;
@@ -1293,7 +1315,12 @@ export interface CompareOptions {
  * Runs a comparison from code, exactly as `strata compare` does, and returns what `summary.json` holds (each
  * variant's grid, best rate and sweep cells, and every run).
  */
-export async function compare(o: CompareOptions): Promise<{ variants: unknown[]; runs: RunSummary[] }> {
+export async function compare(o: CompareOptions): Promise<{
+  /** Each variant's sweep summary (grid, best rate, sweep cells). */
+  variants: unknown[];
+  /** Every run of the comparison. */
+  runs: RunSummary[];
+}> {
   const argv = [
     '--out',
     o.out,

@@ -17,7 +17,9 @@ import type { ByteSpecialTokenizer } from './tokenizer.js';
 
 /** A batch as the trainer takes it: `x` inputs, `y` targets (`-1` = not scored). */
 export interface TaskBatch {
+  /** Input token ids, row-major `[rows, rowLength]`. */
   x: Int32Array;
+  /** Target token ids, row-major, `-1` where a position is not scored. */
   y: Int32Array;
 }
 
@@ -36,11 +38,14 @@ export interface MaskedLMOptions {
  * loss and the accuracy count the chosen positions only.
  */
 export class MaskedLMDataset {
+  /** Probability that a position is chosen for prediction (default 0.15). */
   readonly maskProb: number;
   private readonly seed: number;
 
   constructor(
+    /** The text whose windows are masked. */
     readonly text: TextDataset,
+    /** Tokenizer that provides the `<mask>` id. */
     readonly tokenizer: ByteSpecialTokenizer,
     options: MaskedLMOptions = {},
   ) {
@@ -91,16 +96,23 @@ export class MaskedLMDataset {
 
 /** One source → target example, as token ids (without `<bos>`/`<eos>`). */
 export interface Seq2SeqExample {
+  /** Source token ids (the encoder's input). */
   source: Int32Array;
+  /** Target token ids (what the decoder must produce). */
   target: Int32Array;
 }
 
 /** Lengths and special ids of an encoder-decoder model (its config has them all). */
 export interface Seq2SeqShape {
+  /** Encoder input length in tokens (sources are padded to it). */
   sourceLength: number;
+  /** Decoder length in tokens (`<bos> target` and `target <eos>` are padded to it). */
   targetLength: number;
+  /** Id of `<pad>`. */
   padId: number;
+  /** Id of `<bos>`, the decoder's start token. */
   bosId: number;
+  /** Id of `<eos>`, which ends each target. */
   eosId: number;
 }
 
@@ -142,6 +154,7 @@ function checkFits(e: Seq2SeqExample, shape: Seq2SeqShape, what: string): void {
 export interface Seq2SeqDatasetOptions {
   /** Fraction of the examples held out (default 0.1, at least one example). */
   valFraction?: number;
+  /** Seed of the train/validation split and of the training draws (default 0). */
   seed?: number;
   /** What the examples are, for messages and metrics (e.g. `Brown POS tags`). */
   description?: string;
@@ -153,14 +166,20 @@ export interface Seq2SeqDatasetOptions {
  * with `Rng.derive(seed, 'train', step)`.
  */
 export class Seq2SeqDataset {
+  /** Training examples (those not held out). */
   readonly train: readonly Seq2SeqExample[];
+  /** Held-out validation examples. */
   readonly val: readonly Seq2SeqExample[];
+  /** Seed of the split and of the training draws. */
   readonly seed: number;
+  /** What the examples are, for messages and metrics (default `pairs`). */
   readonly description: string;
   private fingerprint?: string;
 
   constructor(
+    /** All examples, before the split. */
     readonly examples: readonly Seq2SeqExample[],
+    /** Lengths and special ids the batches are packed with. */
     readonly shape: Seq2SeqShape,
     options: Seq2SeqDatasetOptions = {},
   ) {
@@ -232,6 +251,7 @@ export interface SpanCorruptionOptions {
   noiseDensity?: number;
   /** Mean length of a corrupted span (T5: 3). */
   meanSpanLength?: number;
+  /** Seed of the span draws (default: the text dataset's seed). */
   seed?: number;
 }
 
@@ -243,15 +263,20 @@ export interface SpanCorruptionOptions {
  * `random_spans_noise_mask` does (random partitions of the noise and non-noise counts, interleaved).
  */
 export class SpanCorruptionDataset {
+  /** Fraction of each source window's tokens that are corrupted (default 0.15). */
   readonly noiseDensity: number;
+  /** Mean length in tokens of a corrupted span (default 3). */
   readonly meanSpanLength: number;
   private readonly seed: number;
   private readonly noise: number;
   private readonly spans: number;
 
   constructor(
+    /** The text whose windows are corrupted. */
     readonly text: TextDataset,
+    /** Tokenizer that provides the sentinel ids. */
     readonly tokenizer: ByteSpecialTokenizer,
+    /** Lengths and special ids the batches are packed with (windows are `sourceLength` tokens). */
     readonly shape: Seq2SeqShape,
     options: SpanCorruptionOptions = {},
   ) {
@@ -336,7 +361,9 @@ export class SpanCorruptionDataset {
 
 /** A source → target text pair. */
 export interface TextPair {
+  /** The input text. */
   source: string;
+  /** The expected output text. */
   target: string;
 }
 

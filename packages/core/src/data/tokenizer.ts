@@ -204,7 +204,14 @@ export class ByteSpecialTokenizer implements Tokenizer {
   }
 
   /** `{ kind: "byte-special", specials: [...], sentinels }`. */
-  toJSON(): { kind: 'byte-special'; specials: string[]; sentinels: number } {
+  toJSON(): {
+    /** Always `"byte-special"`. */
+    kind: 'byte-special';
+    /** Names of the special tokens in id order ({@link SPECIAL_TOKENS}). */
+    specials: string[];
+    /** Number of T5 sentinel tokens. */
+    sentinels: number;
+  } {
     return { kind: 'byte-special', specials: [...SPECIAL_TOKENS], sentinels: this.sentinels };
   }
 }

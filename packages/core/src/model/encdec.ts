@@ -241,7 +241,9 @@ export class Seq2SeqCache {
  */
 export class EncoderDecoder extends StrategyModel implements LanguageModel {
   readonly family = 'encdec';
+  /** The encoder's blocks (bidirectional self-attention), in order. */
   readonly encoder: TransformerBlock[] = [];
+  /** The decoder's blocks (causal self-attention plus cross-attention over the encoder output), in order. */
   readonly decoder: TransformerBlock[] = [];
   private readonly encFinal: NormFn | null;
   private readonly decFinal: NormFn | null;

@@ -34,7 +34,14 @@ export interface RunContext {
   /** Dropout with this pass's seed (undefined when not training or the rate is 0). */
   dropout: ((x: tf.Tensor) => tf.Tensor) | undefined;
   /** RoPE tables `[T, headDim]` of this pass's positions (RoPE models only). */
-  rope: { cos: tf.Tensor; sin: tf.Tensor } | undefined;
+  rope:
+    | {
+        /** Cosines of the rotation angles, `[T, headDim]`. */
+        cos: tf.Tensor;
+        /** Sines of the rotation angles, `[T, headDim]`. */
+        sin: tf.Tensor;
+      }
+    | undefined;
   /** Additive attention mask: `[T, T]` causal, or `[B, 1, 1, T]` key padding (bidirectional). */
   mask: tf.Tensor | undefined;
   /** Incremental decoding: attend over (and append to) this cache instead of the block's own positions. */
@@ -43,16 +50,27 @@ export interface RunContext {
 
 /** Shape and init settings the units read from their model's config. */
 export interface UnitSettings {
+  /** Width `d` of the residual stream. */
   readonly dModel: number;
+  /** Hidden width of the MLP. */
   readonly dFF: number;
+  /** Attention heads per block (head width `dModel / nHeads`). */
   readonly nHeads: number;
+  /** Whether the linear maps have biases. */
   readonly bias: boolean;
+  /** The MLP's activation. */
   readonly activation: Activation;
+  /** Norm layer the strategy's sites use (LayerNorm or RMSNorm). */
   readonly normKind: NormKind;
+  /** Epsilon added to the variance in each norm. */
   readonly normEps: number;
+  /** Whether the norms have a learned bias. */
   readonly normBias: boolean;
+  /** Standard deviation of the GPT-2 normal init. */
   readonly initStd: number;
+  /** Base init of the sublayer matrices: GPT-2 normal or Xavier-normal (see {@link UnitBuilder.baseInits}). */
   readonly initScheme: 'gpt2' | 'xavier';
+  /** The model family the units belong to. */
   readonly architecture: Architecture;
 }
 
@@ -62,12 +80,18 @@ export interface UnitSettings {
  */
 export class UnitBuilder {
   constructor(
+    /** The model's parameter store, which receives every weight. */
     readonly params: ParamStore,
+    /** The model's init RNG (weights are drawn from it in creation order). */
     readonly rng: Rng,
+    /** The residual-normalization strategy that creates sites and may override inits. */
     readonly strategy: AnyNormStrategy,
+    /** The strategy's validated options. */
     // biome-ignore lint/suspicious/noExplicitAny: the strategy's own validated options
     readonly opts: any,
+    /** Records each norm's input norm while diagnostics are on. */
     readonly recorder: NormInputRecorder,
+    /** Shape and init settings from the model's config. */
     readonly settings: UnitSettings,
   ) {}
 
@@ -113,7 +137,12 @@ export class UnitBuilder {
    * Base init of the sublayer matrices of a stack of `numLayers` blocks: GPT-2's N(0, initStd²) with output
    * projections ÷√(2·numLayers), or Xavier-normal (gain 1) everywhere, the DeepNet paper's base.
    */
-  baseInits(numLayers: number): { normal: InitSpec; proj: InitSpec } {
+  baseInits(numLayers: number): {
+    /** Init of the input-side matrices (QKV, cross q/kv, MLP fc and gate). */
+    normal: InitSpec;
+    /** Init of the output projections (attention and MLP `proj`). */
+    proj: InitSpec;
+  } {
     const s = this.settings;
     if (s.initScheme === 'xavier')
       return { normal: { kind: 'xavier-normal', gain: 1 }, proj: { kind: 'xavier-normal', gain: 1 } };
@@ -264,14 +293,19 @@ export function paddingMask(ids: tf.Tensor2D, padId: number): tf.Tensor4D {
  * Strata's fused wasm kernel and the KV cache), or bidirectional with a key-padding mask (encoders).
  */
 export class SelfAttention {
+  /** Fused QKV weight `[d, 3d]` (columns q | k | v). */
   readonly qkvW: tf.Variable;
+  /** Fused QKV bias `[3d]` (absent when the model has no biases). */
   readonly qkvB?: tf.Variable;
+  /** Output projection weight `[d, d]`. */
   readonly projW: tf.Variable;
+  /** Output projection bias `[d]` (absent when the model has no biases). */
   readonly projB?: tf.Variable;
 
   constructor(
     u: UnitBuilder,
     place: BlockPlace,
+    /** Whether each position attends only to itself and earlier ones (decoders); otherwise bidirectional. */
     readonly causal: boolean,
     site: SublayerSite = 'attn',
   ) {
@@ -357,11 +391,17 @@ export class SelfAttention {
  * so DeepNorm's β reaches the cross-attention's v and out (DeepNet §4.3) with the decoder's context.
  */
 export class CrossAttention {
+  /** Query weight `[d, d]` on the decoder stream. */
   readonly qW: tf.Variable;
+  /** Query bias `[d]` (absent when the model has no biases). */
   readonly qB?: tf.Variable;
+  /** Fused key/value weight `[d, 2d]` (columns k | v) on the memory. */
   readonly kvW: tf.Variable;
+  /** Fused key/value bias `[2d]` (absent when the model has no biases). */
   readonly kvB?: tf.Variable;
+  /** Output projection weight `[d, d]`. */
   readonly projW: tf.Variable;
+  /** Output projection bias `[d]` (absent when the model has no biases). */
   readonly projB?: tf.Variable;
 
   constructor(u: UnitBuilder, place: BlockPlace) {
@@ -413,11 +453,17 @@ export class CrossAttention {
  * `[dFF, d]` (+ biases).
  */
 export class MLP {
+  /** Input weight `[d, dFF]`. */
   readonly fcW: tf.Variable;
+  /** Input bias `[dFF]` (absent when the model has no biases). */
   readonly fcB?: tf.Variable;
+  /** Gate weight `[d, dFF]` (SwiGLU only). */
   readonly gateW?: tf.Variable;
+  /** Gate bias `[dFF]` (SwiGLU with biases only). */
   readonly gateB?: tf.Variable;
+  /** Output projection weight `[dFF, d]`. */
   readonly outW: tf.Variable;
+  /** Output projection bias `[d]` (absent when the model has no biases). */
   readonly outB?: tf.Variable;
 
   constructor(u: UnitBuilder, place: BlockPlace) {
@@ -466,7 +512,9 @@ export class MLP {
 
 /** Cross-attention inputs of a decoder block: the memory's keys/values and the source padding mask. */
 export interface Memory {
+  /** Keys and values of the encoder output, each `[B, H, S, hd]` (see {@link CrossAttention.memoryKV}). */
   readonly kv: [tf.Tensor4D, tf.Tensor4D];
+  /** Additive source padding mask `[B, 1, 1, S]` (undefined when the source has no padding). */
   readonly mask: tf.Tensor | undefined;
 }
 
@@ -476,15 +524,22 @@ export interface Memory {
  * Weights are created in that order (site, then sublayer), so the init stream is the same for every model.
  */
 export class TransformerBlock {
+  /** Residual site wrapping the self-attention. */
   readonly attnSite: ResidualSite;
+  /** The self-attention sublayer. */
   readonly attn: SelfAttention;
+  /** Residual site wrapping the cross-attention (decoder blocks of an encoder-decoder only). */
   readonly crossSite?: ResidualSite;
+  /** The cross-attention sublayer (decoder blocks of an encoder-decoder only). */
   readonly cross?: CrossAttention;
+  /** Residual site wrapping the MLP. */
   readonly mlpSite: ResidualSite;
+  /** The MLP sublayer. */
   readonly mlp: MLP;
 
   constructor(
     private readonly u: UnitBuilder,
+    /** Where the block sits: stack context, index, layer and parameter name prefix. */
     readonly place: BlockPlace,
     options: { causal: boolean; cross: boolean },
   ) {

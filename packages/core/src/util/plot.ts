@@ -14,10 +14,15 @@ export interface Series {
 
 /** Chart settings. */
 export interface ChartOptions {
+  /** Title drawn above the chart. */
   title: string;
+  /** Label of the x axis. */
   xLabel: string;
+  /** Label of the y axis. */
   yLabel: string;
+  /** Width of the SVG in pixels (default 760). */
   width?: number;
+  /** Height of the SVG in pixels (default 440). */
   height?: number;
   /** Logarithmic y axis. */
   logY?: boolean;
@@ -25,9 +30,15 @@ export interface ChartOptions {
   logX?: boolean;
   /** Clamp the y range (useful when one run diverges). */
   yMin?: number;
+  /** Upper end of the y range (default: the largest plotted y). */
   yMax?: number;
   /** Horizontal reference lines, e.g. ln(256). */
-  hLines?: { y: number; label: string }[];
+  hLines?: {
+    /** The line's y value (in data units). */
+    y: number;
+    /** Text drawn at the line's right end. */
+    label: string;
+  }[];
 }
 
 const PALETTE = [
