@@ -29,8 +29,9 @@ export interface MemoryProfile {
   head: number;
   /** The same with recomputation (the head runs under its own, smaller tape). */
   headRecompute: number;
-  /** Temporary floats per parameter (gradient sums, optimizer scratch), without / with recomputation. */
+  /** Temporary floats per parameter (gradient sums, optimizer scratch), without recomputation. */
   perParam: number;
+  /** The same with recomputation. */
   perParamRecompute: number;
 }
 
@@ -42,10 +43,15 @@ export const MEMORY_PROFILES: Readonly<Record<'generic' | 'fused', MemoryProfile
 
 /** The model dimensions an estimate needs (a GPT or nGPT config has them all; missing ones take defaults). */
 export interface MemoryModelShape {
+  /** Vocabulary size V. */
   vocabSize: number;
+  /** Context length (learned position embeddings have this many rows). */
   contextLength: number;
+  /** Residual width d. */
   dModel: number;
+  /** Number of blocks L. */
   nLayers: number;
+  /** Attention heads H (default 1). */
   nHeads?: number;
   /** MLP width (default `4·dModel`). */
   dFF?: number | null;
@@ -59,7 +65,9 @@ export interface MemoryModelShape {
 
 /** What one training step is run with. */
 export interface MemoryRunShape {
+  /** Sequences per step (per micro-batch). */
   batchSize: number;
+  /** Tokens per sequence T. */
   seqLen: number;
   /** Per-block activation recomputation. */
   recompute?: boolean;
