@@ -16,7 +16,7 @@ import {
   variantsFromArgs,
 } from '../src/commands/compare.js';
 import { informativeRange } from '../src/plots.js';
-import { strataRun } from './helpers.js';
+import { strataAsync, strataRun } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'strata-compare-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -312,5 +312,21 @@ describe('strata compare (end to end)', () => {
     expect(cfg.family).toBe('encdec');
     expect(cfg.model.norm.name).toBe('deepnorm');
     expect(readFileSync(join(dir, 'report.md'), 'utf8')).toMatch(/\| deepnorm \| 3\.00e-3/);
+  });
+
+  it('locks its folder: a second comparison on it fails naming the holder, and SIGTERM stops the grid with 143', async () => {
+    const dir = join(tmp, 'locked');
+    const args = [...argv.slice(0, -1), dir];
+    const first = strataAsync(args.map((a, i, all) => (all[i - 1] === '--steps' ? '400' : a)));
+    const lockFile = join(dir, '.strata.lock');
+    for (let i = 0; i < 600 && !existsSync(lockFile); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(existsSync(lockFile)).toBe(true);
+    const second = await strataRun(args);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(/E_LOCKED.*pid \d+/);
+    first.kill('SIGTERM');
+    const code = await new Promise<number | null>((r) => first.on('close', r));
+    expect(code).toBe(143);
+    expect(existsSync(lockFile)).toBe(false);
   });
 });

@@ -9,11 +9,13 @@
  * command again resumes the grid (finished runs are kept, interrupted ones continue from their checkpoint).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  acquireDirLock,
+  dirEntriesExceptLock,
   isCheckpointDir,
   loadCheckpoint,
   readMetrics,
@@ -35,6 +37,7 @@ import { formatCount, Progress } from '../progress.js';
 import { createModel, modelConfigFromArgs, runTraining, trainerOptionsFromArgs } from '../run-training.js';
 import { setupRuntime, workerSetup } from '../setup.js';
 import { compareSpec, trainSpec } from '../specs.js';
+import { onStop, STOP_EXIT_CODES, type StopReason } from '../stop.js';
 import { planFreshRun } from './train.js';
 
 /** One variant of a comparison: a label, the flags that override the shared ones, and its own lr grid if any. */
@@ -471,12 +474,12 @@ async function executeRuns(
     totalSteps: () => number;
     doneSteps: () => number;
   },
-): Promise<{ interrupted: boolean }> {
+): Promise<{ interrupted: StopReason | undefined }> {
   const queue = planned.filter((p) => !readResult(p.dir));
   const live = new Map<ChildProcess, { run: PlannedRun; step: number; loss: number; tokensPerSec: number }>();
-  let stopping: string | undefined;
+  let stopping: StopReason | undefined;
   let failure: Error | undefined;
-  const onSignal = (sig: NodeJS.Signals) => {
+  const onSignal = (sig: StopReason) => {
     if (stopping) return;
     stopping = sig;
     opts.progress.log(
@@ -484,13 +487,11 @@ async function executeRuns(
     );
     for (const child of live.keys()) child.kill('SIGTERM');
   };
-  const onInt = () => onSignal('SIGINT');
-  const onTerm = () => onSignal('SIGTERM');
+  // SIGINT, SIGTERM, SIGHUP and a closed output pipe all stop the grid the same way (children checkpoint).
+  const offStop = onStop(onSignal);
   const onExit = () => {
     for (const child of live.keys()) child.kill('SIGTERM');
   };
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
   process.on('exit', onExit);
   let lastDraw = 0;
   const draw = (force = false) => {
@@ -585,13 +586,12 @@ async function executeRuns(
     });
     await Promise.all(workers);
   } finally {
-    process.off('SIGINT', onInt);
-    process.off('SIGTERM', onTerm);
+    offStop();
     process.off('exit', onExit);
     opts.progress.done();
   }
   if (failure) throw failure;
-  return { interrupted: stopping !== undefined };
+  return { interrupted: stopping };
 }
 
 /**
@@ -710,11 +710,33 @@ export async function run(args: ParsedArgs): Promise<number> {
   );
   // Validate every variant's configuration here, so a bad flag is one line now, not a failed child later.
   for (const v of variants) planFreshRun({ ...shared, ...v.args });
+  // One comparison per folder at a time: a second `strata compare --out` on it fails naming the holder.
+  const lock = acquireDirLock(outDir, { label: `--out ${outDir}` });
+  try {
+    return await runGrid(args, { outDir, variants, seeds, extend, json, backend, shared });
+  } finally {
+    lock.release();
+  }
+}
+
+async function runGrid(
+  args: ParsedArgs,
+  o: {
+    outDir: string;
+    variants: Variant[];
+    seeds: number[];
+    extend: number;
+    json: boolean;
+    backend: { name: string };
+    shared: ParsedArgs;
+  },
+): Promise<number> {
+  const { outDir, variants, seeds, extend, json, backend, shared } = o;
   let spec = loadSpec(outDir);
   if (args.force && existsSync(outDir)) {
-    rmSync(outDir, { recursive: true, force: true });
+    for (const e of dirEntriesExceptLock(outDir)) rmSync(join(outDir, e), { recursive: true, force: true });
     spec = undefined;
-  } else if (!spec && existsSync(outDir) && readdirSync(outDir).length > 0) {
+  } else if (!spec && existsSync(outDir) && dirEntriesExceptLock(outDir).length > 0) {
     throw new StrataError(
       'E_IO',
       `--out ${outDir} exists, is not empty and holds no compare.json; pass --force to overwrite it`,
@@ -786,7 +808,7 @@ export async function run(args: ParsedArgs): Promise<number> {
       process.stderr.write(
         `interrupted: finished runs are kept in ${outDir}; run the same command to resume\n`,
       );
-      return 130;
+      return STOP_EXIT_CODES[interrupted];
     }
     const runs = collectResults(outDir, spec);
     markStalled(runs, chanceOf(runs, shared));
