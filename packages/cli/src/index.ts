@@ -27,6 +27,7 @@ export {
   type BandSeries,
   bandChart,
   type ChartOptions,
+  emaPoints,
   informativeRange,
   lineChart,
   PALETTE,

@@ -29,6 +29,15 @@ const DASHES = [
   [10, 2],
 ];
 
+/** Exponential moving average of `[x, y]` points (`m ← (1 − a)·m + a·y`, starting at the first y). */
+export function emaPoints(points: readonly (readonly [number, number])[], a = 0.1): [number, number][] {
+  let m = Number.NaN;
+  return points.map(([x, y]) => {
+    m = Number.isNaN(m) ? y : (1 - a) * m + a * y;
+    return [x, m];
+  });
+}
+
 /** One point of a mean-with-band curve: the mean over seeds and the band (min–max over seeds). */
 export interface BandPoint {
   /** Position on the x axis (step, tokens, FLOPs or seconds). */
@@ -418,11 +427,7 @@ export function runLossChart(
   },
   o: { title: string; subtitle?: string },
 ): TopLevelSpec {
-  let m = Number.NaN;
-  const ema = run.train.map(([s, v]) => {
-    m = Number.isNaN(m) ? v : 0.9 * m + 0.1 * v;
-    return [s, m] as [number, number];
-  });
+  const ema = emaPoints(run.train);
   const rows = [
     ...run.train.map(([x, y]) => ({ series: 'training loss', x, y })),
     ...ema.map(([x, y]) => ({ series: 'training loss (EMA 0.1)', x, y })),

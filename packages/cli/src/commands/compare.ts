@@ -28,6 +28,7 @@ import {
   type BandPoint,
   type BandSeries,
   bandChart,
+  emaPoints,
   lineChart,
   type SweepCell,
   sensitivityChart,
@@ -354,17 +355,14 @@ export function curvesFromMetrics(path: string, dModel: number): RunCurves {
     gradNorms: new Map(),
   };
   let t = 0;
-  let m = Number.NaN;
+  const rawTrain: [number, number][] = [];
   for (const r of readMetrics(path)) {
     if (typeof r.step !== 'number') continue;
     if (typeof r.ms === 'number') {
       t += r.ms / 1000;
       c.seconds.set(r.step, t);
     }
-    if (typeof r.loss === 'number' && Number.isFinite(r.loss)) {
-      m = Number.isNaN(m) ? r.loss : 0.9 * m + 0.1 * r.loss;
-      c.train.push([r.step, m]);
-    }
+    if (typeof r.loss === 'number' && Number.isFinite(r.loss)) rawTrain.push([r.step, r.loss]);
     if (typeof r.valLoss === 'number') c.val.push([r.step, r.valLoss]);
     const d = r.diagnostics as
       | { deltaF?: number; layerGradNorms?: number[]; normInputs?: Record<string, number> }
@@ -375,6 +373,7 @@ export function curvesFromMetrics(path: string, dModel: number): RunCurves {
     if (ins.length && dModel > 0) c.lnInput.push([r.step, mean(ins) / Math.sqrt(dModel)]);
   }
   c.seconds.set(0, 0);
+  c.train = emaPoints(rawTrain);
   return c;
 }
 
@@ -471,11 +470,16 @@ async function executeRuns(
     jobs: number;
     json: boolean;
     progress: Progress;
-    totalSteps: () => number;
-    doneSteps: () => number;
   },
 ): Promise<{ interrupted: StopReason | undefined }> {
-  const queue = planned.filter((p) => !readResult(p.dir));
+  // Steps of the grid: finished runs count whole (read once here), running ones by their last progress line.
+  const totalSteps = planned.reduce((a, p) => a + p.steps, 0);
+  let doneSteps = 0;
+  const queue: PlannedRun[] = [];
+  for (const p of planned) {
+    if (readResult(p.dir)) doneSteps += p.steps;
+    else queue.push(p);
+  }
   const live = new Map<ChildProcess, { run: PlannedRun; step: number; loss: number; tokensPerSec: number }>();
   let stopping: StopReason | undefined;
   let failure: Error | undefined;
@@ -507,8 +511,8 @@ async function executeRuns(
       tps += s.tokensPerSec;
     }
     opts.progress.update({
-      step: opts.doneSteps() + inFlight,
-      total: opts.totalSteps(),
+      step: doneSteps + inFlight,
+      total: totalSteps,
       loss,
       tokensPerSec: tps,
       note: [...live.values()]
@@ -561,6 +565,7 @@ async function executeRuns(
         live.delete(child);
         const res = readResult(run.dir);
         if (res) {
+          doneSteps += run.steps;
           opts.progress.log(
             `${run.variant.label} lr ${run.lr.toExponential(2)} seed ${run.seed}: ${res.status}, final validation loss ${Number.isFinite(res.finalValLoss) ? res.finalValLoss.toFixed(4) : '—'} (${res.msPerStep.toFixed(0)} ms/step)`,
             { event: 'run', ...res },
@@ -792,18 +797,7 @@ async function runGrid(
       );
   const extensions: Record<string, number> = {};
   for (;;) {
-    const doneSteps = () =>
-      planned.reduce((a, p) => {
-        const r = readResult(p.dir);
-        return a + (r ? p.steps : 0);
-      }, 0);
-    const { interrupted } = await executeRuns(planned, {
-      jobs,
-      json,
-      progress,
-      totalSteps: () => planned.reduce((a, p) => a + p.steps, 0),
-      doneSteps,
-    });
+    const { interrupted } = await executeRuns(planned, { jobs, json, progress });
     if (interrupted) {
       process.stderr.write(
         `interrupted: finished runs are kept in ${outDir}; run the same command to resume\n`,
