@@ -32,6 +32,7 @@ import {
 } from '@strata/core';
 import type { ParsedArgs } from './args.js';
 import { UsageError } from './args.js';
+import { growthStep } from './phase.js';
 import { type BandPoint, type BandSeries, bandChart, runLossChart, writePlot } from './plots.js';
 import { formatDuration, Progress } from './progress.js';
 import { onStop, STOP_EXIT_CODES, type StopReason } from './stop.js';
@@ -477,6 +478,17 @@ async function runLocked(setup: RunSetup): Promise<RunResult> {
     );
   }
   if (!setup.json) for (const line of setup.banner ?? []) process.stderr.write(`${line}\n`);
+  // ‖ΔF‖ of a resumed run is measured from θ_0. A run trained from its own init (no growth in its history) can
+  // rebuild θ_0 from its config and seed, since the init is deterministic; otherwise the trainer reports NaN.
+  const initialModel =
+    setup.resume?.state &&
+    training.diagnosticsEvery > 0 &&
+    !setup.trainer?.initialModel &&
+    growthStep(setup.resume.state as Record<string, unknown>) === undefined
+      ? getModelFamily(model.family).create(getModelFamily(model.family).parseConfig(model.config), {
+          seed: training.seed,
+        })
+      : undefined;
   const trainer = new Trainer(
     model,
     dataset,
@@ -496,7 +508,7 @@ async function runLocked(setup: RunSetup): Promise<RunResult> {
           }
         : {}),
     },
-    setup.trainer ?? {},
+    { ...(setup.trainer ?? {}), ...(initialModel ? { initialModel } : {}) },
   );
   const startStep = trainer.state.step;
   const metrics = await MetricsWriter.open(paths.metrics, startStep > 0 ? { resumeFromStep: startStep } : {});
@@ -686,6 +698,7 @@ async function runLocked(setup: RunSetup): Promise<RunResult> {
   const seconds = (performance.now() - t0) / 1000;
   await trainer.close?.();
   trainer.dispose();
+  initialModel?.dispose();
   const result: RunResult = {
     runDir,
     checkpointDir: paths.checkpoint,

@@ -16,7 +16,7 @@ import {
   variantsFromArgs,
 } from '../src/commands/compare.js';
 import { informativeRange } from '../src/plots.js';
-import { strataAsync, strataRun } from './helpers.js';
+import { strataAsync, strataRun, TINY_MODEL } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'strata-compare-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -328,5 +328,43 @@ describe('strata compare (end to end)', () => {
     const code = await new Promise<number | null>((r) => first.on('close', r));
     expect(code).toBe(143);
     expect(existsSync(lockFile)).toBe(false);
+  });
+});
+
+describe('‖ΔF‖ across a resume (strata train)', () => {
+  it('a resumed run measures the model update from θ_0, as the uninterrupted run does', async () => {
+    const flags = [
+      ...TINY_MODEL,
+      '--data',
+      'markov:16',
+      '--model-opt',
+      'vocabSize=16',
+      '--diagnostics',
+      '2',
+      '--schedule',
+      'constant',
+      '--warmup',
+      '0',
+      '--eval-every',
+      '4',
+      '--json',
+    ];
+    const whole = join(tmp, 'df-whole');
+    const split = join(tmp, 'df-split');
+    expect((await strataRun(['train', ...flags, '--steps', '8', '--out', whole])).code).toBe(0);
+    expect((await strataRun(['train', ...flags, '--steps', '4', '--out', split])).code).toBe(0);
+    const r = await strataRun(['train', '--resume', split, '--steps', '8', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const deltaF = (dir: string) =>
+      readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { step?: number; diagnostics?: { deltaF: number } })
+        .filter((x) => x.diagnostics)
+        .map((x) => [x.step, x.diagnostics!.deltaF]);
+    const a = deltaF(whole);
+    const b = deltaF(split);
+    expect(b.map((x) => x[0])).toEqual(a.map((x) => x[0]));
+    for (let i = 0; i < a.length; i++) expect(b[i]![1]).toBeCloseTo(a[i]![1]!, 4);
   });
 });

@@ -624,9 +624,6 @@ export async function runJob(dir: string): Promise<number> {
   }
   const model = resume?.model ?? createModel(family, raw, training.seed);
   const flops = trainingFlops(model, training.seqLen);
-  // ‖ΔF‖ is measured from θ_0: a resumed run rebuilds the initial model (the init is deterministic in the seed).
-  const initialModel =
-    resume && training.diagnosticsEvery > 0 ? createModel(family, raw, training.seed) : undefined;
   const res = await runTraining({
     runDir: dir,
     model,
@@ -638,9 +635,8 @@ export async function runJob(dir: string): Promise<number> {
     quiet: true,
     ...(resume ? { resume } : {}),
     ...(task ? { task } : {}),
-    trainer: { ...trainerOptionsFromArgs(args, workerSetup), ...(initialModel ? { initialModel } : {}) },
+    trainer: trainerOptionsFromArgs(args, workerSetup),
   });
-  initialModel?.dispose();
   const params = model.params.count();
   const dModel = Number(model.config.dModel ?? 0);
   model.dispose();
