@@ -147,18 +147,20 @@ function refLayers(o: ChartOptions, yDomain?: [number, number]) {
   const layers: Record<string, unknown>[] = [];
   // a reference line outside a fixed y range would be drawn (and labelled) outside the plot
   const hLines = (o.hLines ?? []).filter((h) => !yDomain || (h.y >= yDomain[0] && h.y <= yDomain[1]));
+  // The same y scale as the data layers: a reference line must not widen the range (e.g. back to zero).
+  const yRef = { field: 'y', type: 'quantitative' as const, scale: axes(o, yDomain).y.scale };
   if (hLines.length) {
     const values = hLines.map((h) => ({ y: h.y, label: h.label }));
     layers.push(
       {
         data: { values },
         mark: { type: 'rule', color: '#777', strokeDash: [3, 3] },
-        encoding: { y: { field: 'y', type: 'quantitative' } },
+        encoding: { y: yRef },
       },
       {
         data: { values },
         mark: { type: 'text', align: 'left', baseline: 'bottom', dx: 3, dy: -2, color: '#555', fontSize: 10 },
-        encoding: { y: { field: 'y', type: 'quantitative' }, x: { value: 0 }, text: { field: 'label' } },
+        encoding: { y: yRef, x: { value: 0 }, text: { field: 'label' } },
       },
     );
   }

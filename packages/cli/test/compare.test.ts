@@ -264,6 +264,9 @@ describe('strata compare (end to end)', () => {
     expect(re.code, re.stderr).toBe(0);
     expect(existsSync(join(out, 'val-steps.svg'))).toBe(true);
     expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/Cost to reach validation loss 2\.7000/);
+    // without target flags, --replot keeps the comparison's own target (--target-from deepnorm)
+    expect((await strataRun(['compare', '--replot', out])).code).toBe(0);
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/the mean final loss of deepnorm/);
   });
 
   it('compares encoder-decoder models on a task the way `strata train` builds them (--arch, --task)', async () => {

@@ -31,6 +31,16 @@ describe('plots (Vega-Lite → SVG)', () => {
       .layer[0]!.layer[1]!.encoding.y.scale.domain;
     expect(y[1]).toBeLessThan(2.6);
     expect(svg).not.toContain('ln 256');
+    // a reference line inside the range shares the zoomed scale instead of widening it back to zero
+    const withTarget = bandChart(series, {
+      title: 'T',
+      xLabel: 'x',
+      yLabel: 'y',
+      hLines: [{ y: 1.5, label: 'target' }],
+    });
+    const ref = (withTarget as { layer: { encoding?: { y: { scale: { domain: number[] } } } }[] }).layer[1]!;
+    expect(ref.encoding!.y.scale.domain).toEqual(y);
+    expect(await renderSVG(withTarget)).toContain('target');
   });
 
   it('the learning-rate sensitivity marks diverged cells instead of dropping them, and writes data and spec', async () => {

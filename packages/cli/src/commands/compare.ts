@@ -101,6 +101,8 @@ export interface CompareSpec {
   seeds: number[];
   /** The learning rates of each variant's grid, extensions included. */
   lrs: Record<string, number[]>;
+  /** The target flags (`target-from`, `target-loss`) the comparison was run with; `--replot` reuses them. */
+  target?: ParsedArgs;
 }
 
 /** Flags of `compare` itself: they choose which runs exist and how they are reported, not how one run trains. */
@@ -749,7 +751,10 @@ async function runGrid(
     for (const [label, lrs] of Object.entries(spec.lrs))
       if (grids[label]) grids[label] = [...new Set([...grids[label]!, ...lrs])].sort((a, b) => a - b);
   }
-  spec = { version: 1, shared, variants, seeds, lrs: grids };
+  const targetFlags = Object.fromEntries(
+    Object.entries(args).filter(([k, v]) => v !== undefined && k.startsWith('target')),
+  );
+  spec = { version: 1, shared, variants, seeds, lrs: grids, target: targetFlags };
   mkdirSync(outDir, { recursive: true });
   const saveSpec = () => writeFileSync(join(outDir, 'compare.json'), `${JSON.stringify(spec, null, 2)}\n`);
   saveSpec();
@@ -939,10 +944,11 @@ async function writeReport(
     }
     return c;
   };
-  const merged: ParsedArgs = {
-    ...spec.shared,
-    ...Object.fromEntries(Object.entries(args).filter(([k, v]) => v !== undefined && k.startsWith('target'))),
-  };
+  // The target the comparison was run with, unless this call (a --replot) names another.
+  const given = Object.fromEntries(
+    Object.entries(args).filter(([k, v]) => v !== undefined && k.startsWith('target')),
+  );
+  const merged: ParsedArgs = { ...spec.shared, ...(Object.keys(given).length ? given : (spec.target ?? {})) };
   const target = resolveTarget(merged, sweeps);
   const labels = sweeps.map((s) => s.variant);
   const hl = [{ y: chance, label: `ln V = ${chance.toFixed(2)} (uniform)` }];
