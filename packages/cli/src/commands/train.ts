@@ -221,6 +221,18 @@ export async function run(args: ParsedArgs): Promise<number> {
 
 /** `strata train --resume DIR`. */
 async function resume(args: ParsedArgs): Promise<number> {
+  return (await resumeRun(args, { sample: true })).code;
+}
+
+/**
+ * `strata train --resume DIR` from code: continues the run (a grown checkpoint starts a new schedule phase) and
+ * returns the exit code with the run's result (absent when nothing was trained). `sample: false` skips the
+ * text sample at the end (a comparison's growth arm resumes this way).
+ */
+export async function resumeRun(
+  args: ParsedArgs,
+  options: { sample: boolean },
+): Promise<{ code: number; result?: RunResult }> {
   const given = givenFlags(args);
   const refused = given.filter((k) => !(k in RESUME_HONOURED));
   if (refused.length) {
@@ -252,7 +264,7 @@ async function resume(args: ParsedArgs): Promise<number> {
         process.stderr.write(
           `run already finished (${step}/${plan.training.steps} steps); pass --steps N to train longer\n`,
         );
-        return 0;
+        return { code: 0 };
       }
       const trainerOptions = trainerOptionsFromArgs(
         args,
@@ -276,9 +288,9 @@ async function resume(args: ParsedArgs): Promise<number> {
         notes: plan.notes,
         ...(plan.phaseEvent ? { phaseEvent: plan.phaseEvent } : {}),
       });
-      if (!plan.task) await printSample(loaded.model, plan.data, res, json);
+      if (!plan.task && options.sample) await printSample(loaded.model, plan.data, res, json);
       printPaths(res, json);
-      return exitCode(res);
+      return { code: exitCode(res), result: res };
     } finally {
       loaded.model.dispose();
     }
