@@ -809,6 +809,14 @@ export const growSpec: CommandDef = {
       description: 'where --depth/--layers put the new blocks',
       group: 'Growth',
     },
+    {
+      name: 'stack',
+      type: 'string',
+      choices: ['encoder', 'decoder', 'both'],
+      description:
+        'encoder-decoder checkpoints: the stack --depth/--layers/--insert-at grow (default both, --depth only)',
+      group: 'Growth',
+    },
     { name: 'heads', type: 'integer', description: 'new number of attention heads', group: 'Growth' },
     {
       name: 'head-dim',

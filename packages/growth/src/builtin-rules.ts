@@ -61,15 +61,16 @@ function postCheck(run: DepthRun): DepthVerdict {
  * old block `prev`: the new blocks' branches output zero; the last new block's MLP norm takes the γ, β of
  * `prev`'s MLP norm (its last LN); `prev`'s last LN and every other LN of the new blocks become γ = 1, β = 0.
  * An already normalized vector is then re-normalized, which is the identity up to O(eps/var). `extra` runs
- * on each new layer (Admin's ω, DeepNorm's stored α).
+ * on each new layer (Admin's ω, DeepNorm's stored α); `sites` lists the block's residual sites (default
+ * `attn`, `mlp`; a decoder block of an encoder-decoder adds `cross`, whose LN becomes a unit LN too).
  */
 export function applyPostLNInsertion(
   run: DepthRun,
   ed: DepthEditor,
   extra?: (layer: number) => void,
-  options: { moveAffine?: boolean } = {},
+  options: { moveAffine?: boolean; sites?: readonly string[] } = {},
 ): void {
-  const norm = (l: number, site: 'attn' | 'mlp') => `blocks.${l}.${site}.norm`;
+  const norm = (l: number, site: string) => `blocks.${l}.${site}.norm`;
   const last = run.layers[run.layers.length - 1]!;
   const unit = (prefix: string) => {
     ed.fill(`${prefix}.weight`, 1);
@@ -77,8 +78,8 @@ export function applyPostLNInsertion(
   };
   for (const l of run.layers) {
     for (const n of ed.branchOutputs(l)) ed.zero(n);
-    unit(norm(l, 'attn'));
-    if (l !== last || run.prev === undefined) unit(norm(l, 'mlp'));
+    for (const site of options.sites ?? ['attn', 'mlp'])
+      if (site !== 'mlp' || l !== last || run.prev === undefined) unit(norm(l, site));
     extra?.(l);
   }
   if (run.prev !== undefined) {
@@ -100,7 +101,10 @@ const postLNRule: DepthRule = {
     'Post-LN insertion (Growth guide, "Depth"): zero-output blocks; the preceding block’s last LN affine moves into the new block; exact up to O(eps/var)',
   check: postCheck,
   apply: (run, ed, ctx) =>
-    applyPostLNInsertion(run, ed, undefined, { moveAffine: !ablated(ctx, 'postLnAffine') }),
+    applyPostLNInsertion(run, ed, undefined, {
+      moveAffine: !ablated(ctx, 'postLnAffine'),
+      sites: ctx.sites,
+    }),
 };
 
 function ablated(ctx: DepthPlanContext, key: keyof Ablations): boolean {
@@ -122,12 +126,26 @@ export function deepNormAlphaOf(options: Readonly<Record<string, unknown>>, laye
  * still a re-normalization). α = (2N)^¼ changes with N: `keep` pins the old α in the grown model's options
  * (row 31); `absorb` lets α′ = (2N′)^¼ apply and multiplies every existing branch's W_o, b_o, W_2, b_2 by
  * α′/α with eps × (α′/α)², so LN(α′x + (α′/α)G) with eps(α′/α)² = LN(αx + G) with eps (row 28).
+ *
+ * Encoder-decoder: each stack's α depends on both depths (encoder 0.81·(N⁴M)^(1/16), decoder (3M)^(1/4)), so
+ * growing either stack changes both, and one norm eps serves both stacks (no `absorb`). Exact only when α does
+ * not follow the depths: a pinned `alpha`, or `perLayerAlpha` (every site stores its α; new sites copy the
+ * α of the neighboring old block of their stack). Otherwise refused.
  */
 const deepNormRule: DepthRule = {
   description:
     'DeepNorm insertion: Post-LN recipe; α kept (pinned) or absorbed into the existing output projections (DeepNet, arXiv 2203.00555; Growth guide, "Depth")',
-  check: postCheck,
+  check(run, ctx) {
+    if (ctx.stack && typeof ctx.options.alpha !== 'number' && ctx.options.perLayerAlpha !== true)
+      return {
+        exactness: 'approx',
+        reason:
+          'DeepNorm in an encoder-decoder computes each stack’s α from both depths (encoder 0.81·(N⁴M)^(1/16), decoder (3M)^(1/4)), so new blocks change the α of both stacks, and one pinned alpha cannot keep two values: train with --norm-opt perLayerAlpha=true (each site stores its α) or a pinned --norm-opt alpha=… to grow in depth (Growth guide, "Encoder-only and encoder-decoder models")',
+      };
+    return postCheck(run);
+  },
   options(ctx) {
+    if (ctx.stack) return { ...ctx.options };
     const alpha = deepNormAlphaOf(ctx.options, ctx.smallLayers);
     if (absorbs(ctx)) return { ...ctx.options };
     if (ablated(ctx, 'deepnormAlpha')) return { ...ctx.options, alpha: null };
@@ -141,22 +159,32 @@ const deepNormRule: DepthRule = {
   },
   apply(run, ed, ctx) {
     const alpha = deepNormAlphaOf(ctx.options, ctx.smallLayers);
+    const ref = run.prev ?? run.next;
+    if (ctx.stack && ctx.choices.deepnormAlpha === 'absorb')
+      ed.note(
+        'DeepNorm α kept: absorb is not available for an encoder-decoder (its two stacks share one norm eps)',
+      );
     applyPostLNInsertion(
       run,
       ed,
       (l) => {
-        for (const site of ['attn', 'mlp']) {
+        for (const site of ctx.sites) {
           const n = `blocks.${l}.${site}.alpha`;
-          if (ed.has(n)) ed.fill(n, alpha);
+          if (!ed.has(n)) continue;
+          // Encoder-decoder: the stack's own α, from an old block of the same stack.
+          const stored =
+            ctx.stack && ref !== undefined ? ed.get(`blocks.${ref}.${site}.alpha`).data[0] : undefined;
+          ed.fill(n, stored ?? alpha);
         }
       },
-      { moveAffine: !ablated(ctx, 'postLnAffine') },
+      { moveAffine: !ablated(ctx, 'postLnAffine'), sites: ctx.sites },
     );
   },
 };
 
 function absorbs(ctx: DepthPlanContext): boolean {
   return (
+    ctx.stack === undefined &&
     ctx.choices.deepnormAlpha === 'absorb' &&
     typeof ctx.options.alpha !== 'number' &&
     ctx.options.perLayerAlpha !== true
@@ -184,7 +212,7 @@ const adminRule: DepthRule = {
       run,
       ed,
       (l) => {
-        for (const site of ['attn', 'mlp']) {
+        for (const site of ctx.sites) {
           const n = `blocks.${l}.${site}.omega`;
           if (!ed.has(n)) continue;
           const src = ref !== undefined ? ed.get(`blocks.${ref}.${site}.omega`).data : ed.get(n).data;
@@ -193,7 +221,7 @@ const adminRule: DepthRule = {
           ed.fill(n, src.length ? s / src.length : 1);
         }
       },
-      { moveAffine: !ablated(ctx, 'postLnAffine') },
+      { moveAffine: !ablated(ctx, 'postLnAffine'), sites: ctx.sites },
     );
   },
 };
@@ -218,8 +246,17 @@ function mixIsPost(run: DepthRun, ctx: DepthPlanContext): boolean {
 const mixLNRule: DepthRule = {
   description:
     'Mix-LN insertion: Post-LN recipe among the leading Post-LN layers, zero outputs among the Pre-LN layers; postLayers pinned',
-  check: (run, ctx) => (mixIsPost(run, ctx) ? postCheck(run) : { exactness: 'exact' }),
+  check: (run, ctx) => {
+    if (ctx.stack && mixLnPostLayersOf(ctx.smallLayers, ctx.options) > 0)
+      return {
+        exactness: 'approx',
+        reason:
+          'Mix-LN in an encoder-decoder: its one postLayers option counts the leading Post-LN layers of both stacks, so pinning it to the grown stack’s count would change the other stack’s layer types',
+      };
+    return mixIsPost(run, ctx) ? postCheck(run) : { exactness: 'exact' };
+  },
   options(ctx) {
+    if (ctx.stack) return { ...ctx.options };
     const P = mixLnPostLayersOf(ctx.smallLayers, ctx.options);
     let added = 0;
     for (const r of ctx.runs) if (P > 0 && r.position < P) added += r.layers.length;
@@ -227,7 +264,10 @@ const mixLNRule: DepthRule = {
   },
   apply(run, ed, ctx) {
     if (mixIsPost(run, ctx))
-      applyPostLNInsertion(run, ed, undefined, { moveAffine: !ablated(ctx, 'postLnAffine') });
+      applyPostLNInsertion(run, ed, undefined, {
+        moveAffine: !ablated(ctx, 'postLnAffine'),
+        sites: ctx.sites,
+      });
     else zeroOutputDepthRule.apply(run, ed, ctx);
   },
 };
@@ -236,9 +276,9 @@ const mixLNRule: DepthRule = {
 const sandwichRule: DepthRule = {
   description: 'new blocks with LN_out γ = β = 0 (the branch adds exactly 0): bitwise identity',
   check: () => ({ exactness: 'exact' }),
-  apply(run, ed) {
+  apply(run, ed, ctx) {
     for (const l of run.layers) {
-      for (const site of ['attn', 'mlp']) {
+      for (const site of ctx.sites) {
         ed.zero(`blocks.${l}.${site}.norm_out.weight`);
         if (ed.has(`blocks.${l}.${site}.norm_out.bias`)) ed.zero(`blocks.${l}.${site}.norm_out.bias`);
       }
@@ -250,8 +290,8 @@ const sandwichRule: DepthRule = {
 const reZeroRule: DepthRule = {
   description: 'new blocks with residual weight a = 0 (ReZero init): bitwise identity',
   check: () => ({ exactness: 'exact' }),
-  apply(run, ed) {
-    for (const l of run.layers) for (const site of ['attn', 'mlp']) ed.zero(`blocks.${l}.${site}.alpha`);
+  apply(run, ed, ctx) {
+    for (const l of run.layers) for (const site of ctx.sites) ed.zero(`blocks.${l}.${site}.alpha`);
   },
 };
 

@@ -7,7 +7,7 @@
  */
 import type { ParamSpec } from '@strata/core';
 import { deepNormAbsorb, zeroOutputDepthRule } from './builtin-rules.js';
-import type { GrowthFamily } from './families.js';
+import { type GrowthFamily, type StackInfo, stacksOf } from './families.js';
 import { identityOrigin, readParams, type StageTensor, specsOf } from './host.js';
 import {
   type Ablations,
@@ -40,16 +40,25 @@ export interface DepthRequest {
   readonly ablate?: Ablations;
 }
 
-/** Inserts new identity blocks before the small model's blocks `insertAt` (sorted; `nLayers` = on top). */
+/**
+ * Inserts new identity blocks before the small model's blocks `insertAt` (sorted; the stack's layer count = on
+ * top) of one stack (default: the model's only or last stack). Rules see the stack's blocks as `blocks.{i}.…`
+ * (the editor adds the stack's name prefix) and its residual sites in {@link DepthPlanContext.sites}.
+ */
 export async function depthStage(
   cur: Current,
   family: GrowthFamily,
   insertAt: readonly number[],
   req: DepthRequest,
+  stackName?: StackInfo['name'],
 ): Promise<StageResult> {
   const info = cur.info;
-  const N = info.nLayers;
+  const stacks = stacksOf(info);
+  const stack = stacks.find((s) => s.name === stackName) ?? stacks[stacks.length - 1]!;
+  const multi = stacks.length > 1;
+  const N = stack.layers;
   const N2 = N + insertAt.length;
+  const prefix = stack.prefix;
   const rules = info.strategy ? getGrowthRules(info.strategy) : undefined;
   const reasons: string[] = [];
   const notes: string[] = [];
@@ -99,6 +108,8 @@ export async function depthStage(
     runs,
     config: cur.config,
     choices,
+    sites: stack.sites,
+    ...(multi ? { stack: stack.name } : {}),
   };
   const verdicts = runs.map((r) => rule!.check(r, ctx));
   for (const v of verdicts)
@@ -112,7 +123,8 @@ export async function depthStage(
   const signedAlpha = cur.config.alphaAbs === true;
   const raw = family.config(cur.config, {
     ...dimsOf(info),
-    nLayers: N2,
+    nLayers: info.nLayers + insertAt.length,
+    ...(multi ? { stackLayers: { [stack.name]: N2 } } : {}),
     ...(strategyOptions ? { strategyOptions } : {}),
     ...(info.normEps !== undefined ? { normEps: info.normEps * epsF } : {}),
     ...(signedAlpha ? { signedAlpha } : {}),
@@ -123,13 +135,15 @@ export async function depthStage(
   const values = new Map<string, StageTensor>();
   const srcName = new Map<string, string>();
   for (const bs of bigSpecs.values()) {
-    const m = /^blocks\.(\d+)\.(.+)$/.exec(bs.name);
+    const m = bs.name.startsWith(`${prefix}blocks.`)
+      ? /^blocks\.(\d+)\.(.+)$/.exec(bs.name.slice(prefix.length))
+      : null;
     let from = bs.name;
     let isNew = false;
     if (m) {
       const e = seq[Number(m[1])]!;
       isNew = e.isNew;
-      from = `blocks.${e.isNew ? e.neighbor : e.src}.${m[2]}`;
+      from = `${prefix}blocks.${e.isNew ? e.neighbor : e.src}.${m[2]}`;
     }
     const x = cur.values.get(from);
     if (!x) {
@@ -145,7 +159,7 @@ export async function depthStage(
     });
     srcName.set(bs.name, from);
   }
-  const editor = makeEditor(values, bigSpecs, notes);
+  const editor = makeEditor(values, bigSpecs, notes, prefix);
   deepNormAbsorb(ctx, editor, oldBig);
   for (const r of runs) rule.apply(r, editor, ctx);
   family.adjust?.(values, bigSpecs, {
@@ -163,7 +177,7 @@ export async function depthStage(
     next: { model: big, values, specs: bigSpecs, config: big.config, info: family.info(big.config) },
     report: {
       name: 'depth',
-      description: `layers ${N}→${N2} (new blocks before small-model block index: ${where}; ${req.depthInit === 'random' ? 'fresh init' : 'copies of the block below'}); ${rule.description}`,
+      description: `${multi ? `${stack.name} ` : ''}layers ${N}→${N2} (new blocks before small-model block index: ${where}; ${req.depthInit === 'random' ? 'fresh init' : 'copies of the block below'}); ${rule.description}`,
       exactness,
       reasons,
       notes,
@@ -178,10 +192,13 @@ function makeEditor(
   values: Map<string, StageTensor>,
   specs: ReadonlyMap<string, ParamSpec>,
   notes: string[],
+  prefix: string,
 ): DepthEditor {
+  // Rules name the stack's blocks `blocks.{i}.…`; the model names them `<prefix>blocks.{i}.…`.
+  const real = (n: string) => (n.startsWith('blocks.') ? `${prefix}${n}` : n);
   const need = (n: string) => {
-    const t = values.get(n);
-    if (!t) fail(`depth rule: no parameter "${n}"`);
+    const t = values.get(real(n));
+    if (!t) fail(`depth rule: no parameter "${real(n)}"`);
     return t;
   };
   const markFresh = (t: StageTensor): StageTensor => ({
@@ -189,12 +206,12 @@ function makeEditor(
     origin: { ...t.origin, fresh: new Uint8Array(t.data.length).fill(1) },
   });
   return {
-    has: (n) => values.has(n),
+    has: (n) => values.has(real(n)),
     get: (n) => need(n),
     fill(n, v) {
       const t = markFresh(need(n));
       (t.data as Float64Array).fill(v);
-      values.set(n, t);
+      values.set(real(n), t);
     },
     zero(n) {
       this.fill(n, 0);
@@ -202,7 +219,7 @@ function makeEditor(
     scale(n, f) {
       const t = need(n);
       const s = Float64Array.from(t.origin.s, (x) => x * f);
-      values.set(n, {
+      values.set(real(n), {
         shape: t.shape,
         data: Float64Array.from(t.data, (x) => x * f),
         origin: { ...t.origin, s },
@@ -211,7 +228,7 @@ function makeEditor(
     move(from, to) {
       const t = need(from);
       need(to);
-      values.set(to, {
+      values.set(real(to), {
         shape: t.shape,
         data: Float64Array.from(t.data),
         origin: {
@@ -225,11 +242,13 @@ function makeEditor(
     },
     branchOutputs(layer) {
       const out: string[] = [];
+      const block = `${prefix}blocks.${layer}.`;
       for (const s of specs.values()) {
-        if (s.layer !== layer || (s.role !== 'attn_out' && s.role !== 'ffn_out')) continue;
-        out.push(s.name);
-        const bias = s.name.replace(/\.weight$/, '.bias');
-        if (bias !== s.name && values.has(bias)) out.push(bias);
+        if (!s.name.startsWith(block) || (s.role !== 'attn_out' && s.role !== 'ffn_out')) continue;
+        const name = s.name.slice(prefix.length);
+        out.push(name);
+        const bias = name.replace(/\.weight$/, '.bias');
+        if (bias !== name && values.has(real(bias))) out.push(bias);
       }
       return out;
     },

@@ -1,4 +1,4 @@
-import { getModelFamily, type ModelConfigBase, type ParamSpec, StrataError } from '@strata/core';
+import { getModelFamily, type ModelConfigBase, type ParamSpec, Rng, StrataError } from '@strata/core';
 import type { StageTensor } from './host.js';
 import type { DepthRule, LayoutContext } from './rules.js';
 import type { ParamLayout, ResidualMode } from './spaces.js';
@@ -37,6 +37,28 @@ export interface FamilyInfo extends ModelDims {
   readonly strategyOptions: Readonly<Record<string, unknown>>;
   /** How many times each RoPE frequency is repeated (1 = the standard table); see {@link ropeRepeatKey}. */
   readonly ropeRepeat: number;
+  /**
+   * The stacks of blocks, bottom to top, for models with more than one (encoder-decoder: encoder, decoder; the
+   * output head reads the last). Absent: one stack of `nLayers` blocks named `blocks.{i}.…` (see {@link stacksOf}).
+   */
+  readonly stacks?: readonly StackInfo[];
+}
+
+/** One stack of blocks of a model. */
+export interface StackInfo {
+  /** Which stack: `encoder` or `decoder`. */
+  readonly name: 'encoder' | 'decoder';
+  /** Name prefix of its blocks' parameters before `blocks.{i}.` (`encoder.`, `decoder.`; `` for one stack). */
+  readonly prefix: string;
+  /** Number of blocks. */
+  readonly layers: number;
+  /** The residual sites of each block, in forward order (`attn`, `mlp`; a decoder's `attn`, `cross`, `mlp`). */
+  readonly sites: readonly string[];
+}
+
+/** The stacks of a model: {@link FamilyInfo.stacks}, or its one stack of `nLayers` blocks. */
+export function stacksOf(info: FamilyInfo): readonly StackInfo[] {
+  return info.stacks ?? [{ name: 'decoder', prefix: '', layers: info.nLayers, sites: ['attn', 'mlp'] }];
 }
 
 /** What a stage asks a family to build. */
@@ -49,6 +71,8 @@ export interface ConfigTarget extends ModelDims {
   readonly ropeRepeat?: number;
   /** nGPT: signed α (for new α = 0 blocks). */
   readonly signedAlpha?: boolean;
+  /** Multi-stack models: the grown number of blocks of each stack by name (absent stacks keep theirs). */
+  readonly stackLayers?: Readonly<Partial<Record<StackInfo['name'], number>>>;
 }
 
 /** Family-specific fixes after a stage mapped the tensors. */
@@ -69,7 +93,7 @@ export interface AdjustContext {
 }
 
 /**
- * How growth handles one model family. Built in: `gpt` and `ngpt`; register others with
+ * How growth handles one model family. Built in: `gpt`, `ngpt`, `encoder` and `encdec`; register others with
  * {@link registerGrowthFamily}.
  */
 export interface GrowthFamily {
@@ -95,6 +119,12 @@ export interface GrowthFamily {
   depthRule?(info: FamilyInfo): DepthRule | undefined;
   /** Symmetry breaking: additive zero-sum noise, or norm-preserving noise (nGPT). */
   readonly noise: 'additive' | 'unit';
+  /**
+   * The default probe batch for a config (`seed` makes it reproducible), for families whose inputs are not
+   * plain token sequences (encoder-decoder packed rows) or need padding in the probe (encoders). Absent:
+   * random tokens (`makeProbe`).
+   */
+  probe?(config: ModelConfigBase, seed: number): number[][];
 }
 
 const KEY = Symbol.for('strata.growthFamilies');
@@ -398,5 +428,92 @@ let builtinsDone = false;
 function ensureBuiltinFamilies(): void {
   if (builtinsDone) return;
   builtinsDone = true;
-  for (const f of [gptGrowth, ngptGrowth]) if (!store().has(f.name)) store().set(f.name, f);
+  for (const f of [gptGrowth, ngptGrowth, encoderGrowth, encDecGrowth])
+    if (!store().has(f.name)) store().set(f.name, f);
 }
+
+/**
+ * Probe rows of random tokens (bytes, or ids below a smaller vocabulary) whose odd rows end in `padId`
+ * padding (their last quarter), so a probe exercises the key-padding mask as well as the tokens.
+ */
+function paddedRows(rows: number, length: number, vocab: number, padId: number, seed: number): number[][] {
+  const rng = Rng.derive(seed, 'growth-probe');
+  const pad = Math.max(1, length >> 2);
+  return Array.from({ length: rows }, (_, r) =>
+    Array.from({ length }, (_, t) =>
+      r % 2 === 1 && t >= length - pad ? padId : rng.int(Math.min(256, vocab)),
+    ),
+  );
+}
+
+/**
+ * Encoder-only models (family `encoder`): the GPT's parameter names, roles and rules (its blocks are the GPT's
+ * with bidirectional attention and a key-padding mask), so every GPT transform carries over exactly; DeepNorm's
+ * encoder-only α = (2N)^¼ is the decoder-only formula. The probe pads half of its rows.
+ */
+export const encoderGrowth: GrowthFamily = {
+  ...gptGrowth,
+  name: 'encoder',
+  info(config) {
+    const info = gptGrowth.info(config);
+    return {
+      ...info,
+      stacks: [{ name: 'encoder', prefix: '', layers: info.nLayers, sites: ['attn', 'mlp'] }],
+    };
+  },
+  probe(config, seed) {
+    const pad = typeof config.padId === 'number' ? config.padId : 256;
+    return paddedRows(2, Math.min(16, config.contextLength), config.vocabSize, pad, seed);
+  },
+};
+
+const ENCDEC_SITES = {
+  encoder: ['attn', 'mlp'],
+  decoder: ['attn', 'cross', 'mlp'],
+} as const;
+
+/**
+ * Encoder-decoder models (family `encdec`; Growth guide, "Encoder-only and encoder-decoder models"): the
+ * GPT's rules for every block of both stacks, plus the cross-attention — its query `cross.q` `[d, d]` and
+ * fused key|value `cross.kv` `[d, 2d]` read the residual stream (the decoder's, and the encoder's output) and
+ * write the heads like the self-attention's `qkv`; `cross.proj` reads the heads. The head reads the decoder
+ * stack (its final norm, or its last block's last LN). Depth grows one stack at a time.
+ */
+export const encDecGrowth: GrowthFamily = {
+  ...gptGrowth,
+  name: 'encdec',
+  info(config) {
+    const c = config as Record<string, unknown>;
+    const N = num(c, 'nEncoderLayers');
+    const M = num(c, 'nDecoderLayers');
+    return {
+      ...gptGrowth.info({ ...config, nLayers: N + M }),
+      stacks: [
+        { name: 'encoder', prefix: 'encoder.', layers: N, sites: ENCDEC_SITES.encoder },
+        { name: 'decoder', prefix: 'decoder.', layers: M, sites: ENCDEC_SITES.decoder },
+      ],
+    };
+  },
+  layout(spec) {
+    const m = /\.cross\.(q|kv|proj)\.(weight|bias)$/.exec(spec.name);
+    if (!m) return coreLayout(spec);
+    if (m[1] === 'proj') return m[2] === 'weight' ? coreLayout(spec) : [L('residual', 'write')];
+    const out = L(m[1] as 'q' | 'kv', 'write');
+    return m[2] === 'weight' ? [L('residual', 'read'), out] : [out];
+  },
+  config(small, t) {
+    const raw = gptGrowth.config(small, t);
+    delete raw.nLayers;
+    raw.nEncoderLayers = t.stackLayers?.encoder ?? num(small, 'nEncoderLayers');
+    raw.nDecoderLayers = t.stackLayers?.decoder ?? num(small, 'nDecoderLayers');
+    return raw;
+  },
+  probe(config, seed) {
+    const c = config as Record<string, unknown>;
+    const S = num(c, 'sourceLength');
+    const T = Math.min(16, num(c, 'targetLength'));
+    const src = paddedRows(2, S, config.vocabSize, num(c, 'padId'), seed);
+    const tgt = paddedRows(2, T, config.vocabSize, num(c, 'padId'), seed + 1);
+    return src.map((row, r) => [...row, num(c, 'bosId'), ...tgt[r]!.slice(1)]);
+  },
+};

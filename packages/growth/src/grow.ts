@@ -11,7 +11,7 @@ import {
   type OptimizerSummary,
   optimizerSummary,
 } from './optimizer.js';
-import { resolveGrowth } from './resolve.js';
+import { resolveGrowth, resolveStackDepths } from './resolve.js';
 import type { Ablations, Exactness } from './rules.js';
 import { type Current, dimsOf, fail, type StageReport, type StageResult, worst } from './stage.js';
 import { compareRuns, makeProbe, type ProbeIds, type ProbeRun, probeRun } from './verify.js';
@@ -33,6 +33,12 @@ export interface DepthSpec {
    * (`nLayers` = on top; repeat an index to insert several there).
    */
   readonly insertAt?: readonly number[];
+  /**
+   * Encoder-decoder models: the stack that grows, `encoder`, `decoder` or `both` (default `both`, with a
+   * `factor` only: `layers` and `insertAt` count the blocks of one stack). Encoder-only models have one
+   * `encoder` stack, decoder-only models one `decoder` stack.
+   */
+  readonly stack?: 'encoder' | 'decoder' | 'both';
   /**
    * For `layers`/`factor`: `interleave` spreads the new blocks evenly (N → 2N puts one after every block),
    * `top` stacks them above the last block, `bottom` below the first (default `interleave`).
@@ -257,7 +263,9 @@ export async function growModel(
   registerBuiltinGrowthRules();
   const family = getGrowthFamily(model.family);
   const info0 = family.info(model.config);
-  const { dims, insertAt } = resolveGrowth(info0, spec);
+  const { dims } = resolveGrowth(info0, { ...spec, depth: undefined });
+  const depths = resolveStackDepths(info0, spec);
+  const insertAt = depths.flatMap((d) => d.insertAt);
   const noise = spec.noise ?? 0;
   const widthChange = dims.dModel !== info0.dModel || dims.nHeads !== info0.nHeads;
   const ffnChange = dims.dFF !== info0.dFF;
@@ -279,14 +287,23 @@ export async function growModel(
     transforms.push((c) =>
       widthStage('width', c, family, { ...dims, nLayers: c.info.nLayers }, width, groups),
     );
-  if (insertAt.length)
-    transforms.push((c) =>
-      depthStage(c, family, insertAt, { ...options, ...seeds, allowApprox: spec.allowApprox === true }),
-    );
+  for (const d of depths)
+    if (d.insertAt.length)
+      transforms.push((c) =>
+        depthStage(
+          c,
+          family,
+          d.insertAt,
+          { ...options, ...seeds, allowApprox: spec.allowApprox === true },
+          d.stack,
+        ),
+      );
   if (noise > 0) transforms.push((c) => noiseStage(c, family, groups, noise, seeds.seed, seeds.initSeed));
 
   const probe =
-    options.probe ?? makeProbe(info0.vocabSize, Math.min(16, info0.contextLength), 2, seeds.seed + 1);
+    options.probe ??
+    family.probe?.(model.config, seeds.seed + 1) ??
+    makeProbe(info0.vocabSize, Math.min(16, info0.contextLength), 2, seeds.seed + 1);
   const start: Current = {
     model,
     values: await readParams(model),

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { ModelDims } from './families.js';
+import { type FamilyInfo, type ModelDims, type StackInfo, stacksOf } from './families.js';
 import type { DepthSpec, GrowthSpec } from './grow.js';
 import { fail } from './stage.js';
 
@@ -91,4 +91,33 @@ export function resolveGrowth(
     dims: { dModel: d2, nHeads: H2!, headDim: hd2!, dFF: F2, nLayers: N + insertAt.length },
     insertAt,
   };
+}
+
+/**
+ * The insertion positions of new blocks per stack (Growth guide, "Encoder-only and encoder-decoder models"):
+ * one entry for a single-stack model; for an encoder-decoder, the stacks `spec.depth.stack` names (default
+ * both, each by the same factor). `layers` and `insertAt` count one stack's blocks, so they need a stack.
+ */
+export function resolveStackDepths(
+  info: FamilyInfo,
+  spec: GrowthSpec,
+): { stack: StackInfo['name']; insertAt: number[] }[] {
+  const stacks = stacksOf(info);
+  const dep = spec.depth;
+  if (dep === undefined) return [];
+  const o: DepthSpec = typeof dep === 'number' ? { factor: dep } : dep;
+  const which = o.stack ?? 'both';
+  if (which !== 'both' && !stacks.some((s) => s.name === which))
+    fail(
+      `depth.stack "${which}": this model has ${stacks.length === 1 ? `one ${stacks[0]!.name} stack` : `the stacks ${stacks.map((s) => s.name).join(', ')}`}`,
+    );
+  const chosen = stacks.filter((s) => which === 'both' || s.name === which);
+  if (chosen.length > 1 && (o.layers !== undefined || o.insertAt !== undefined))
+    fail(
+      'depth of an encoder-decoder: layers and insertAt count the blocks of one stack; name it with stack "encoder" or "decoder" (--stack), or give a factor (--depth) for both',
+    );
+  return chosen.map((s) => ({
+    stack: s.name,
+    insertAt: resolveGrowth({ ...info, nLayers: s.layers }, { depth: o }).insertAt,
+  }));
 }

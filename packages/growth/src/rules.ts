@@ -45,6 +45,17 @@ export interface DepthPlanContext {
   readonly config: Readonly<Record<string, unknown>>;
   /** Choices passed to growModel (e.g. `deepnormAlpha`). */
   readonly choices: Readonly<DepthChoices>;
+  /**
+   * The residual sites of each block of the stack being grown, in forward order: `['attn', 'mlp']`, or
+   * `['attn', 'cross', 'mlp']` for an encoder-decoder's decoder. A rule that edits per-site weights must
+   * cover every one.
+   */
+  readonly sites: readonly string[];
+  /**
+   * The stack being grown, for models with two (encoder-decoder): rules still name its blocks `blocks.{i}.…`
+   * (the editor adds `encoder.` / `decoder.`). Absent for single-stack models.
+   */
+  readonly stack?: 'encoder' | 'decoder';
 }
 
 /** User choices that depth rules read. */

@@ -1,7 +1,8 @@
 /**
  * The index maps behind every width transform (Growth guide, "Width"). A model's tensors live in a few vector spaces:
  * the residual stream (`residual`, d_model), the concatenated attention heads (`attn`, heads × head dim), the
- * fused `qkv` output (three `attn` blocks q | k | v), the MLP hidden units (`ffn`, d_ff), and spaces that
+ * fused `qkv` output (three `attn` blocks q | k | v), the encoder-decoder cross-attention's query `q` (one
+ * `attn` block) and fused key | value `kv` (two), the MLP hidden units (`ffn`, d_ff), and spaces that
  * never grow (`fixed`: vocabulary, context, scalars). A {@link SpaceMap} says, for every index of the grown
  * space, which index of the small space it copies and with which coefficient, depending on how the tensor
  * *uses* that axis ({@link AxisUse}).
@@ -10,7 +11,7 @@
  */
 
 /** The spaces a tensor axis can live in. */
-export type SpaceName = 'residual' | 'attn' | 'qkv' | 'ffn' | 'fixed';
+export type SpaceName = 'residual' | 'attn' | 'qkv' | 'q' | 'kv' | 'ffn' | 'fixed';
 
 /**
  * How a tensor uses one of its axes:
@@ -295,34 +296,43 @@ export function unitMap(F: number, F2: number, readScale: 'mean' | 'copy'): Spac
  * for duplicated features while 1/√d_head shrinks by √b — HyperCloning, arXiv 2409.12903).
  */
 export function qkvMap(attn: SpaceMap, qkFactor: number): SpaceMap {
+  return fusedMap(attn, qkFactor, ['q', 'k', 'v']);
+}
+
+/**
+ * A fused projection's output space: one block of the attention map per part (`['q', 'k', 'v']` for
+ * self-attention's `qkv`; `['q']` and `['k', 'v']` for the encoder-decoder's cross-attention `q` and `kv`);
+ * on the `write` side the q and k blocks take the extra factor `qkFactor` (see {@link qkvMap}).
+ */
+export function fusedMap(attn: SpaceMap, qkFactor: number, parts: readonly ('q' | 'k' | 'v')[]): SpaceMap {
   const n = attn.smallSize;
   const n2 = attn.bigSize;
-  const src = new Int32Array(3 * n2);
-  for (let part = 0; part < 3; part++) {
+  const P = parts.length;
+  const src = new Int32Array(P * n2);
+  for (let part = 0; part < P; part++) {
     for (let i = 0; i < n2; i++) {
       const s = attn.groups[i]!;
       src[part * n2 + i] = s < 0 ? -1 : part * n + s;
     }
   }
   const cache = new Map<AxisUse, AxisMap>();
-  const copies = counts(src, 3 * n);
+  const copies = counts(src, P * n);
   return {
-    smallSize: 3 * n,
-    bigSize: 3 * n2,
-    identity: attn.identity && qkFactor === 1,
+    smallSize: P * n,
+    bigSize: P * n2,
+    identity: attn.identity && (qkFactor === 1 || parts.every((p) => p === 'v')),
     uniform: attn.uniform,
     groups: src,
     axis(use) {
       let m = cache.get(use);
       if (!m) {
         const a = attn.axis(use);
-        const coef = new Float64Array(3 * n2);
-        for (let part = 0; part < 3; part++) {
-          for (let i = 0; i < n2; i++) {
-            coef[part * n2 + i] = a.coef[i]! * (use === 'write' && part < 2 ? qkFactor : 1);
-          }
+        const coef = new Float64Array(P * n2);
+        for (let part = 0; part < P; part++) {
+          const f = use === 'write' && parts[part] !== 'v' ? qkFactor : 1;
+          for (let i = 0; i < n2; i++) coef[part * n2 + i] = a.coef[i]! * f;
         }
-        m = { bigSize: 3 * n2, smallSize: 3 * n, src, coef, copies, fresh: a.fresh };
+        m = { bigSize: P * n2, smallSize: P * n, src, coef, copies, fresh: a.fresh };
         cache.set(use, m);
       }
       return m;

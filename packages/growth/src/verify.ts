@@ -43,10 +43,12 @@ export async function probeRun(model: LanguageModel, ids: ProbeIds): Promise<Pro
   const x = tf.tensor2d(ids.flat(), [B, T], 'int32');
   const logits = model.forward(x);
   const V = logits.shape[2];
+  // An encoder-decoder's logits cover the decoder part of each packed row only: its last `L` ids.
+  const L = logits.shape[1];
   const loss = tf.tidy(() => {
-    const inp = tf.reshape(tf.slice(logits, [0, 0, 0], [B, T - 1, V]), [B * (T - 1), V]) as tf.Tensor2D;
+    const inp = tf.reshape(tf.slice(logits, [0, 0, 0], [B, L - 1, V]), [B * (L - 1), V]) as tf.Tensor2D;
     const tgt = tf.tensor1d(
-      ids.flatMap((r) => r.slice(1)),
+      ids.flatMap((r) => r.slice(T - L + 1)),
       'int32',
     );
     return crossEntropy(inp, tgt);

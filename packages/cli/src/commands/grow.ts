@@ -15,6 +15,7 @@ import {
   type GrowOptions,
   type GrowthReport,
   type GrowthSpec,
+  getGrowthFamily,
   growModel,
   LR_SCALE_PREFIX,
   makeProbe,
@@ -47,10 +48,15 @@ export function growthSpecFromArgs(args: ParsedArgs): GrowthSpec {
   const given = [args.depth, args.layers, insertAt].filter((x) => x !== undefined).length;
   if (given > 1) throw new UsageError('give one of --depth, --layers, --insert-at');
   const placement = (args.placement as DepthSpec['placement']) ?? 'interleave';
+  const stack = args.stack === undefined ? {} : { stack: args.stack as DepthSpec['stack'] };
+  if (args.stack !== undefined && given === 0)
+    throw new UsageError(
+      '--stack names the stack that --depth, --layers or --insert-at grow; give one of them',
+    );
   let depth: GrowthSpec['depth'];
-  if (insertAt) depth = { insertAt };
-  else if (args.layers !== undefined) depth = { layers: Number(args.layers), placement };
-  else if (args.depth !== undefined) depth = { factor: Number(args.depth), placement };
+  if (insertAt) depth = { insertAt, ...stack };
+  else if (args.layers !== undefined) depth = { layers: Number(args.layers), placement, ...stack };
+  else if (args.depth !== undefined) depth = { factor: Number(args.depth), placement, ...stack };
   const spec: Record<string, unknown> = {
     width: num(args, 'width'),
     heads: num(args, 'heads'),
@@ -75,6 +81,12 @@ async function probeBatch(
   seed: number,
   checkpointDir: string,
 ): Promise<{ ids: number[][]; what: string }> {
+  const own = getGrowthFamily(model.family).probe;
+  if (own) {
+    // Encoders and encoder-decoders: their family's probe (padded rows; packed source + decoder rows).
+    const ids = Array.from({ length: batch }, (_, r) => own(model.config, seed + 1 + (r >> 1))[r % 2]!);
+    return { ids, what: `${batch}×${ids[0]!.length} random tokens with padded rows (${model.family} probe)` };
+  }
   const T = Math.min(model.config.contextLength, 64);
   try {
     const tokenizer = new ByteTokenizer();

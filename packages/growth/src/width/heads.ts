@@ -12,7 +12,7 @@
 import { getModelFamily } from '@strata/core';
 import { type FamilyInfo, type GrowthFamily, ropeRepeatKey, stripNormVersion } from '../families.js';
 import type { Ablations, StrategyGrowthRules } from '../rules.js';
-import { headMap, qkvMap, type SpaceMap } from '../spaces.js';
+import { fusedMap, headMap, qkvMap, type SpaceMap } from '../spaces.js';
 import type { PlanLog } from '../stage.js';
 
 /** How the head dimension grows. */
@@ -87,7 +87,10 @@ function ropeRepeatRefusal(family: string, grown: Record<string, unknown>, r: nu
   }
 }
 
-/** Plans head-count growth H → H2 (and records it in `log`). */
+/**
+ * Plans head-count growth H → H2 (and records it in `log`): the maps of the heads and of the fused projections
+ * that write them (self-attention `qkv`; cross-attention `q` and `kv`).
+ */
 export function planHeads(
   info: FamilyInfo,
   family: GrowthFamily,
@@ -95,7 +98,7 @@ export function planHeads(
   H2: number,
   headDim: HeadDimPlan,
   log: PlanLog,
-): { attn: SpaceMap; qkv: SpaceMap } {
+): { attn: SpaceMap; qkv: SpaceMap; q: SpaceMap; kv: SpaceMap } {
   const H = info.nHeads;
   if (H2 !== H || headDim.b !== 1) {
     if (H2 % H !== 0 && (family.uniformInternalOnly || rules?.internalNorms)) {
@@ -112,7 +115,8 @@ export function planHeads(
     pairs: headDim.pairs,
     readScale: family.internalRead,
   });
-  return { attn, qkv: qkvMap(attn, headDim.qkFactor) };
+  const f = headDim.qkFactor;
+  return { attn, qkv: qkvMap(attn, f), q: fusedMap(attn, f, ['q']), kv: fusedMap(attn, f, ['k', 'v']) };
 }
 
 /** How the reader of duplicated units/heads treats them, for the report. */

@@ -6,7 +6,7 @@
  * @module
  */
 import type { ParamSpec } from '@strata/core';
-import type { FamilyInfo, GrowthFamily } from '../families.js';
+import { type FamilyInfo, type GrowthFamily, stacksOf } from '../families.js';
 import type { Ablations, StrategyGrowthRules } from '../rules.js';
 import { type ResidualMode, residualEpsFactor, residualMap, type SpaceMap } from '../spaces.js';
 import type { PlanLog } from '../stage.js';
@@ -42,18 +42,22 @@ export function ruleFlag(
 
 /**
  * The norm whose output the (tied) head reads: `final.*` when the strategy has a final norm, else the one its
- * growth rules name (Post-LN-type strategies: the last block's last LN).
+ * growth rules name (Post-LN-type strategies: the last block's last LN) — of the stack the head reads (the
+ * decoder of an encoder-decoder: `decoder.final.*`, `decoder.blocks.{M−1}.mlp.norm`).
  */
 function headNormParams(
   specs: ReadonlyMap<string, ParamSpec>,
   rules: StrategyGrowthRules | undefined,
   info: FamilyInfo,
 ): string[] {
+  const stacks = stacksOf(info);
+  const top = stacks[stacks.length - 1]!;
   const isNorm = (s: ParamSpec) => s.role === 'norm_gain' || s.role === 'norm_bias';
-  const final = [...specs.values()].filter((s) => s.name.startsWith('final.') && isNorm(s));
+  const final = [...specs.values()].filter((s) => s.name.startsWith(`${top.prefix}final.`) && isNorm(s));
   if (final.length) return final.map((s) => s.name);
-  const prefix = rules?.headNorm?.(info.nLayers, info.strategyOptions);
-  if (!prefix) return [];
+  const norm = rules?.headNorm?.(top.layers, info.strategyOptions);
+  if (!norm) return [];
+  const prefix = `${top.prefix}${norm}`;
   return [...specs.values()].filter((s) => s.name.startsWith(`${prefix}.`) && isNorm(s)).map((s) => s.name);
 }
 

@@ -66,8 +66,8 @@ export function widthStage(
   const grownConfig = (extra: Record<string, unknown> = {}) =>
     family.config(cur.config, { ...t, nLayers: info.nLayers, ...normEps, ...extra });
   const headDim = planHeadDim(info, family, t.headDim, () => grownConfig(), ab, log);
-  const { attn, qkv } = planHeads(info, family, rules, t.nHeads, headDim, log);
-  const maps: Maps = { residual: residual.map, attn, qkv, ffn: planFfn(info, family, rules, t.dFF, log) };
+  const heads = planHeads(info, family, rules, t.nHeads, headDim, log);
+  const maps: Maps = { residual: residual.map, ...heads, ffn: planFfn(info, family, rules, t.dFF, log) };
   if (info.strategy && !rules)
     log.reasons.push(`strategy "${info.strategy}" declares no growth rules (registerGrowthRules)`);
   if (ab.ngptScaleFix === false && family.adjust && t.dModel !== info.dModel)
