@@ -576,7 +576,7 @@ export const benchSpec: CommandDef = {
       type: 'string',
       default: 'reference',
       description:
-        'configs, comma-separated: reference (the model flags above), ngpt and ngpt-matched (nGPT at the same size; d_ff 4·d or 8d/3 per SwiGLU branch, with a step-time ratio to reference), deep100, deep1000',
+        'configs, comma-separated: reference (the model flags above), ngpt and ngpt-matched (nGPT at the same size; d_ff 4·d or 8d/3 per SwiGLU branch, with a step-time ratio to reference), deep100, deep1000, encdec1000 (DeepNet’s 500L-500L encoder-decoder, d 32, FFN 64), encdec-smoke (the same at 1L-1L)',
       group: 'Bench',
     },
     {

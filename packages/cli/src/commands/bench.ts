@@ -26,18 +26,22 @@ import type { ParsedArgs } from '../args.js';
 import { formatCount } from '../progress.js';
 import { registerBuiltins } from '../setup.js';
 
-/** Random byte batches: the benchmark measures compute, not data loading. */
+/**
+ * Random byte batches: the benchmark measures compute, not data loading. With `targetLength` (encoder-decoder
+ * packed rows) each row has `targetLength` targets instead of `seqLen`.
+ */
 class RandomBatches implements BatchSource {
-  constructor(private readonly vocab: number) {}
+  constructor(
+    private readonly vocab: number,
+    private readonly targetLength?: number,
+  ) {}
   trainBatch(step: number, batchSize: number, seqLen: number): Batch {
     const rng = Rng.derive(7, 'bench', step);
     const n = batchSize * seqLen;
     const x = new Int32Array(n);
-    const y = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      x[i] = rng.int(this.vocab);
-      y[i] = rng.int(this.vocab);
-    }
+    const y = new Int32Array(batchSize * (this.targetLength ?? seqLen));
+    for (let i = 0; i < n; i++) x[i] = rng.int(this.vocab);
+    for (let i = 0; i < y.length; i++) y[i] = rng.int(this.vocab);
     return { x, y };
   }
   valBatches(batchSize: number, seqLen: number, maxBatches: number): Batch[] {
@@ -54,8 +58,16 @@ export interface BenchConfig {
   contextLength: number;
   batchSize: number;
   norm: { name: string; options: Record<string, unknown> };
-  /** Model family (default `gpt`); `ngpt` ignores `norm` and trains with nGPT's settings. */
+  /**
+   * Model family (default `gpt`); `ngpt` ignores `norm` and trains with nGPT's settings; `encdec` is an
+   * encoder-decoder with `nLayers` encoder blocks, {@link nDecoderLayers} decoder blocks, source length
+   * `contextLength` and {@link targetLength} decoder positions (packed rows of both).
+   */
   family?: string;
+  /** Encoder-decoder: decoder blocks (M). */
+  nDecoderLayers?: number;
+  /** Encoder-decoder: decoder positions per row. */
+  targetLength?: number;
   /** nGPT's SwiGLU width per branch (default 4·d_model, NVIDIA's). */
   dFF?: number;
   /** Timed steps (after one warm-up step). */
@@ -83,7 +95,61 @@ export const SUITES: Record<string, Omit<BenchConfig, 'steps'> & { steps?: numbe
     norm: { name: 'deepnorm', options: {} },
     steps: 2,
   },
+  // DeepNet's 1,000 layers as the paper built them: 500 encoder + 500 decoder blocks (thin; recomputed).
+  encdec1000: {
+    name: 'encdec1000',
+    family: 'encdec',
+    dModel: 32,
+    nLayers: 500,
+    nDecoderLayers: 500,
+    nHeads: 2,
+    dFF: 64,
+    contextLength: 32,
+    targetLength: 32,
+    batchSize: 8,
+    norm: { name: 'deepnorm', options: {} },
+    steps: 2,
+  },
+  // The same shape at 1 + 1 blocks: a seconds-long smoke test of the encoder-decoder rows.
+  'encdec-smoke': {
+    name: 'encdec-smoke',
+    family: 'encdec',
+    dModel: 32,
+    nLayers: 1,
+    nDecoderLayers: 1,
+    nHeads: 2,
+    dFF: 64,
+    contextLength: 32,
+    targetLength: 32,
+    batchSize: 8,
+    norm: { name: 'deepnorm', options: {} },
+    steps: 2,
+  },
 };
+
+/** Tokens of one packed row: the context, plus the decoder positions of an encoder-decoder. */
+function rowLength(c: BenchConfig): number {
+  return c.contextLength + (c.targetLength ?? 0);
+}
+
+/** The raw model config of a benchmarked configuration. */
+function benchModelConfig(c: BenchConfig): Record<string, unknown> {
+  const family = c.family ?? 'gpt';
+  const shape = { dModel: c.dModel, nLayers: c.nLayers, nHeads: c.nHeads, contextLength: c.contextLength };
+  if (family === 'gpt') return { ...shape, norm: c.norm };
+  if (family === 'encdec')
+    return {
+      dModel: c.dModel,
+      nHeads: c.nHeads,
+      ...(c.dFF ? { dFF: c.dFF } : {}),
+      nEncoderLayers: c.nLayers,
+      nDecoderLayers: c.nDecoderLayers ?? c.nLayers,
+      sourceLength: c.contextLength,
+      targetLength: c.targetLength ?? c.contextLength,
+      norm: c.norm,
+    };
+  return { ...shape, ...(c.dFF ? { dFF: c.dFF } : {}) };
+}
 
 /** One row of the benchmark table. */
 export interface BenchRow {
@@ -178,7 +244,7 @@ export interface BenchOptions {
  * to ≈ 0.6 GB). `--recompute auto` turns recomputation on above 1.5 GB (the wasm heap is capped at 4 GB).
  */
 function activationBytes(c: BenchConfig): number {
-  return 47 * 4 * c.batchSize * c.contextLength * c.nLayers * c.dModel;
+  return 47 * 4 * c.batchSize * rowLength(c) * (c.nLayers + (c.nDecoderLayers ?? 0)) * c.dModel;
 }
 
 function wasmHeapMB(): number | undefined {
@@ -222,27 +288,22 @@ async function benchTraining(
   setStrataKernels(kernels === 'strata');
   const family = c.family ?? 'gpt';
   const fam = getModelFamily(family);
-  const shape = { dModel: c.dModel, nLayers: c.nLayers, nHeads: c.nHeads, contextLength: c.contextLength };
-  const model = fam.create(
-    fam.parseConfig(
-      family === 'gpt' ? { ...shape, norm: c.norm } : { ...shape, ...(c.dFF ? { dFF: c.dFF } : {}) },
-    ),
-    { seed: 1 },
-  );
+  const model = fam.create(fam.parseConfig(benchModelConfig(c)), { seed: 1 });
+  const L = rowLength(c);
   const training = parseTrainConfig(
     {
-      ...(family === 'gpt' ? {} : (fam.trainingDefaults ?? {})),
+      ...(fam.trainingDefaults ?? {}),
       steps: 1000,
       batchSize: c.batchSize,
-      seqLen: c.contextLength,
+      seqLen: L,
       lr: 1e-3,
       minLr: 1e-4,
       warmupSteps: 0,
       evalBatches: 1,
     },
-    c.contextLength,
+    L,
   );
-  const trainer = new Trainer(model, new RandomBatches(256), training, undefined, {
+  const trainer = new Trainer(model, new RandomBatches(256, c.targetLength), training, undefined, {
     workers,
     recompute,
     ...(workers > 1 ? { workerSetup: workerSetup() } : {}),
@@ -269,7 +330,7 @@ async function benchTraining(
       log(`${label}: step ${i + 1}/${steps} ${m.ms.toFixed(0)} ms (loss ${m.loss.toFixed(3)})`);
     }
     const ms = median(times);
-    const tokens = c.batchSize * c.contextLength;
+    const tokens = c.batchSize * L;
     const params = model.params.count();
     const heap = wasmHeapMB();
     return {
@@ -283,7 +344,7 @@ async function benchTraining(
       minMsPerStep: Math.min(...times),
       cpuMsPerStep: median(cpuTimes),
       tokensPerSec: (tokens * 1000) / ms,
-      gflopsPerSec: (trainingFlopsPerToken(model, c.contextLength) * tokens) / (ms / 1000) / 1e9,
+      gflopsPerSec: (trainingFlopsPerToken(model, L) * tokens) / (ms / 1000) / 1e9,
       peakRssMB: peakRss / 2 ** 20,
       ...(heap !== undefined ? { wasmHeapMB: heap } : {}),
       peakTensorMB: peakBytes / 2 ** 20,
@@ -490,7 +551,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       const recompute =
         o.recompute === 'on' || (o.recompute === 'auto' && activationBytes(c) > 1.5 * 2 ** 30);
       const steps = name === 'cpu' ? o.cpuSteps : c.steps;
-      if (name === 'cpu' && c.nLayers > 4) {
+      if (name === 'cpu' && c.nLayers + (c.nDecoderLayers ?? 0) > 4) {
         o.log(`${c.name} cpu: skipped (pure-JS backend; minutes per step)`);
         continue;
       }
@@ -742,8 +803,13 @@ export async function run(args: ParsedArgs): Promise<number> {
   };
   const o = benchOptionsFromArgs(args, log);
   for (const c of o.configs) {
+    const encdec = c.family === 'encdec';
+    const layers = encdec ? `${c.nLayers}+${c.nDecoderLayers ?? c.nLayers} (encoder+decoder)` : c.nLayers;
+    const context = encdec
+      ? `source ${c.contextLength} + target ${c.targetLength}`
+      : `context ${c.contextLength}`;
     log(
-      `${c.name}: ${c.family && c.family !== 'gpt' ? `${c.family}${c.dFF ? ` (d_ff ${c.dFF})` : ''}, ` : ''}d_model ${c.dModel}, ${c.nLayers} layers, ${c.nHeads} heads, context ${c.contextLength}, batch ${c.batchSize}, ${c.family && c.family !== 'gpt' ? 'no norm layers' : c.norm.name}, byte vocab, AdamW`,
+      `${c.name}: ${c.family && c.family !== 'gpt' ? `${c.family}${c.dFF ? ` (d_ff ${c.dFF})` : ''}, ` : ''}d_model ${c.dModel}, ${layers} layers, ${c.nHeads} heads, ${context}, batch ${c.batchSize}, ${c.family === 'ngpt' ? 'no norm layers' : c.norm.name}, byte vocab, AdamW`,
     );
   }
   const report = await runBench(o);
