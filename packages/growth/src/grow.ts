@@ -17,7 +17,7 @@ import { type Current, dimsOf, fail, type StageReport, type StageResult, worst }
 import { compareRuns, makeProbe, type ProbeIds, type ProbeRun, probeRun } from './verify.js';
 import { type WidthRequest, widthStage } from './width/stage.js';
 
-export { resolveGrowth } from './resolve.js';
+export { resolveGrowth, resolveStackDepths } from './resolve.js';
 
 /** Where new blocks go when only a count or factor is given. */
 export type DepthPlacement = 'interleave' | 'top' | 'bottom';

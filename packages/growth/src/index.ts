@@ -1,7 +1,8 @@
 /**
  * `@strata/growth`: function-preserving growth of trained Strata models (see the Growth guide):
  * d_model (isometric or tile map, non-integer by zero-padding or average coordinates), heads, head dim (q/k
- * factor, RoPE pairs with repeated frequencies), FFN width, depth (each strategy's identity block), paired
+ * factor, RoPE pairs with repeated frequencies), FFN width, depth (each strategy's identity block; per stack for
+ * encoder-decoder models), paired
  * zero-sum noise for symmetry breaking, and AdamW state growth — each transform measured on a probe batch.
  *
  * ```ts
@@ -25,6 +26,8 @@ export {
   acceptsConfigKey,
   type ConfigTarget,
   coreLayout,
+  encDecGrowth,
+  encoderGrowth,
   type FamilyInfo,
   type GrowthFamily,
   getGrowthFamily,
@@ -34,6 +37,8 @@ export {
   ngptGrowth,
   registerGrowthFamily,
   ropeRepeatKey,
+  type StackInfo,
+  stacksOf,
 } from './families.js';
 export {
   type DepthPlacement,
@@ -44,6 +49,7 @@ export {
   type GrowthSpec,
   growModel,
   resolveGrowth,
+  resolveStackDepths,
   type TransformReport,
 } from './grow.js';
 export { type HostTensor, type Origin, readParams, type StageTensor } from './host.js';
@@ -82,6 +88,7 @@ export {
   type AxisSpec,
   type AxisUse,
   type FreshKind,
+  fusedMap,
   headFeatureSource,
   headMap,
   identityMap,

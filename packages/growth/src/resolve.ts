@@ -101,7 +101,12 @@ export function resolveGrowth(
 export function resolveStackDepths(
   info: FamilyInfo,
   spec: GrowthSpec,
-): { stack: StackInfo['name']; insertAt: number[] }[] {
+): {
+  /** The stack that grows. */
+  stack: StackInfo['name'];
+  /** Its block indices each new block is inserted before, ascending. */
+  insertAt: number[];
+}[] {
   const stacks = stacksOf(info);
   const dep = spec.depth;
   if (dep === undefined) return [];

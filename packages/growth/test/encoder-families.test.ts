@@ -11,6 +11,7 @@ import { registerBuiltinNorms } from '@strata/norms';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type GrowthSpec, growModel } from '../src/index.js';
 import { logits, maxAbsDiff, randomize } from './helpers.js';
+import { OPTIONS, type Outcome, POST_TYPE, STRATEGIES, type Strategy } from './matrix.js';
 
 beforeAll(async () => {
   await initBackend('cpu');
@@ -88,24 +89,6 @@ async function relDelta(arch: Arch, small: LanguageModel, big: LanguageModel): P
   for (const v of a) m = Math.max(m, Math.abs(v));
   return maxAbsDiff(a, b) / m;
 }
-
-const STRATEGIES = [
-  'pre-ln',
-  'post-ln',
-  'deepnorm',
-  'subln',
-  'sandwich-ln',
-  'rezero',
-  'layerscale',
-  'admin',
-  'mix-ln',
-] as const;
-type Strategy = (typeof STRATEGIES)[number];
-type Outcome = 'exact' | 'eps' | 'refuse';
-
-const OPTIONS: Partial<Record<Strategy, Record<string, unknown>>> = { 'mix-ln': { fraction: 0.5 } };
-/** Strategies whose new blocks are Post-LN-type (re-normalization: exact up to eps). */
-const POST_TYPE = new Set<Strategy>(['post-ln', 'deepnorm', 'admin']);
 
 /**
  * The expected outcome of each transform (Growth guide): width, FFN and head growth carry over unchanged from

@@ -16,7 +16,8 @@ beforeAll(async () => {
   registerBuiltinNorms();
 });
 
-const STRATEGIES = [
+/** Every built-in strategy. */
+export const STRATEGIES = [
   'pre-ln',
   'post-ln',
   'deepnorm',
@@ -27,14 +28,14 @@ const STRATEGIES = [
   'admin',
   'mix-ln',
 ] as const;
-type Strategy = (typeof STRATEGIES)[number];
+export type Strategy = (typeof STRATEGIES)[number];
 type Kind = 'layernorm' | 'rmsnorm';
 type Pos = 'learned' | 'rope';
-type Outcome = 'exact' | 'eps' | 'refuse';
+export type Outcome = 'exact' | 'eps' | 'refuse';
 
 /** Mix-LN with fraction 0.5 over 2 layers: layer 0 Post-LN, layer 1 Pre-LN. */
-const OPTIONS: Partial<Record<Strategy, Record<string, unknown>>> = { 'mix-ln': { fraction: 0.5 } };
-const POST_TYPE = new Set<Strategy>(['post-ln', 'deepnorm', 'admin']);
+export const OPTIONS: Partial<Record<Strategy, Record<string, unknown>>> = { 'mix-ln': { fraction: 0.5 } };
+export const POST_TYPE = new Set<Strategy>(['post-ln', 'deepnorm', 'admin']);
 
 /** A new block inserted before small block `p` (of 2) is Post-LN-type (growth.md §3.2). */
 function postInsertion(s: Strategy, p: number): boolean {

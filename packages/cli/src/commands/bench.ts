@@ -74,6 +74,22 @@ export interface BenchConfig {
   steps: number;
 }
 
+/** DeepNet's 1,000 layers as the paper built them: 500 encoder + 500 decoder blocks (thin; recomputed). */
+const ENCDEC_1000: Omit<BenchConfig, 'steps'> & { steps?: number } = {
+  name: 'encdec1000',
+  family: 'encdec',
+  dModel: 32,
+  nLayers: 500,
+  nDecoderLayers: 500,
+  nHeads: 2,
+  dFF: 64,
+  contextLength: 32,
+  targetLength: 32,
+  batchSize: 8,
+  norm: { name: 'deepnorm', options: {} },
+  steps: 2,
+};
+
 /** Named configurations (`--suite`). `reference` takes the model flags. */
 export const SUITES: Record<string, Omit<BenchConfig, 'steps'> & { steps?: number }> = {
   deep100: {
@@ -95,36 +111,9 @@ export const SUITES: Record<string, Omit<BenchConfig, 'steps'> & { steps?: numbe
     norm: { name: 'deepnorm', options: {} },
     steps: 2,
   },
-  // DeepNet's 1,000 layers as the paper built them: 500 encoder + 500 decoder blocks (thin; recomputed).
-  encdec1000: {
-    name: 'encdec1000',
-    family: 'encdec',
-    dModel: 32,
-    nLayers: 500,
-    nDecoderLayers: 500,
-    nHeads: 2,
-    dFF: 64,
-    contextLength: 32,
-    targetLength: 32,
-    batchSize: 8,
-    norm: { name: 'deepnorm', options: {} },
-    steps: 2,
-  },
+  encdec1000: ENCDEC_1000,
   // The same shape at 1 + 1 blocks: a seconds-long smoke test of the encoder-decoder rows.
-  'encdec-smoke': {
-    name: 'encdec-smoke',
-    family: 'encdec',
-    dModel: 32,
-    nLayers: 1,
-    nDecoderLayers: 1,
-    nHeads: 2,
-    dFF: 64,
-    contextLength: 32,
-    targetLength: 32,
-    batchSize: 8,
-    norm: { name: 'deepnorm', options: {} },
-    steps: 2,
-  },
+  'encdec-smoke': { ...ENCDEC_1000, name: 'encdec-smoke', nLayers: 1, nDecoderLayers: 1 },
 };
 
 /** Tokens of one packed row: the context, plus the decoder positions of an encoder-decoder. */
