@@ -5,11 +5,13 @@
 # (no download), Adam(0.9, 0.98), cosine to lr/10 over the budget, per-block recomputation through both stacks
 # (the activations of 1,000 blocks do not fit the 4 GB wasm heap otherwise), both cores (--workers 2).
 #
-# Cost, measured on this machine (`strata bench --backends wasm --suite encdec1000 --workers 1`, load ≈ 20 on
-# 2 cores): 9.8 CPU-s per step (73 s wall under that load), peak RSS 620 MB (wasm heap 358 MB); a 4-step
-# `strata train` of this model: 80 CPU-s in all, peak RSS 1.35 GB. So STEPS=300 is ≈ 50 CPU-minutes of steps
-# plus ≈ 5 for the evaluations (every 25 steps, 2 batches, greedy decoding for exact match): about 1 CPU-hour,
-# ≈ 30–35 minutes of wall time on 2 idle cores.
+# Cost, measured on this machine (2 shared cores, load 20–30): `strata bench --backends wasm --suite encdec1000
+# --workers 1` gives 9.8 CPU-s per training step (73 s wall under that load), peak RSS 620 MB (wasm heap 358 MB).
+# This script with STEPS=2 (both cores): 125 CPU-s in all — 2 steps, the evaluations at steps 0 and 2 (each
+# ≈ 40 CPU-s: 2 batches, and greedy decoding through the 500 decoder blocks for exact match), the start and a
+# checkpoint —, 19 min of wall time at load ≈ 30, peak RSS 1.58 GB; the loss went 5.571 → 5.405, validation
+# 5.564 → 5.363. So STEPS=300 is ≈ 50 CPU-minutes of steps plus ≈ 5 for the 7 evaluations (every 50 steps):
+# about 1 CPU-hour, ≈ 30–35 minutes of wall time on 2 idle cores.
 #
 # Reports loss falling (first and last training loss, validation loss and token accuracy), s/step and peak
 # memory (/usr/bin/time -v). Resumable: run it again after an interruption (`--resume` continues the run).
@@ -26,7 +28,7 @@ else
     --encoder-layers 500 --decoder-layers 500 --d-model 32 --heads 2 --d-ff 64
     --source-length 32 --target-length 32 --batch-size 8
     --lr "${LR:-2e-3}" --warmup 0 --schedule cosine --beta2 0.98 --weight-decay 0 --grad-clip 0
-    --steps "${STEPS:-300}" --eval-every 25 --eval-batches 2 --checkpoint-every 25
+    --steps "${STEPS:-300}" --eval-every 50 --eval-batches 2 --checkpoint-every 25
     --workers "${WORKERS:-2}" --recompute --backend wasm --json --out "$dir")
 fi
 /usr/bin/time -v node packages/cli/dist/bin.js "${args[@]}" >> "$dir.log" 2> "$dir.time" || {
