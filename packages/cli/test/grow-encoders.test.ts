@@ -46,6 +46,14 @@ function relDiff(a: Float32Array, b: Float32Array): number {
 
 const text = (s: string) => [...Buffer.from(s)];
 
+/** Trains a 1L-1L encoder-decoder (span corruption) with `norm` into `out`; returns `out`. */
+async function trainEncDec(norm: string, out: string): Promise<string> {
+  const shape = ['--layers', '1', '--source-length', '12', '--target-length', '8', '--norm', norm];
+  const t = await strataRun(['train', '--arch', 'encoder-decoder', ...shape, ...COMMON, '--out', out]);
+  expect(t.code, t.stderr).toBe(0);
+  return out;
+}
+
 describe('strata grow on encoder checkpoints', () => {
   it('grows an encoder-only (MLM) checkpoint ×2 in width and depth with --verify', async () => {
     const small = join(tmp, 'enc');
@@ -86,20 +94,7 @@ describe('strata grow on encoder checkpoints', () => {
   });
 
   it('grows the decoder of an encoder-decoder (span corruption) and refuses DeepNorm depth by name', async () => {
-    const shape = ['--layers', '1', '--source-length', '12', '--target-length', '8'];
-    const small = join(tmp, 'ed');
-    const t = await strataRun([
-      'train',
-      '--arch',
-      'encoder-decoder',
-      ...shape,
-      ...COMMON,
-      '--norm',
-      'post-ln',
-      '--out',
-      small,
-    ]);
-    expect(t.code, t.stderr).toBe(0);
+    const small = await trainEncDec('post-ln', join(tmp, 'ed'));
     const big = join(tmp, 'ed-big');
     const g = await strataRun([
       'grow',
@@ -124,19 +119,7 @@ describe('strata grow on encoder checkpoints', () => {
     const rows = [[...text('a brown fox'), 256, 258, ...text('fox dog')]];
     expect(relDiff(await logitsOf(small, rows), await logitsOf(big, rows))).toBeLessThan(1e-4);
 
-    const dn = join(tmp, 'ed-deepnorm');
-    const t2 = await strataRun([
-      'train',
-      '--arch',
-      'encoder-decoder',
-      ...shape,
-      ...COMMON,
-      '--norm',
-      'deepnorm',
-      '--out',
-      dn,
-    ]);
-    expect(t2.code, t2.stderr).toBe(0);
+    const dn = await trainEncDec('deepnorm', join(tmp, 'ed-deepnorm'));
     const out = join(tmp, 'ed-deepnorm-big');
     const r = await strataRun(['grow', '--checkpoint', dn, '--out', out, '--depth', '2', '--verify']);
     expect(r.code).not.toBe(0);
