@@ -21,7 +21,7 @@ import {
   trainingFlops,
   writeFileAtomic,
 } from '@strata/core';
-import { type GrowthSpec, growModel, makeProbe } from '@strata/growth';
+import { type GrowthSpec, growModel } from '@strata/growth';
 import { type ParsedArgs, parseCommandArgs, splitWords, UsageError } from '../args.js';
 import { createModel } from '../run-training.js';
 import { growSpec } from '../specs.js';
@@ -110,8 +110,8 @@ export async function growthBudget(args: ParsedArgs, arm: GrowthArm): Promise<Gr
   const small = createModel(family, raw, training.seed);
   let big: LanguageModel | undefined;
   try {
-    const probe = makeProbe(small.config.vocabSize, Math.min(8, small.config.contextLength), 1, 0);
-    big = (await growModel(small, { ...arm.spec, allowApprox: true, noise: 0 }, { probe })).model;
+    // the family's default probe (an encoder-decoder needs its packed rows)
+    big = (await growModel(small, { ...arm.spec, allowApprox: true, noise: 0 })).model;
     const cs = trainingFlops(small, training.seqLen).flopsPerToken;
     const cl = trainingFlops(big, training.seqLen).flopsPerToken;
     const T = training.steps;
