@@ -16,11 +16,13 @@ export {
   compare,
   defaultLrGrid,
   extensionLr,
+  flopsAt,
   markStalled,
   type RunSummary,
   type Variant,
   type VariantSweep,
 } from './commands/compare.js';
+export type { GrowthRecord } from './commands/compare-growth.js';
 export { main, reportError, UsageError } from './main.js';
 export {
   type BandPoint,
