@@ -385,7 +385,13 @@ export function gpt2TokenizerJSON(): string {
   return gpt2Cache;
 }
 
-/** GPT-2's tokenizer (kind `"gpt2"`), from {@link gpt2TokenizerJSON}. */
+let gpt2Instance: HFTokenizer | undefined;
+
+/** GPT-2's tokenizer (kind `"gpt2"`), from {@link gpt2TokenizerJSON}; one shared instance (it is immutable). */
 export function gpt2Tokenizer(): HFTokenizer {
-  return new HFTokenizer(gpt2TokenizerJSON(), { kind: 'gpt2', source: 'GPT-2 (js-tiktoken gpt2 ranks)' });
+  gpt2Instance ??= new HFTokenizer(gpt2TokenizerJSON(), {
+    kind: 'gpt2',
+    source: 'GPT-2 (js-tiktoken gpt2 ranks)',
+  });
+  return gpt2Instance;
 }
