@@ -60,13 +60,15 @@ describe('GPT-2 tokenizer', () => {
     expect(sha(encoder)).toBe('196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783');
   });
 
-  it('round-trips the whole Brown corpus, document by document', { timeout: 600_000 }, () => {
+  it('round-trips the whole Brown corpus, document by document', { timeout: 600_000 }, async () => {
     const { documents } = loadBrownCorpus();
     let tokens = 0;
-    for (const doc of documents) {
+    for (const [i, doc] of documents.entries()) {
       const ids = gpt2.encode(doc);
       tokens += ids.length;
       expect(gpt2.decode(ids)).toBe(doc);
+      // let the test worker answer vitest between documents (a long synchronous loop starves its RPC)
+      if (i % 8 === 0) await new Promise((r) => setImmediate(r));
     }
     expect(tokens).toBeGreaterThan(1_000_000);
   });
