@@ -962,8 +962,8 @@ function chanceOf(runs: readonly RunSummary[], shared: ParsedArgs): number {
       if (typeof v === 'number') return Math.log(v);
     }
   }
-  const { raw } = modelConfigFromArgs(shared);
-  return Math.log(Number(raw.vocabSize ?? 256));
+  // the model's vocabulary as a run of the grid builds it (a --tokenizer sets it)
+  return Math.log(Number(planFreshRun(shared).config.vocabSize));
 }
 
 /** Rebuilds DIR/report.md and the plots from the runs kept there (e.g. with a new `--target-*`). */
