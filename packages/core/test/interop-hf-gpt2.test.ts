@@ -346,7 +346,8 @@ describe('importHFGPT2', () => {
     expect(err).toBeLessThan(2e-5);
     expect((m.config as GPTConfig).tiedEmbeddings).toBe(true);
     expect((m.config as GPTConfig).dFF).toBe(40);
-    expect((m.config as GPTConfig).dropout).toBe(0.1);
+    // resid_pdrop 0.1 is a training setting: an imported model does not train with dropout unless asked
+    expect((m.config as GPTConfig).dropout).toBe(0);
     m.dispose();
   });
 

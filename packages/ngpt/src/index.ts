@@ -35,3 +35,12 @@ export {
   summarizeScales,
 } from './scales.js';
 export { NGPT_TRAINING_DEFAULTS } from './training.js';
+export {
+  exportNvidiaNGPT,
+  fromNvidiaNGPTConfig,
+  importNvidiaNGPT,
+  nvidiaNGPTFormat,
+  nvidiaNGPTLayout,
+  nvidiaNGPTProblems,
+  toNvidiaNGPTConfig,
+} from './interop.js';

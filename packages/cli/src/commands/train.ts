@@ -17,6 +17,7 @@ import {
   type TrainConfig,
 } from '@strata/core';
 import { explicitFlags, type ParsedArgs, UsageError } from '../args.js';
+import { type InitFromRecord, planInitFrom } from '../init-from.js';
 import { describePhase, parseLrScale, resumePhase } from '../phase.js';
 import { progressIsJson } from '../progress.js';
 import {
@@ -165,15 +166,27 @@ export async function run(args: ParsedArgs): Promise<number> {
     throw new UsageError(
       '--phase, --rewarm and --resume-schedule set the schedule of a resumed run: give them with --resume',
     );
+  if (args['keep-optimizer'] && !args['init-from'])
+    throw new UsageError('--keep-optimizer applies to --init-from (a fine-tuning run)');
   const backend = await setupRuntime(args);
-  const { family, raw, task, config, training, data } = planFreshRun(args, { firstRun: true });
+  // --init-from: model and weights from a checkpoint, training from the flags (see init-from.ts).
+  const init = args['init-from'] !== undefined ? await planInitFrom(args) : undefined;
+  const { family, raw, task, config, training, data } = init
+    ? { ...init, raw: init.config }
+    : planFreshRun(args, { firstRun: true });
   // The first-run defaults apply to the decoder-only language model (no --task); so do both cores and the sample.
   const firstRun = !task;
   const normName = (config as { norm?: { name?: string } }).norm?.name;
   const runDir = String(
     args.out ?? join('runs', `${family}${normName ? `-${normName}` : ''}-${timestamp()}`),
   );
-  const lock = acquireDirLock(runDir, { label: `--out ${runDir}` });
+  let lock: ReturnType<typeof acquireDirLock>;
+  try {
+    lock = acquireDirLock(runDir, { label: `--out ${runDir}` });
+  } catch (e) {
+    init?.model.dispose();
+    throw e;
+  }
   try {
     if (dirEntriesExceptLock(runDir).length > 0 && !args.force) {
       throw new StrataError(
@@ -187,7 +200,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     // Data first: a data error is the first (and only) thing the user sees (tasks build theirs in runTraining).
     const dataset = task ? undefined : await datasetFor(data, training);
     checkTrainingMemory(config, training, backend.name, trainerOptions);
-    const model = createModelWithProgress(family, raw, training.seed, json);
+    const model = init ? init.model : createModelWithProgress(family, raw, training.seed, json);
     try {
       const workers = firstRun
         ? workersFor(args, backend, model, training)
@@ -207,6 +220,13 @@ export async function run(args: ParsedArgs): Promise<number> {
           ...model.summary(),
         ],
         ...(task ? { task } : {}),
+        ...(init
+          ? {
+              initFrom: init.record,
+              notes: init.notes,
+              ...(init.optimizer ? { optimizer: init.optimizer } : {}),
+            }
+          : {}),
       });
       if (!task) await printSample(model, data, res, json);
       printPaths(res, json);
@@ -275,6 +295,7 @@ async function resume(args: ParsedArgs): Promise<number> {
         trainer: trainerOptions,
         notes: plan.notes,
         ...(plan.phaseEvent ? { phaseEvent: plan.phaseEvent } : {}),
+        ...(plan.initFrom ? { initFrom: plan.initFrom } : {}),
       });
       if (!plan.task) await printSample(loaded.model, plan.data, res, json);
       printPaths(res, json);
@@ -299,6 +320,7 @@ function resumePlan(
   notes: string[];
   phaseEvent?: Record<string, unknown>;
   task?: TaskSpec;
+  initFrom?: InitFromRecord;
 } {
   const record = loaded.config.training as (Record<string, unknown> & { data?: DataSpec }) | undefined;
   const missing = [
@@ -316,8 +338,9 @@ function resumePlan(
   const {
     data: savedData,
     task,
+    initFrom,
     ...saved
-  } = record as Record<string, unknown> & { data: DataSpec; task?: TaskSpec };
+  } = record as Record<string, unknown> & { data: DataSpec; task?: TaskSpec; initFrom?: InitFromRecord };
   const notes: string[] = [];
   const overrides: Record<string, unknown> = {};
   for (const flag of given) {
@@ -373,7 +396,14 @@ function resumePlan(
   const phaseEvent = phase.event
     ? { ...phase.event, steps: training.steps, note: describePhase(phase.event, training.steps) }
     : undefined;
-  return { training, data, notes, ...(phaseEvent ? { phaseEvent } : {}), ...(task ? { task } : {}) };
+  return {
+    training,
+    data,
+    notes,
+    ...(phaseEvent ? { phaseEvent } : {}),
+    ...(task ? { task } : {}),
+    ...(initFrom ? { initFrom } : {}),
+  };
 }
 
 /** The line that states what happens to the learning rate when `--steps` changes on resume. */
