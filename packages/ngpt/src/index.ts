@@ -15,6 +15,15 @@
  */
 export { NGPT_DEFAULTS, type NGPTConfig, parseNGPTConfig } from './config.js';
 export { ngptFamily, registerNGPT } from './family.js';
+export {
+  exportNvidiaNGPT,
+  fromNvidiaNGPTConfig,
+  importNvidiaNGPT,
+  nvidiaNGPTFormat,
+  nvidiaNGPTLayout,
+  nvidiaNGPTProblems,
+  toNvidiaNGPTConfig,
+} from './interop.js';
 export { NGPT, type NGPTForwardWithHidden } from './model.js';
 export {
   normalizeMatrices,
@@ -35,12 +44,3 @@ export {
   summarizeScales,
 } from './scales.js';
 export { NGPT_TRAINING_DEFAULTS } from './training.js';
-export {
-  exportNvidiaNGPT,
-  fromNvidiaNGPTConfig,
-  importNvidiaNGPT,
-  nvidiaNGPTFormat,
-  nvidiaNGPTLayout,
-  nvidiaNGPTProblems,
-  toNvidiaNGPTConfig,
-} from './interop.js';
