@@ -34,6 +34,7 @@ import {
   type ExportLayoutResult,
   exportLayout,
   HF_CONFIG_FILE,
+  type ImportedConfig,
   importLayout,
   type LanguageModel,
   type LayoutFormat,
@@ -179,10 +180,7 @@ export function toNvidiaNGPTConfig(c: NGPTConfig): Record<string, unknown> {
  * The nGPT config of an NVIDIA `GPTConfig` JSON (`use_nGPT=1`, `bias=false`, `base_scale = 1/√n_embd`); the
  * effective scale values come from the tensors, the constants are Strata's defaults.
  */
-export function fromNvidiaNGPTConfig(
-  raw: Record<string, unknown>,
-  source = HF_CONFIG_FILE,
-): { family: string; config: Record<string, unknown> } {
+export function fromNvidiaNGPTConfig(raw: Record<string, unknown>, source = HF_CONFIG_FILE): ImportedConfig {
   const p: string[] = [];
   if (raw.use_nGPT !== undefined && raw.use_nGPT !== 1)
     p.push(`use_nGPT is ${String(raw.use_nGPT)} (expected 1)`);

@@ -33,8 +33,10 @@ export {
 export {
   configRefusal,
   type ExportLayoutResult,
+  type ExternalValues,
   exportLayout,
   fromExternalTensors,
+  type ImportedConfig,
   importLayout,
   type LayoutFormat,
   type TensorMapping,

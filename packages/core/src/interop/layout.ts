@@ -120,7 +120,7 @@ export function fromExternalTensors(
   layout: readonly TensorMapping[],
   tensors: ReadonlyMap<string, SafetensorsTensor>,
   source: string,
-): { values: Map<string, Float32Array>; used: Set<string> } {
+): ExternalValues {
   const values = new Map<string, Float32Array>();
   const used = new Set<string>();
   const missing = [...new Set(layout.filter((r) => !r.alias && !tensors.has(r.name)).map((r) => r.name))];
@@ -161,6 +161,22 @@ export function fromExternalTensors(
   return { values, used };
 }
 
+/** The Strata side of an external `config.json`: model family and raw (unvalidated) config. */
+export interface ImportedConfig {
+  /** Strata model family (`gpt`, `encoder`, `ngpt`). */
+  family: string;
+  /** Raw model config for the family's `parseConfig`. */
+  config: Record<string, unknown>;
+}
+
+/** What {@link fromExternalTensors} returns. */
+export interface ExternalValues {
+  /** Strata parameter values by name. */
+  values: Map<string, Float32Array>;
+  /** External tensor names that were read (or accepted as tied copies). */
+  used: Set<string>;
+}
+
 /**
  * A model format described by a layout: how to check a Strata model against it, its tensor layout, its
  * `config.json`, and the way back from that config.
@@ -180,11 +196,7 @@ export interface LayoutFormat {
    * The Strata family and raw config of a `config.json` of this format (training-only settings dropped:
    * dropout 0 unless `options.dropout`).
    */
-  fromConfig(
-    raw: Record<string, unknown>,
-    source: string,
-    options: { dropout?: number },
-  ): { family: string; config: Record<string, unknown> };
+  fromConfig(raw: Record<string, unknown>, source: string, options: { dropout?: number }): ImportedConfig;
 }
 
 /** What {@link exportLayout} wrote. */

@@ -37,6 +37,7 @@ import {
   configRefusal,
   type ExportLayoutResult,
   exportLayout,
+  type ImportedConfig,
   importLayout,
   type LayoutFormat,
   type TensorMapping,
@@ -236,7 +237,7 @@ export function fromTorchscaleConfig(
   raw: Record<string, unknown>,
   source = HF_CONFIG_FILE,
   options: { dropout?: number } = {},
-): { family: string; config: Record<string, unknown> } {
+): ImportedConfig {
   const cls = raw.torchscale_class;
   if (cls !== 'Decoder' && cls !== 'Encoder')
     throw configRefusal(source, [
