@@ -96,9 +96,17 @@ export function interopFormat(name: unknown): InteropFormat {
   return f;
 }
 
-/** A probe batch of random tokens (`batch` × min(context, 32)), the same for both sides of a check. */
+/**
+ * A probe batch of random tokens (`batch` × min(context, 32); an encoder-decoder: the source plus up to 16
+ * decoder tokens), the same for both sides of a check.
+ */
 export function probeIds(model: LanguageModel, batch: number, seed = 1): number[][] {
-  const T = Math.min(model.config.contextLength as number, 32);
+  const c = model.config as { contextLength: number; sourceLength?: number; targetLength?: number };
+  // an encoder-decoder row packs the whole source and 1..targetLength decoder tokens
+  const T =
+    c.sourceLength !== undefined
+      ? c.sourceLength + Math.min(c.targetLength ?? 1, 16)
+      : Math.min(c.contextLength, 32);
   return makeProbe(model.config.vocabSize as number, T, batch, seed);
 }
 

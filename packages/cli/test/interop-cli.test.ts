@@ -253,6 +253,39 @@ describe('strata import / export / train --init-from', () => {
     expect(JSON.parse(readFileSync(join(root, 'k', 'checkpoint', 'state.json'), 'utf8')).optimizerStep).toBe(
       3,
     );
+    // a grown checkpoint: the fine-tuning run records its origin
+    const grow = await strataRun([
+      'grow',
+      '--checkpoint',
+      base,
+      '--width',
+      '2',
+      '--out',
+      join(root, 'grown'),
+    ]);
+    expect(grow.code, grow.stderr).toBe(0);
+    const fg = await strataRun([
+      'train',
+      '--init-from',
+      join(root, 'grown'),
+      '--data',
+      'markov:32',
+      '--steps',
+      '1',
+      '--batch-size',
+      '4',
+      '--eval-batches',
+      '1',
+      '--backend',
+      'wasm',
+      '--out',
+      join(root, 'fg'),
+      '--json',
+    ]);
+    expect(fg.code, fg.stderr).toBe(0);
+    const fgCfg = JSON.parse(readFileSync(join(root, 'fg', 'checkpoint', 'config.json'), 'utf8'));
+    expect(fgCfg.training.initFrom).toMatchObject({ origin: 'grown', keptOptimizer: false, step: 2 });
+    expect(fgCfg.model.dModel).toBe(64);
     const refused = await strataRun([
       'export',
       '--checkpoint',

@@ -64,13 +64,20 @@ const ids = [
   [3, 17, 250, 9, 44, 120, 7, 0, 255, 31, 64, 12],
   [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
 ];
+/** Packed encoder-decoder rows: 6 source tokens (padding 256 in the first) and `<bos>` + 5 decoder tokens. */
+const encdecIds = [
+  [3, 17, 250, 256, 256, 256, 258, 31, 64, 12, 9, 1],
+  [1, 2, 3, 4, 5, 6, 258, 8, 9, 10, 11, 12],
+];
+const probeFor = (family: string) => (family === 'encdec' ? encdecIds : ids);
 
 function logits(model: LanguageModel): number[][][] {
-  return tf.tidy(() => model.forward(tf.tensor2d(ids, [2, 12], 'int32')).arraySync() as number[][][]);
+  const x = probeFor(model.family);
+  return tf.tidy(() => model.forward(tf.tensor2d(x, [2, 12], 'int32')).arraySync() as number[][][]);
 }
 
-function torchLogits(format: string, dir: string): number[][][] {
-  const r = spawnSync(PY, [SCRIPT, format, dir, JSON.stringify(ids)], {
+function torchLogits(format: string, dir: string, family: string): number[][][] {
+  const r = spawnSync(PY, [SCRIPT, format, dir, JSON.stringify(probeFor(family))], {
     encoding: 'utf8',
     maxBuffer: 1 << 28,
   });
@@ -167,6 +174,24 @@ const CASES: { label: string; format: string; family: string; config: Record<str
       padId: null,
     },
   },
+  ...['deepnorm', 'subln', 'post-ln'].map((norm) => ({
+    label: `torchscale encoder-decoder ${norm}`,
+    format: 'torchscale',
+    family: 'encdec',
+    config: {
+      vocabSize: 276,
+      dModel: 16,
+      nHeads: 2,
+      nEncoderLayers: 2,
+      nDecoderLayers: 3,
+      sourceLength: 6,
+      targetLength: 8,
+      positions: 'learned',
+      activation: 'gelu_erf',
+      norm,
+      tiedEmbeddings: norm !== 'subln',
+    },
+  })),
   { label: 'nGPT', format: 'ngpt', family: 'ngpt', config: { ...small } },
 ];
 
@@ -186,7 +211,7 @@ describe('export → import round trips (random tiny models, every weight random
       for (const [k, v] of a)
         for (let i = 0; i < v.length; i++) w = Math.max(w, Math.abs(v[i]! - b.get(k)![i]!));
       expect(w).toBeLessThanOrEqual(1e-6); // exact, or float32 round-off of the nGPT scale conversion
-      const { maxAbsDelta, maxAbsLogit } = compareLogits(model, back, ids);
+      const { maxAbsDelta, maxAbsLogit } = compareLogits(model, back, probeFor(c.family));
       expect(maxAbsLogit).toBeGreaterThan(0.1);
       expect(maxAbsDelta).toBeLessThanOrEqual(1e-5 * maxAbsLogit);
       model.dispose();
@@ -203,7 +228,7 @@ describe.skipIf(!hasTorch)(
         const model = await randomModel(c.family, c.config);
         const dir = tmp();
         await INTEROP_FORMATS[c.format]!.write(model, dir);
-        const { diff, scale } = maxDiff(logits(model), torchLogits(c.format, dir));
+        const { diff, scale } = maxDiff(logits(model), torchLogits(c.format, dir, c.family));
         expect(scale).toBeGreaterThan(0.1);
         expect(diff).toBeLessThan(2e-5 * Math.max(1, scale));
         model.dispose();

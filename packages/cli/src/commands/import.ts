@@ -43,7 +43,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     const checkpoint = join(out, 'checkpoint');
     const vocab = model.config.vocabSize as number;
     const tokenizer =
-      model.family === 'encoder' && vocab > 256
+      (model.family === 'encoder' || model.family === 'encdec') && vocab > 256
         ? new ByteSpecialTokenizer(Math.max(0, vocab - 260)).toJSON()
         : new ByteTokenizer().toJSON();
     const importedFrom = {

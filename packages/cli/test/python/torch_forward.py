@@ -118,53 +118,98 @@ def llama(cfg, W, ids):
 
 def torchscale(cfg, W, ids):
     c = cfg["config"]
-    stack = "decoder" if cfg["torchscale_class"] == "Decoder" else "encoder"
-    # torchscale's DecoderConfig/EncoderConfig defaults and postprocessing()
+    cls = cfg["torchscale_class"]
+    # torchscale's config defaults and postprocessing() (it sets encoder_normalize_before only)
     deepnorm, subln = c.get("deepnorm", False), c.get("subln", True)
-    before = c.get(f"{stack}_normalize_before", True)
+    before = {s: c.get(f"{s}_normalize_before", True) for s in ("encoder", "decoder")}
     if deepnorm:
         subln = False
-        if stack == "encoder":
-            before = False
+        before["encoder"] = False
     if subln:
         deepnorm = False
-        if stack == "encoder":
-            before = True
-    L, H, eps = c[f"{stack}_layers"], c[f"{stack}_attention_heads"], c.get("layernorm_eps", 1e-5)
-    alpha = math.pow(2.0 * L, 0.25) if deepnorm else 1.0
+        before["encoder"] = True
+    eps = c.get("layernorm_eps", 1e-5)
     act = F.gelu if c.get("activation_fn", "gelu") == "gelu" else F.relu
-    scale_emb = 1.0 if c.get("no_scale_embedding", True) else math.sqrt(c[f"{stack}_embed_dim"])
-    T = ids.shape[1]
-    x = scale_emb * W["embed_tokens.weight"][ids]
-    if cfg.get("embed_positions"):
-        x = x + W["embed_positions.weight"][torch.arange(2, T + 2)]  # PositionalEmbedding: fairseq offset 2
-    pad = ids.eq(cfg["pad_token_id"]) if stack == "encoder" and cfg.get("pad_token_id") is not None else None
+    N, M = c.get("encoder_layers", 0), c.get("decoder_layers", 0)
+    if not deepnorm:
+        alpha = {"encoder": 1.0, "decoder": 1.0}
+    elif cls == "EncoderDecoder":  # encoder.py / decoder.py, is_encoder_decoder=True
+        alpha = {"encoder": math.pow(math.pow(N, 4) * M, 0.0625) * 0.81, "decoder": math.pow(3.0 * M, 0.25)}
+    else:
+        alpha = {"encoder": math.pow(2.0 * N, 0.25), "decoder": math.pow(2.0 * M, 0.25)}
     lin = lambda t, n: t @ W[n + ".weight"].T + W[n + ".bias"]  # noqa: E731
-    ln = lambda t, n, e=eps: layer_norm(t, W[n + ".weight"], W[n + ".bias"], e)  # noqa: E731
-    for i in range(L):
-        p = f"layers.{i}."
-        r = x
-        if before:
-            x = ln(x, p + "self_attn_layer_norm")
-        q, k, v = (lin(x, p + f"self_attn.{n}_proj") for n in "qkv")
-        y = causal_attention(q, k, v, H, (q.shape[-1] // H) ** -0.5, causal=stack == "decoder", pad=pad)
-        if subln:
-            y = ln(y, p + "self_attn.inner_attn_ln")
-        x = r * alpha + lin(y, p + "self_attn.out_proj")
-        if not before:
-            x = ln(x, p + "self_attn_layer_norm")
-        r = x
-        if before:
-            x = ln(x, p + "final_layer_norm")
-        h = act(lin(x, p + "ffn.fc1"))
-        if subln:
-            h = ln(h, p + "ffn.ffn_layernorm")
-        x = r * alpha + lin(h, p + "ffn.fc2")
-        if not before:
-            x = ln(x, p + "final_layer_norm")
-    if before and (stack == "decoder" or c.get("normalize_output", True)):
-        x = ln(x, "layer_norm")
+    ln = lambda t, n: layer_norm(t, W[n + ".weight"], W[n + ".bias"], eps)  # noqa: E731
+
+    def embed(prefix, toks, positions):
+        scale = 1.0 if c.get("no_scale_embedding", True) else math.sqrt(W[prefix + "embed_tokens.weight"].shape[1])
+        x = scale * W[prefix + "embed_tokens.weight"][toks]
+        if positions:  # PositionalEmbedding: fairseq's offset of 2
+            x = x + W[prefix + "embed_positions.weight"][torch.arange(2, toks.shape[1] + 2)]
+        return x
+
+    def run(prefix, stack, x, layers, pad=None, memory=None, mem_pad=None):
+        b, a, H = before[stack], alpha[stack], c[f"{stack}_attention_heads"]
+        for i in range(layers):
+            p = f"{prefix}layers.{i}."
+            r = x
+            if b:
+                x = ln(x, p + "self_attn_layer_norm")
+            q, k, v = (lin(x, p + f"self_attn.{n}_proj") for n in "qkv")
+            y = causal_attention(q, k, v, H, (q.shape[-1] // H) ** -0.5, causal=stack == "decoder", pad=pad)
+            if subln:
+                y = ln(y, p + "self_attn.inner_attn_ln")
+            x = r * a + lin(y, p + "self_attn.out_proj")
+            if not b:
+                x = ln(x, p + "self_attn_layer_norm")
+            if memory is not None:
+                r = x
+                if b:
+                    x = ln(x, p + "encoder_attn_layer_norm")
+                q = lin(x, p + "encoder_attn.q_proj")
+                k, v = lin(memory, p + "encoder_attn.k_proj"), lin(memory, p + "encoder_attn.v_proj")
+                y = cross_attention(q, k, v, H, mem_pad)
+                x = r * a + lin(y, p + "encoder_attn.out_proj")
+                if not b:
+                    x = ln(x, p + "encoder_attn_layer_norm")
+            r = x
+            if b:
+                x = ln(x, p + "final_layer_norm")
+            h = act(lin(x, p + "ffn.fc1"))
+            if subln:
+                h = ln(h, p + "ffn.ffn_layernorm")
+            x = r * a + lin(h, p + "ffn.fc2")
+            if not b:
+                x = ln(x, p + "final_layer_norm")
+        if b and (stack == "decoder" or c.get("normalize_output", True)):
+            x = ln(x, prefix + "layer_norm")
+        return x
+
+    pos = cfg.get("embed_positions")
+    pad_id = cfg.get("pad_token_id")
+    if cls == "EncoderDecoder":
+        S = pos["encoder"]["num_embeddings"] - 2 if pos else c["max_source_positions"]
+        src, tgt = ids[:, :S], ids[:, S:]
+        mem_pad = src.eq(pad_id)
+        memory = run("encoder.", "encoder", embed("encoder.", src, pos), N, pad=mem_pad)
+        x = run("decoder.", "decoder", embed("decoder.", tgt, pos), M, memory=memory, mem_pad=mem_pad)
+        return x @ W["decoder.output_projection.weight"].T
+    if cls == "Encoder":
+        pad = ids.eq(pad_id) if pad_id is not None else None
+        x = run("", "encoder", embed("", ids, pos), N, pad=pad)
+    else:
+        x = run("", "decoder", embed("", ids, pos), M)
     return x @ W["output_projection.weight"].T
+
+
+def cross_attention(q, k, v, heads, mem_pad):
+    B, T, d = q.shape
+    S = k.shape[1]
+    hd = d // heads
+    q = q.view(B, T, heads, hd).transpose(1, 2)
+    k, v = (t.view(B, S, heads, hd).transpose(1, 2) for t in (k, v))
+    s = (q @ k.transpose(-1, -2)) * hd**-0.5
+    s = s.masked_fill(mem_pad[:, None, None, :], float("-inf"))
+    return (s.softmax(-1) @ v).transpose(1, 2).reshape(B, T, d)
 
 
 def ngpt(cfg, W, ids):

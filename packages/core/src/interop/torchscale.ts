@@ -1,7 +1,11 @@
 /**
  * Hand-off to microsoft/torchscale, the reference code of DeepNet (DeepNorm), Magneto (SubLN) and their
- * Post-LN / Pre-LN baselines: a Strata decoder (`gpt`) or encoder (`encoder`) with learned or no positions,
- * LayerNorm, biases and an erf-GELU or ReLU MLP is torchscale's `Decoder` / `Encoder`, tensor for tensor.
+ * Post-LN / Pre-LN baselines: a Strata decoder (`gpt`), encoder (`encoder`) or encoder-decoder (`encdec`) with
+ * learned or no positions, LayerNorm, biases and an erf-GELU or ReLU MLP is torchscale's `Decoder` /
+ * `Encoder` / `EncoderDecoder`, tensor for tensor. An encoder-decoder's tensors carry the prefixes `encoder.`
+ * and `decoder.` (Strata: `encoder.blocks.*`, `decoder.blocks.*`, `enc_pos_emb`, `dec_pos_emb`); its decoder
+ * layers add `encoder_attn.{q,k,v,out}_proj` (Strata `cross.q`, `cross.kv` columns k | v, `cross.proj`) and
+ * `encoder_attn_layer_norm` (`cross.norm`).
  * `{i}` = block, `d` = embed dim, `F` = FFN dim, `V` = vocabulary, `T` = context:
  *
  * | torchscale name | shape | Strata parameter | layout |
@@ -55,13 +59,9 @@ function torchscaleAlpha(layers: number): number {
 
 /** Every reason a model cannot be written as a torchscale `Decoder`/`Encoder` (empty when it can). */
 export function torchscaleProblems(family: string, config: Readonly<Record<string, unknown>>): string[] {
-  if (family === 'encdec')
+  if (family !== 'gpt' && family !== 'encoder' && family !== 'encdec')
     return [
-      'it is an encoder-decoder; the torchscale export covers decoder-only (gpt) and encoder-only (encoder) models',
-    ];
-  if (family !== 'gpt' && family !== 'encoder')
-    return [
-      `its model family is "${family}" (torchscale's Decoder/Encoder match the "gpt" and "encoder" families)`,
+      `its model family is "${family}" (torchscale's Decoder/Encoder/EncoderDecoder match the "gpt", "encoder" and "encdec" families)`,
     ];
   const c = config as Partial<GPTConfig>;
   const p: string[] = [];
@@ -70,13 +70,14 @@ export function torchscaleProblems(family: string, config: Readonly<Record<strin
     p.push(`the norm strategy is "${String(norm?.name)}" (torchscale has ${STRATEGIES.join(', ')})`);
   if (norm?.name === 'deepnorm') {
     const o = norm.options ?? {};
-    const want = torchscaleAlpha(c.nLayers ?? 0);
-    if (o.constants === 'adam')
-      p.push('DeepNorm uses constants "adam" (torchscale has the paper\'s α = (2N)^¼)');
-    if (typeof o.alpha === 'number' && Math.abs(o.alpha - want) > 1e-12 * want)
-      p.push(
-        `DeepNorm's α is pinned to ${o.alpha} (torchscale computes (2·${c.nLayers})^¼ = ${want} from the depth)`,
-      );
+    if (o.constants === 'adam') p.push('DeepNorm uses constants "adam" (torchscale has the paper\'s α)');
+    if (typeof o.alpha === 'number') {
+      const want = family === 'encdec' ? undefined : torchscaleAlpha(c.nLayers ?? 0);
+      if (want === undefined || Math.abs(o.alpha - want) > 1e-12 * want)
+        p.push(
+          `DeepNorm's α is pinned to ${o.alpha} (torchscale computes α from the depth${want === undefined ? ', per stack' : `: (2·${c.nLayers})^¼ = ${want}`})`,
+        );
+    }
     if (o.perLayerAlpha === true) p.push('DeepNorm stores a per-layer α (torchscale has one α per stack)');
   }
   if (c.positions === 'rope') p.push('positions is "rope" (torchscale has learned positions or none)');
@@ -90,103 +91,176 @@ export function torchscaleProblems(family: string, config: Readonly<Record<strin
   return p;
 }
 
-function stackOf(family: string): 'decoder' | 'encoder' {
-  return family === 'encoder' ? 'encoder' : 'decoder';
-}
-
-/** The torchscale tensor layout (`Decoder`/`Encoder` state dict) of a config of the `gpt` or `encoder` family. */
-export function torchscaleLayout(family: string, config: GPTConfig): TensorMapping[] {
-  const { vocabSize: V, contextLength: T, dModel: d, dFF: F } = config;
+/**
+ * The rows of one torchscale stack: embeddings and positions (`{prefix}embed_*`), its layers and final LN,
+ * with Strata names under `strata` (`''` for a single-stack model, `encoder.`/`decoder.` for an encoder-decoder).
+ */
+function stackLayout(
+  prefix: string,
+  strata: string,
+  positions: { strata: string; length: number } | undefined,
+  layers: number,
+  cross: boolean,
+  config: Pick<GPTConfig, 'vocabSize' | 'dModel' | 'dFF' | 'norm'>,
+  embedAlias: boolean,
+): TensorMapping[] {
+  const { vocabSize: V, dModel: d, dFF: F } = config;
   const strategy = config.norm.name;
   const rows: TensorMapping[] = [
-    { name: 'embed_tokens.weight', shape: [V, d], strata: 'tok_emb.weight', strataShape: [V, d] },
+    {
+      name: `${prefix}embed_tokens.weight`,
+      shape: [V, d],
+      strata: 'tok_emb.weight',
+      strataShape: [V, d],
+      ...(embedAlias ? { alias: true } : {}),
+    },
   ];
-  if (config.positions === 'learned')
+  if (positions)
     rows.push({
-      name: 'embed_positions.weight',
-      shape: [T + TORCHSCALE_POSITION_OFFSET, d],
-      strata: 'pos_emb.weight',
-      strataShape: [T, d],
+      name: `${prefix}embed_positions.weight`,
+      shape: [positions.length + TORCHSCALE_POSITION_OFFSET, d],
+      strata: positions.strata,
+      strataShape: [positions.length, d],
       at: TORCHSCALE_POSITION_OFFSET,
     });
-  const ln = (name: string, strata: string, n: number) => {
-    rows.push({ name: `${name}.weight`, shape: [n], strata: `${strata}.weight`, strataShape: [n] });
-    rows.push({ name: `${name}.bias`, shape: [n], strata: `${strata}.bias`, strataShape: [n] });
+  const ln = (name: string, from: string, n: number) => {
+    rows.push({ name: `${name}.weight`, shape: [n], strata: `${from}.weight`, strataShape: [n] });
+    rows.push({ name: `${name}.bias`, shape: [n], strata: `${from}.bias`, strataShape: [n] });
   };
-  const linear = (name: string, strata: string, fanIn: number, fanOut: number) => {
+  const linear = (
+    name: string,
+    from: string,
+    fanIn: number,
+    fanOut: number,
+    cols?: [number, number],
+    width?: number,
+  ) => {
+    const w = width ?? fanOut;
     rows.push({
       name: `${name}.weight`,
       shape: [fanOut, fanIn],
-      strata: `${strata}.weight`,
-      strataShape: [fanIn, fanOut],
+      strata: `${from}.weight`,
+      strataShape: [fanIn, w],
       transpose: true,
+      ...(cols ? { cols } : {}),
     });
-    rows.push({ name: `${name}.bias`, shape: [fanOut], strata: `${strata}.bias`, strataShape: [fanOut] });
+    rows.push({
+      name: `${name}.bias`,
+      shape: [fanOut],
+      strata: `${from}.bias`,
+      strataShape: [w],
+      ...(cols ? { cols } : {}),
+    });
   };
-  for (let i = 0; i < config.nLayers; i++) {
-    const L = `layers.${i}`;
-    const b = `blocks.${i}`;
+  for (let i = 0; i < layers; i++) {
+    const L = `${prefix}layers.${i}`;
+    const b = `${strata}blocks.${i}`;
     ['q', 'k', 'v'].forEach((x, j) => {
-      const cols: [number, number] = [j * d, (j + 1) * d];
-      rows.push({
-        name: `${L}.self_attn.${x}_proj.weight`,
-        shape: [d, d],
-        strata: `${b}.attn.qkv.weight`,
-        strataShape: [d, 3 * d],
-        cols,
-        transpose: true,
-      });
-      rows.push({
-        name: `${L}.self_attn.${x}_proj.bias`,
-        shape: [d],
-        strata: `${b}.attn.qkv.bias`,
-        strataShape: [3 * d],
-        cols,
-      });
+      linear(`${L}.self_attn.${x}_proj`, `${b}.attn.qkv`, d, d, [j * d, (j + 1) * d], 3 * d);
     });
     linear(`${L}.self_attn.out_proj`, `${b}.attn.proj`, d, d);
     if (strategy === 'subln') ln(`${L}.self_attn.inner_attn_ln`, `${b}.attn.inner_norm`, d);
     ln(`${L}.self_attn_layer_norm`, `${b}.attn.norm`, d);
+    if (cross) {
+      linear(`${L}.encoder_attn.q_proj`, `${b}.cross.q`, d, d);
+      linear(`${L}.encoder_attn.k_proj`, `${b}.cross.kv`, d, d, [0, d], 2 * d);
+      linear(`${L}.encoder_attn.v_proj`, `${b}.cross.kv`, d, d, [d, 2 * d], 2 * d);
+      linear(`${L}.encoder_attn.out_proj`, `${b}.cross.proj`, d, d);
+      ln(`${L}.encoder_attn_layer_norm`, `${b}.cross.norm`, d);
+    }
     linear(`${L}.ffn.fc1`, `${b}.mlp.fc`, d, F);
     if (strategy === 'subln') ln(`${L}.ffn.ffn_layernorm`, `${b}.mlp.inner_norm`, F);
     linear(`${L}.ffn.fc2`, `${b}.mlp.proj`, F, d);
     ln(`${L}.final_layer_norm`, `${b}.mlp.norm`, d);
   }
-  if (strategy === 'pre-ln' || strategy === 'subln') ln('layer_norm', 'final.norm', d);
-  rows.push(
-    config.tiedEmbeddings
-      ? {
-          name: 'output_projection.weight',
-          shape: [V, d],
-          strata: 'tok_emb.weight',
-          strataShape: [V, d],
-          alias: true,
-        }
-      : {
-          name: 'output_projection.weight',
-          shape: [V, d],
-          strata: 'lm_head.weight',
-          strataShape: [d, V],
-          transpose: true,
-        },
-  );
-  void family;
+  if (strategy === 'pre-ln' || strategy === 'subln') ln(`${prefix}layer_norm`, `${strata}final.norm`, d);
   return rows;
 }
 
 /**
- * The keyword arguments of torchscale's `DecoderConfig` / `EncoderConfig` for a config, with every flag
- * that matters written out (see the module comment), plus how to build the modules around it.
+ * The torchscale tensor layout (`Decoder`, `Encoder` or `EncoderDecoder` state dict) of a config of the
+ * `gpt`, `encoder` or `encdec` family.
+ */
+export function torchscaleLayout(family: string, config: GPTConfig): TensorMapping[] {
+  const { vocabSize: V, dModel: d } = config;
+  const learned = config.positions === 'learned';
+  const head = (name: string): TensorMapping =>
+    config.tiedEmbeddings
+      ? { name, shape: [V, d], strata: 'tok_emb.weight', strataShape: [V, d], alias: true }
+      : { name, shape: [V, d], strata: 'lm_head.weight', strataShape: [d, V], transpose: true };
+  if (family === 'encdec') {
+    const c = config as GPTConfig & {
+      nEncoderLayers: number;
+      nDecoderLayers: number;
+      sourceLength: number;
+      targetLength: number;
+    };
+    return [
+      ...stackLayout(
+        'encoder.',
+        'encoder.',
+        learned ? { strata: 'enc_pos_emb.weight', length: c.sourceLength } : undefined,
+        c.nEncoderLayers,
+        false,
+        c,
+        false,
+      ),
+      ...stackLayout(
+        'decoder.',
+        'decoder.',
+        learned ? { strata: 'dec_pos_emb.weight', length: c.targetLength } : undefined,
+        c.nDecoderLayers,
+        true,
+        c,
+        true,
+      ),
+      head('decoder.output_projection.weight'),
+    ];
+  }
+  return [
+    ...stackLayout(
+      '',
+      '',
+      learned ? { strata: 'pos_emb.weight', length: config.contextLength } : undefined,
+      config.nLayers,
+      false,
+      config,
+      false,
+    ),
+    head('output_projection.weight'),
+  ];
+}
+
+/** torchscale's class for a Strata family. */
+function classOf(family: string): 'Decoder' | 'Encoder' | 'EncoderDecoder' {
+  return family === 'encdec' ? 'EncoderDecoder' : family === 'encoder' ? 'Encoder' : 'Decoder';
+}
+
+/**
+ * The keyword arguments of torchscale's `DecoderConfig` / `EncoderConfig` / `EncoderDecoderConfig` for a
+ * config, with every flag that matters written out (see the module comment), plus how to build the modules
+ * around it (`embed_positions`, special token ids).
  */
 export function toTorchscaleConfig(family: string, config: GPTConfig): Record<string, unknown> {
-  const stack = stackOf(family);
+  const cls = classOf(family);
   const s = config.norm.name;
-  const kwargs: Record<string, unknown> = {
-    [`${stack}_embed_dim`]: config.dModel,
-    [`${stack}_attention_heads`]: config.nHeads,
-    [`${stack}_ffn_embed_dim`]: config.dFF,
-    [`${stack}_layers`]: config.nLayers,
-    [`${stack}_normalize_before`]: s === 'pre-ln' || s === 'subln',
+  const c = config as GPTConfig & Record<string, number>;
+  const stacks: ('encoder' | 'decoder')[] =
+    cls === 'EncoderDecoder' ? ['encoder', 'decoder'] : [cls === 'Encoder' ? 'encoder' : 'decoder'];
+  const layers = (stack: string) =>
+    cls === 'EncoderDecoder' ? (stack === 'encoder' ? c.nEncoderLayers : c.nDecoderLayers) : config.nLayers;
+  const length = (stack: string) =>
+    cls === 'EncoderDecoder' ? (stack === 'encoder' ? c.sourceLength : c.targetLength) : config.contextLength;
+  const kwargs: Record<string, unknown> = {};
+  for (const stack of stacks) {
+    kwargs[`${stack}_embed_dim`] = config.dModel;
+    kwargs[`${stack}_attention_heads`] = config.nHeads;
+    kwargs[`${stack}_ffn_embed_dim`] = config.dFF;
+    kwargs[`${stack}_layers`] = layers(stack);
+    kwargs[`${stack}_normalize_before`] = s === 'pre-ln' || s === 'subln';
+    kwargs[stack === 'decoder' ? 'max_target_positions' : 'max_source_positions'] = length(stack);
+  }
+  Object.assign(kwargs, {
     deepnorm: s === 'deepnorm',
     subln: s === 'subln',
     activation_fn: config.activation === 'relu' ? 'relu' : 'gelu',
@@ -198,9 +272,6 @@ export function toTorchscaleConfig(family: string, config: GPTConfig): Record<st
     layernorm_embedding: false,
     layernorm_eps: config.normEps,
     vocab_size: config.vocabSize,
-    [stack === 'decoder' ? 'share_decoder_input_output_embed' : 'share_encoder_input_output_embed']:
-      config.tiedEmbeddings,
-    [stack === 'decoder' ? 'max_target_positions' : 'max_source_positions']: config.contextLength,
     rel_pos_buckets: 0,
     max_rel_pos: 0,
     xpos_rel_pos: false,
@@ -208,21 +279,28 @@ export function toTorchscaleConfig(family: string, config: GPTConfig): Record<st
     moe_freq: 0,
     bert_init: false,
     no_output_layer: false,
-    ...(stack === 'encoder' ? { normalize_output: true } : {}),
-  };
+  });
+  if (cls === 'Encoder') kwargs.share_encoder_input_output_embed = config.tiedEmbeddings;
+  else kwargs.share_decoder_input_output_embed = config.tiedEmbeddings;
+  if (cls !== 'Decoder') kwargs.normalize_output = true;
+  if (cls === 'EncoderDecoder') kwargs.share_all_embeddings = false;
+  const positions = (n: number) => ({
+    num_embeddings: n + TORCHSCALE_POSITION_OFFSET,
+    offset: TORCHSCALE_POSITION_OFFSET,
+  });
+  const learned = config.positions === 'learned';
   return {
     format: 'torchscale',
-    torchscale_class: stack === 'decoder' ? 'Decoder' : 'Encoder',
-    config_class: stack === 'decoder' ? 'DecoderConfig' : 'EncoderConfig',
+    torchscale_class: cls,
+    config_class: `${cls}Config`,
     config: kwargs,
-    embed_positions:
-      config.positions === 'learned'
-        ? {
-            num_embeddings: config.contextLength + TORCHSCALE_POSITION_OFFSET,
-            offset: TORCHSCALE_POSITION_OFFSET,
-          }
-        : null,
-    ...(stack === 'encoder' ? { pad_token_id: (config as { padId?: number | null }).padId ?? null } : {}),
+    embed_positions: !learned
+      ? null
+      : cls === 'EncoderDecoder'
+        ? { encoder: positions(c.sourceLength as number), decoder: positions(c.targetLength as number) }
+        : positions(config.contextLength),
+    ...(cls !== 'Decoder' ? { pad_token_id: (config as { padId?: number | null }).padId ?? null } : {}),
+    ...(cls === 'EncoderDecoder' ? { bos_token_id: c.bosId, eos_token_id: c.eosId } : {}),
     strata_norm: s,
   };
 }
@@ -231,7 +309,8 @@ export function toTorchscaleConfig(family: string, config: GPTConfig): Record<st
  * The Strata family and raw config of a torchscale `config.json` (as {@link toTorchscaleConfig} writes it),
  * after torchscale's own defaults and `postprocessing()`. Refuses, naming every difference, options Strata
  * does not compute (relative positions, xPos, multiway, MoE, an embedding LayerNorm or √d embedding scale,
- * another activation, DeepNorm with `*_normalize_before=True`, …). Dropout is dropped (0 unless asked).
+ * another activation, DeepNorm with `*_normalize_before=True`, stacks with different norm placements, …).
+ * Dropout is dropped (0 unless asked).
  */
 export function fromTorchscaleConfig(
   raw: Record<string, unknown>,
@@ -239,38 +318,43 @@ export function fromTorchscaleConfig(
   options: { dropout?: number } = {},
 ): ImportedConfig {
   const cls = raw.torchscale_class;
-  if (cls !== 'Decoder' && cls !== 'Encoder')
+  if (cls !== 'Decoder' && cls !== 'Encoder' && cls !== 'EncoderDecoder')
     throw configRefusal(source, [
-      `torchscale_class is ${JSON.stringify(cls)} (expected "Decoder" or "Encoder")`,
+      `torchscale_class is ${JSON.stringify(cls)} (expected "Decoder", "Encoder" or "EncoderDecoder")`,
     ]);
-  const stack = cls === 'Decoder' ? 'decoder' : 'encoder';
+  const stacks: ('encoder' | 'decoder')[] =
+    cls === 'EncoderDecoder' ? ['encoder', 'decoder'] : [cls === 'Encoder' ? 'encoder' : 'decoder'];
   const k = (raw.config ?? {}) as Record<string, unknown>;
   const get = (key: string, fallback: unknown) => (k[key] === undefined ? fallback : k[key]);
-  // torchscale's defaults and postprocessing()
+  // torchscale's defaults and postprocessing(): it sets encoder_normalize_before, never decoder_normalize_before
   let deepnorm = get('deepnorm', false) === true;
   let subln = get('subln', true) === true;
-  let normalizeBefore = get(`${stack}_normalize_before`, true) === true;
+  const before: Record<string, boolean> = {
+    encoder: get('encoder_normalize_before', true) === true,
+    decoder: get('decoder_normalize_before', true) === true,
+  };
   if (deepnorm) {
     subln = false;
-    if (stack === 'encoder') normalizeBefore = false;
+    before.encoder = false;
   }
   if (subln) {
     deepnorm = false;
-    if (stack === 'encoder') normalizeBefore = true;
+    before.encoder = true;
   }
   const p: string[] = [];
-  let norm: string;
-  if (deepnorm) {
-    norm = 'deepnorm';
-    if (normalizeBefore)
+  const norm = deepnorm ? 'deepnorm' : subln ? 'subln' : before[stacks[0]!] ? 'pre-ln' : 'post-ln';
+  for (const stack of stacks) {
+    if (deepnorm && before[stack])
       p.push(
         `deepnorm with ${stack}_normalize_before=True is Pre-LN with an α-scaled skip (set ${stack}_normalize_before=False)`,
       );
-  } else if (subln) {
-    norm = 'subln';
-    if (!normalizeBefore) p.push(`subln with ${stack}_normalize_before=False has no Strata strategy`);
-  } else norm = normalizeBefore ? 'pre-ln' : 'post-ln';
-  if (stack === 'encoder' && normalizeBefore && get('normalize_output', true) !== true)
+    if (subln && !before[stack]) p.push(`subln with ${stack}_normalize_before=False has no Strata strategy`);
+    if (!deepnorm && !subln && before[stack] !== before[stacks[0]!])
+      p.push(
+        'encoder_normalize_before and decoder_normalize_before differ (Strata uses one strategy for both stacks)',
+      );
+  }
+  if (cls !== 'Decoder' && before.encoder && get('normalize_output', true) !== true)
     p.push('normalize_output is false (Strata Pre-LN/SubLN encoders have a final LayerNorm)');
   const act = get('activation_fn', 'gelu');
   if (act !== 'gelu' && act !== 'relu')
@@ -286,21 +370,31 @@ export function fromTorchscaleConfig(
   if (Number(get('moe_freq', 0)) > 0) p.push('moe_freq > 0 (Strata has no mixture of experts)');
   if (get('no_output_layer', false) === true)
     p.push('no_output_layer is true (Strata models have an output head)');
-  const pos = raw.embed_positions as { num_embeddings?: number; offset?: number } | null | undefined;
-  if (pos && pos.offset !== undefined && pos.offset !== TORCHSCALE_POSITION_OFFSET)
-    p.push(
-      `embed_positions.offset is ${pos.offset} (torchscale's PositionalEmbedding starts at ${TORCHSCALE_POSITION_OFFSET})`,
-    );
+  const pos = raw.embed_positions as Record<string, unknown> | null | undefined;
+  const posOf = (stack: string) =>
+    (cls === 'EncoderDecoder' ? pos?.[stack] : pos) as
+      | { num_embeddings?: number; offset?: number }
+      | undefined;
+  for (const stack of stacks) {
+    const ps = posOf(stack);
+    if (ps?.offset !== undefined && ps.offset !== TORCHSCALE_POSITION_OFFSET)
+      p.push(
+        `embed_positions offset is ${ps.offset} (torchscale's PositionalEmbedding starts at ${TORCHSCALE_POSITION_OFFSET})`,
+      );
+  }
   if (p.length) throw configRefusal(source, p);
-  const maxPos = get(stack === 'decoder' ? 'max_target_positions' : 'max_source_positions', 1024);
+  const length = (stack: string) => {
+    const ps = posOf(stack);
+    return ps?.num_embeddings !== undefined
+      ? ps.num_embeddings - TORCHSCALE_POSITION_OFFSET
+      : get(stack === 'decoder' ? 'max_target_positions' : 'max_source_positions', 1024);
+  };
+  const s0 = stacks[0]!;
   const config: Record<string, unknown> = {
     vocabSize: get('vocab_size', -1),
-    contextLength:
-      pos?.num_embeddings !== undefined ? pos.num_embeddings - TORCHSCALE_POSITION_OFFSET : maxPos,
-    dModel: get(`${stack}_embed_dim`, 768),
-    nLayers: get(`${stack}_layers`, 12),
-    nHeads: get(`${stack}_attention_heads`, 12),
-    dFF: get(`${stack}_ffn_embed_dim`, 3072),
+    dModel: get(`${s0}_embed_dim`, 768),
+    nHeads: get(`${s0}_attention_heads`, 12),
+    dFF: get(`${s0}_ffn_embed_dim`, 3072),
     activation: act === 'relu' ? 'relu' : 'gelu_erf',
     positions: pos ? 'learned' : 'none',
     normKind: 'layernorm',
@@ -308,14 +402,35 @@ export function fromTorchscaleConfig(
     normBias: true,
     bias: true,
     tiedEmbeddings: get(
-      stack === 'decoder' ? 'share_decoder_input_output_embed' : 'share_encoder_input_output_embed',
+      cls === 'Encoder' ? 'share_encoder_input_output_embed' : 'share_decoder_input_output_embed',
       false,
     ),
     dropout: options.dropout ?? 0,
     norm: { name: norm, options: {} },
-    ...(stack === 'encoder' ? { padId: raw.pad_token_id ?? null } : {}),
   };
-  return { family: stack === 'decoder' ? 'gpt' : 'encoder', config };
+  if (cls === 'EncoderDecoder') {
+    if (
+      get('encoder_embed_dim', 768) !== get('decoder_embed_dim', 768) ||
+      get('encoder_ffn_embed_dim', 3072) !== get('decoder_ffn_embed_dim', 3072) ||
+      get('encoder_attention_heads', 12) !== get('decoder_attention_heads', 12)
+    )
+      throw configRefusal(source, [
+        'the encoder and decoder widths or heads differ (Strata uses one width for both stacks)',
+      ]);
+    Object.assign(config, {
+      nEncoderLayers: get('encoder_layers', 12),
+      nDecoderLayers: get('decoder_layers', 12),
+      sourceLength: length('encoder'),
+      targetLength: length('decoder'),
+      ...(raw.pad_token_id !== undefined ? { padId: raw.pad_token_id } : {}),
+      ...(raw.bos_token_id !== undefined ? { bosId: raw.bos_token_id } : {}),
+      ...(raw.eos_token_id !== undefined ? { eosId: raw.eos_token_id } : {}),
+    });
+    return { family: 'encdec', config };
+  }
+  Object.assign(config, { nLayers: get(`${s0}_layers`, 12), contextLength: length(s0) });
+  if (cls === 'Encoder') config.padId = raw.pad_token_id ?? null;
+  return { family: cls === 'Decoder' ? 'gpt' : 'encoder', config };
 }
 
 /** The `torchscale` format: {@link torchscaleLayout} and {@link toTorchscaleConfig}. */
