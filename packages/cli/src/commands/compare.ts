@@ -715,7 +715,7 @@ async function trainJob(
 ): Promise<Omit<RunSummary, 'variant' | 'lr' | 'seed' | 'runDir'> | undefined> {
   const backend = await setupRuntime(args);
   // The same reading of the flags as `strata train` (any --arch and --task); one synthetic language for all seeds.
-  const { family, raw, training, data, task } = planFreshRun(args, { dataSeed: 1 });
+  const { family, raw, training, data, task, tokenizer } = planFreshRun(args, { dataSeed: 1 });
   const ckpt = join(dir, 'checkpoint');
   let resume: Awaited<ReturnType<typeof loadCheckpoint>> | undefined;
   if (existsSync(ckpt) && (await isCheckpointDir(ckpt))) {
@@ -736,6 +736,7 @@ async function trainJob(
     quiet: true,
     ...(resume ? { resume } : {}),
     ...(task ? { task } : {}),
+    ...(tokenizer ? { tokenizer } : {}),
     trainer: trainerOptionsFromArgs(args, workerSetup),
   });
   const params = model.params.count();

@@ -13,7 +13,9 @@ import {
   learningRateAt,
   loadCheckpoint,
   parseTrainConfig,
+  resolveTokenizer,
   StrataError,
+  type Tokenizer,
   type TrainConfig,
 } from '@strata/core';
 import { explicitFlags, type ParsedArgs, UsageError } from '../args.js';
@@ -84,17 +86,19 @@ async function printSample(
   data: DataSpec,
   res: { diverged?: unknown; interrupted: boolean },
   json: boolean,
+  tokenizer: Tokenizer = new ByteTokenizer(),
 ): Promise<void> {
-  if (res.diverged || res.interrupted || data.kind === 'markov' || model.config.vocabSize < 256) return;
-  const tokenizer = new ByteTokenizer();
-  const ids = await generate(model, Array.from(tokenizer.encode(SAMPLE_PROMPT)), {
-    maxTokens: SAMPLE_BYTES,
+  if (res.diverged || res.interrupted || data.kind === 'markov') return;
+  if (tokenizer.vocabSize > model.config.vocabSize) return;
+  const byte = tokenizer.kind === 'byte';
+  const prompt = byte ? SAMPLE_PROMPT : SAMPLE_PROMPT.trim();
+  const ids = await generate(model, Array.from(tokenizer.encode(prompt)), {
+    maxTokens: byte ? SAMPLE_BYTES : SAMPLE_BYTES / 4,
     seed: 1,
   });
-  const text = SAMPLE_PROMPT + tokenizer.decode(ids);
+  const text = prompt + tokenizer.decode(ids);
   // stdout carries JSON lines whenever the progress does (not a terminal, or --json): one kind per stream.
-  if (progressIsJson(json))
-    process.stdout.write(`${JSON.stringify({ event: 'sample', prompt: SAMPLE_PROMPT, text })}\n`);
+  if (progressIsJson(json)) process.stdout.write(`${JSON.stringify({ event: 'sample', prompt, text })}\n`);
   else process.stdout.write(`sample:     ${text.replace(/\s+/g, ' ').trim()}\n`);
 }
 
@@ -126,6 +130,8 @@ export const RESUME_HONOURED: Readonly<Record<string, keyof TrainConfig | null>>
   rewarm: null,
   'lr-scale': null,
   data: null,
+  'text-field': null,
+  'text-column': null,
   backend: null,
   plugin: null,
   json: null,
@@ -166,7 +172,7 @@ export async function run(args: ParsedArgs): Promise<number> {
       '--phase, --rewarm and --resume-schedule set the schedule of a resumed run: give them with --resume',
     );
   const backend = await setupRuntime(args);
-  const { family, raw, task, config, training, data } = planFreshRun(args, { firstRun: true });
+  const { family, raw, task, config, training, data, tokenizer } = planFreshRun(args, { firstRun: true });
   // The first-run defaults apply to the decoder-only language model (no --task); so do both cores and the sample.
   const firstRun = !task;
   const normName = (config as { norm?: { name?: string } }).norm?.name;
@@ -185,7 +191,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     const trainerOptions = trainerOptionsFromArgs(args, workerSetup);
     checkDataFitsModel(data, config.vocabSize);
     // Data first: a data error is the first (and only) thing the user sees (tasks build theirs in runTraining).
-    const dataset = task ? undefined : await datasetFor(data, training);
+    const dataset = task ? undefined : await datasetFor(data, training, tokenizer);
     checkTrainingMemory(config, training, backend.name, trainerOptions);
     const model = createModelWithProgress(family, raw, training.seed, json);
     try {
@@ -207,8 +213,9 @@ export async function run(args: ParsedArgs): Promise<number> {
           ...model.summary(),
         ],
         ...(task ? { task } : {}),
+        ...(tokenizer ? { tokenizer } : {}),
       });
-      if (!task) await printSample(model, data, res, json);
+      if (!task) await printSample(model, data, res, json, tokenizer);
       printPaths(res, json);
       return exitCode(res);
     } finally {
@@ -288,7 +295,8 @@ export async function resumeRun(
         notes: plan.notes,
         ...(plan.phaseEvent ? { phaseEvent: plan.phaseEvent } : {}),
       });
-      if (!plan.task && options.sample) await printSample(loaded.model, plan.data, res, json);
+      if (!plan.task && options.sample)
+        await printSample(loaded.model, plan.data, res, json, loaded.tokenizer);
       printPaths(res, json);
       return { code: exitCode(res), result: res };
     } finally {
@@ -371,7 +379,7 @@ function resumePlan(
     notes.push(scheduleNote(training, saved.steps as number, savedSchedule, loaded.state!.step, choice));
   let data: DataSpec;
   if (args.data !== undefined) {
-    data = dataSpecFromArg(args.data, training.seed);
+    data = dataSpecFromArg(args.data, training.seed, args);
     notes.push(
       `resume: data ${describeData(savedData)} → ${describeData(data)} (its fingerprint is checked)`,
     );
@@ -466,6 +474,8 @@ export function planFreshRun(
   task: TaskSpec | undefined;
   training: TrainConfig;
   data: DataSpec;
+  /** The `--tokenizer` of a next-token run (absent: byte). */
+  tokenizer?: Tokenizer;
 } {
   const { arch, family } = familyForArch(args);
   const firstRun = options.firstRun === true && arch === 'decoder-only';
@@ -475,6 +485,7 @@ export function planFreshRun(
     modelConfigFromArgs({ ...args, model: family }, firstRun ? TRAIN_MODEL_DEFAULTS : {}).raw,
   );
   const task = taskFromArgs(arch, args);
+  const tokenizer = tokenizerFromArgs(args, task, raw);
   const fam = getModelFamily(family);
   const config = fam.parseConfig(raw);
   const training = trainConfigFromArgs(
@@ -493,8 +504,33 @@ export function planFreshRun(
   const data: DataSpec =
     task?.kind === 'pairs' || task?.kind === 'pos'
       ? { kind: 'brown' }
-      : dataSpecFromArg(args.data, options.dataSeed ?? training.seed);
+      : dataSpecFromArg(args.data, options.dataSeed ?? training.seed, args);
   if (task && data.kind === 'markov')
     throw new StrataError('E_CONFIG', `--task ${task.kind} needs text; synthetic markov data has none`);
-  return { family, raw, config, task, training, data };
+  if (tokenizer && data.kind === 'markov')
+    throw new UsageError('--tokenizer applies to text; synthetic markov data is already tokens');
+  return { family, raw, config, task, training, data, ...(tokenizer ? { tokenizer } : {}) };
+}
+
+/**
+ * The `--tokenizer` of a new run, setting the model's `vocabSize` to the tokenizer's unless it was given
+ * (`--model-opt vocabSize=…` or `--config`), which must then be at least as large.
+ */
+function tokenizerFromArgs(
+  args: ParsedArgs,
+  task: TaskSpec | undefined,
+  raw: Record<string, unknown>,
+): Tokenizer | undefined {
+  if (args.tokenizer === undefined) return undefined;
+  if (task)
+    throw new UsageError(
+      `--tokenizer applies to decoder-only language models; --task ${task.kind} uses the byte-special tokenizer`,
+    );
+  const tokenizer = resolveTokenizer(String(args.tokenizer));
+  if (raw.vocabSize === undefined) raw.vocabSize = tokenizer.vocabSize;
+  else if (Number(raw.vocabSize) < tokenizer.vocabSize)
+    throw new UsageError(
+      `vocabSize ${String(raw.vocabSize)} is smaller than the ${tokenizer.kind} tokenizer's ${tokenizer.vocabSize} ids; drop it (it follows the tokenizer) or raise it`,
+    );
+  return tokenizer;
 }
