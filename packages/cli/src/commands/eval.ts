@@ -85,14 +85,17 @@ export async function run(args: ParsedArgs): Promise<number> {
       data: what,
       loss: res.loss,
       perplexity: res.perplexity,
-      bitsPerByte: res.loss / Math.LN2,
+      // bits per token; per byte only for the byte tokenizer, whose tokens are bytes
+      ...(tokenizer.kind === 'byte'
+        ? { bitsPerByte: res.loss / Math.LN2 }
+        : { bitsPerToken: res.loss / Math.LN2 }),
       tokens: res.tokens,
       backend: backend.name,
     };
     if (args.json) process.stdout.write(`${JSON.stringify(out)}\n`);
     else {
       process.stdout.write(
-        `data:        ${what} (${res.tokens} tokens)\nloss:        ${res.loss.toFixed(4)} nats/token\nperplexity:  ${res.perplexity.toFixed(3)}\nbits/byte:   ${(res.loss / Math.LN2).toFixed(4)}\nbackend:     ${backend.name}\n`,
+        `data:        ${what} (${res.tokens} tokens)\nloss:        ${res.loss.toFixed(4)} nats/token\nperplexity:  ${res.perplexity.toFixed(3)}\n${tokenizer.kind === 'byte' ? 'bits/byte: ' : 'bits/token:'}  ${(res.loss / Math.LN2).toFixed(4)}\nbackend:     ${backend.name}\n`,
       );
     }
     return 0;

@@ -23,14 +23,12 @@ interface NativeTokenizers {
     model: unknown,
   ) => {
     setPreTokenizer(p: unknown): void;
-    setDecoder(d: unknown): void;
     setPostProcessor(p: unknown): void;
     train(files: string[]): void;
     save(path: string, pretty?: boolean): void;
   };
   BPE: { empty(): unknown };
   byteLevelPreTokenizer(addPrefixSpace?: boolean, useRegex?: boolean): unknown;
-  byteLevelDecoder(): unknown;
   byteLevelProcessing(trimOffsets?: boolean): unknown;
 }
 
@@ -104,6 +102,8 @@ export function layoutTrainedBpe(
   }
   const json = {
     ...trained,
+    // GPT-2's decoder (the Node binding has no constructor for it; the format is the same)
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
     added_tokens: specials.map((content) => ({
       id: vocab[content],
       content,
@@ -143,7 +143,6 @@ export async function run(args: ParsedArgs): Promise<number> {
     const documents = await writeCorpus(data, args, corpus);
     const tok = new native.Tokenizer(native.BPE.empty());
     tok.setPreTokenizer(native.byteLevelPreTokenizer(false, true));
-    tok.setDecoder(native.byteLevelDecoder());
     tok.setPostProcessor(native.byteLevelProcessing(false));
     tok.train([corpus]);
     const raw = join(tmp, 'trained.json');

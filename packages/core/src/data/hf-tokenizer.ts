@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Tokenizer as HFImpl } from '@huggingface/tokenizers';
 import { StrataError } from '../errors.js';
 import type { SpecialTokenIds, StreamDecoder, Tokenizer } from './tokenizer.js';
@@ -267,7 +267,7 @@ export function loadTokenizerFile(path: string, kind = 'hf'): HFTokenizer {
       throw new StrataError('E_CONFIG', `${cfgPath}: not JSON (${(e as Error).message})`);
     }
   }
-  return new HFTokenizer(text, { kind, where: path, source: path, ...(config ? { config } : {}) });
+  return new HFTokenizer(text, { kind, where: path, source: resolve(path), ...(config ? { config } : {}) });
 }
 
 /**
