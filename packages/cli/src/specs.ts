@@ -609,6 +609,14 @@ export const benchSpec: CommandDef = {
     },
     { name: 'json', type: 'boolean', description: 'print JSON only', group: 'Bench' },
     {
+      name: 'tokenizers',
+      type: 'string',
+      default: 'byte,gpt2,bpe',
+      description:
+        'tokenizers whose encoding speed to measure on 50 Brown documents, comma-separated (byte, gpt2, bpe: 4,096 ids trained on them), or none',
+      group: 'Bench',
+    },
+    {
       name: 'suite',
       type: 'string',
       default: 'reference',

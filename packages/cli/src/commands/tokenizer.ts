@@ -118,6 +118,35 @@ export function layoutTrainedBpe(
   return { json, merges: kept.length };
 }
 
+/**
+ * Trains a byte-level BPE (GPT-2's pre-tokenizer, decoder and post-processor) on text files with Hugging
+ * Face's Rust trainer and lays it out with {@link layoutTrainedBpe}; returns the tokenizer.json text.
+ *
+ * @throws StrataError `E_CONFIG` when the `tokenizers` package is not installed.
+ */
+export async function trainByteLevelBpe(
+  files: string[],
+  vocabSize: number,
+  specials: readonly string[],
+  native?: NativeTokenizers,
+): Promise<{ text: string; merges: number }> {
+  const lib = native ?? (await loadNative());
+  const tmp = await mkdtemp(join(tmpdir(), 'strata-bpe-'));
+  try {
+    const tok = new lib.Tokenizer(lib.BPE.empty());
+    tok.setPreTokenizer(lib.byteLevelPreTokenizer(false, true));
+    tok.setPostProcessor(lib.byteLevelProcessing(false));
+    tok.train(files);
+    const raw = join(tmp, 'trained.json');
+    tok.save(raw);
+    const trained = JSON.parse(readFileSync(raw, 'utf8')) as Record<string, unknown>;
+    const { json, merges } = layoutTrainedBpe(trained, vocabSize, specials);
+    return { text: JSON.stringify(json), merges };
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
 /** `strata tokenizer train`: trains a byte-level BPE tokenizer on the data and writes its tokenizer.json. */
 export async function run(args: ParsedArgs): Promise<number> {
   const out = args.out === undefined ? undefined : String(args.out);
@@ -133,7 +162,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     throw new UsageError(
       `--vocab-size N is required and must be at least ${min} (256 byte tokens + ${allSpecials.length} special tokens + 1 merge)`,
     );
-  const native = await loadNative();
+  const native = await loadNative(); // before reading the data: say early when the trainer is missing
   const data = args.data === undefined ? undefined : String(args.data);
   const json = Boolean(args.json);
   const t0 = performance.now();
@@ -141,15 +170,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   try {
     const corpus = join(tmp, 'corpus.txt');
     const documents = await writeCorpus(data, args, corpus);
-    const tok = new native.Tokenizer(native.BPE.empty());
-    tok.setPreTokenizer(native.byteLevelPreTokenizer(false, true));
-    tok.setPostProcessor(native.byteLevelProcessing(false));
-    tok.train([corpus]);
-    const raw = join(tmp, 'trained.json');
-    tok.save(raw);
-    const trained = JSON.parse(readFileSync(raw, 'utf8')) as Record<string, unknown>;
-    const { json: laidOut, merges } = layoutTrainedBpe(trained, vocabSize, allSpecials);
-    const text = JSON.stringify(laidOut);
+    const { text, merges } = await trainByteLevelBpe([corpus], vocabSize, allSpecials, native);
     const result = new HFTokenizer(text, { where: out }); // must load back with the reader training uses
     const path = resolve(out);
     const part = `${path}.${randomBytes(4).toString('hex')}.tmp`;
