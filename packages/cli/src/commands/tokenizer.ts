@@ -1,8 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   byteLevelAlphabet,
   detectFormat,
@@ -18,25 +21,10 @@ import { UsageError } from '../args.js';
 /** Special tokens of a trained tokenizer by default: the names the byte-special tokenizer uses. */
 export const DEFAULT_SPECIALS = ['<pad>', '<mask>', '<bos>', '<eos>'];
 
-interface NativeTokenizers {
-  Tokenizer: new (
-    model: unknown,
-  ) => {
-    setPreTokenizer(p: unknown): void;
-    setPostProcessor(p: unknown): void;
-    train(files: string[]): void;
-    save(path: string, pretty?: boolean): void;
-  };
-  BPE: { empty(): unknown };
-  byteLevelPreTokenizer(addPrefixSpace?: boolean, useRegex?: boolean): unknown;
-  byteLevelProcessing(trimOffsets?: boolean): unknown;
-}
-
-async function loadNative(): Promise<NativeTokenizers> {
+/** Checks that Hugging Face's `tokenizers` package (its Rust BPE trainer) can be loaded. */
+function checkNative(): void {
   try {
-    const name = 'tokenizers';
-    const mod = (await import(name)) as NativeTokenizers & { default?: NativeTokenizers };
-    return mod.default ?? mod;
+    createRequire(import.meta.url).resolve('tokenizers');
   } catch (e) {
     throw new StrataError(
       'E_CONFIG',
@@ -128,17 +116,22 @@ export async function trainByteLevelBpe(
   files: string[],
   vocabSize: number,
   specials: readonly string[],
-  native?: NativeTokenizers,
 ): Promise<{ text: string; merges: number }> {
-  const lib = native ?? (await loadNative());
+  checkNative();
   const tmp = await mkdtemp(join(tmpdir(), 'strata-bpe-'));
   try {
-    const tok = new lib.Tokenizer(lib.BPE.empty());
-    tok.setPreTokenizer(lib.byteLevelPreTokenizer(false, true));
-    tok.setPostProcessor(lib.byteLevelProcessing(false));
-    tok.train(files);
     const raw = join(tmp, 'trained.json');
-    tok.save(raw);
+    // In a child process: the trainer prints progress lines on stdout, which would mix with ours.
+    const child = fileURLToPath(new URL('../bpe-train-child.js', import.meta.url));
+    const r = spawnSync(process.execPath, [child, raw, ...files], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      encoding: 'utf8',
+    });
+    if (r.status !== 0)
+      throw new StrataError(
+        'E_DATA',
+        `the BPE trainer failed (exit ${r.status ?? r.signal}): ${(r.stderr || '').trim().split('\n').slice(-1)[0] ?? ''}`,
+      );
     const trained = JSON.parse(readFileSync(raw, 'utf8')) as Record<string, unknown>;
     const { json, merges } = layoutTrainedBpe(trained, vocabSize, specials);
     return { text: JSON.stringify(json), merges };
@@ -162,7 +155,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     throw new UsageError(
       `--vocab-size N is required and must be at least ${min} (256 byte tokens + ${allSpecials.length} special tokens + 1 merge)`,
     );
-  const native = await loadNative(); // before reading the data: say early when the trainer is missing
+  checkNative(); // before reading the data: say early when the trainer is missing
   const data = args.data === undefined ? undefined : String(args.data);
   const json = Boolean(args.json);
   const t0 = performance.now();
@@ -170,7 +163,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   try {
     const corpus = join(tmp, 'corpus.txt');
     const documents = await writeCorpus(data, args, corpus);
-    const { text, merges } = await trainByteLevelBpe([corpus], vocabSize, allSpecials, native);
+    const { text, merges } = await trainByteLevelBpe([corpus], vocabSize, allSpecials);
     const result = new HFTokenizer(text, { where: out }); // must load back with the reader training uses
     const path = resolve(out);
     const part = `${path}.${randomBytes(4).toString('hex')}.tmp`;
