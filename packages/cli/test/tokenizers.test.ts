@@ -11,13 +11,13 @@ const dir = mkdtempSync(join(tmpdir(), 'strata-tok-cli-'));
 process.env.STRATA_CACHE_DIR = join(dir, 'cache');
 const text = join(dir, 'small.txt');
 const tokFile = join(dir, 'bpe.json');
+/** `strata tokenizer train ARGS`. */
+const trainTokenizer = (args: string[]) => strataRun(['tokenizer', 'train', ...args]);
 const RUN = [...TINY_MODEL, '--steps', '2', '--eval-every', '2', '--json'];
 
 beforeAll(async () => {
   writeFileSync(text, loadBrownCorpus({ maxFiles: 12 }).text);
-  const r = await strataRun([
-    'tokenizer',
-    'train',
+  const r = await trainTokenizer([
     '--data',
     text,
     '--vocab-size',
@@ -89,30 +89,12 @@ describe('strata tokenizer train', () => {
   });
 
   it('refuses bad arguments in one line', async () => {
-    const r = await strataRun([
-      'tokenizer',
-      'train',
-      '--data',
-      text,
-      '--vocab-size',
-      '100',
-      '--out',
-      join(dir, 'x.json'),
-    ]);
+    const r = await trainTokenizer(['--data', text, '--vocab-size', '100', '--out', join(dir, 'x.json')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--vocab-size N is required and must be at least 261/);
     const bad = join(dir, 'bad.jsonl');
     writeFileSync(bad, '{"text": "ok"}\n{oops\n');
-    const b = await strataRun([
-      'tokenizer',
-      'train',
-      '--data',
-      bad,
-      '--vocab-size',
-      '300',
-      '--out',
-      join(dir, 'y.json'),
-    ]);
+    const b = await trainTokenizer(['--data', bad, '--vocab-size', '300', '--out', join(dir, 'y.json')]);
     expect(b.code).toBe(1);
     expect(b.stderr.trim()).toMatch(/^error \[E_DATA\]: .*bad\.jsonl:2: not valid JSON/);
     expect(existsSync(join(dir, 'y.json'))).toBe(false);
