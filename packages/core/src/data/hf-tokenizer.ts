@@ -35,6 +35,14 @@ interface AddedToken {
   special?: boolean;
 }
 
+/** One special token as a checkpoint records it. */
+export interface SpecialTokenRecord {
+  /** The token's text, e.g. `<|endoftext|>`. */
+  token: string;
+  /** Its id. */
+  id: number;
+}
+
 /** What a checkpoint's `config.json` records of a subword tokenizer (the file itself is `tokenizer.json`). */
 export interface HFTokenizerRecord {
   /** `"gpt2"` (GPT-2's vocabulary) or `"hf"` (a user's or a trained `tokenizer.json`). */
@@ -45,8 +53,8 @@ export interface HFTokenizerRecord {
   file: string;
   /** SHA-256 of that file's text (`sha256:` + hex), checked when the checkpoint is loaded. */
   sha256: string;
-  /** Special tokens by role: the token's text and id. */
-  specials: Record<string, { token: string; id: number }>;
+  /** Special tokens by role (`bos`, `eos`, `pad`, `unk`, `mask`): the token's text and id. */
+  specials: Record<string, SpecialTokenRecord>;
   /** Number of T5 sentinel tokens `<extra_id_N>` (span corruption). */
   sentinels: number;
   /** Where the tokenizer came from (a path, `js-tiktoken gpt2`, ...), for `strata info`. */

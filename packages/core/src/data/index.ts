@@ -30,6 +30,7 @@ export {
   HFTokenizer,
   type HFTokenizerRecord,
   loadTokenizerFile,
+  type SpecialTokenRecord,
   sha256Text,
   TOKENIZER_FILE,
 } from './hf-tokenizer.js';
