@@ -134,6 +134,8 @@ describe('--tokenizer in train, eval and generate', () => {
     ]);
     expect(g.code).toBe(0);
     expect(jsonLines(g.stdout)[0]).toMatchObject({ prompt: 'The jury', tokens: 5 });
+    const info = await strataRun(['info', '--checkpoint', out]);
+    expect(info.stdout).toMatch(/tokenizer hf: 700 ids \(tokenizer\.json, from .*bpe\.json\)/);
     const resumed = await strataRun(['train', '--resume', out, '--steps', '3', '--json']);
     expect(resumed.code).toBe(0);
   }, 600_000);
