@@ -141,3 +141,34 @@ describe('Hugging Face tokenizer.json files', () => {
     expect(tok.vocabSize).toBe(3);
   });
 });
+
+describe('checkpoints with a subword tokenizer', () => {
+  it('keep tokenizer.json beside config.json and load it back; a missing file is a clear error', async () => {
+    const { saveCheckpoint, loadCheckpoint, tokenizerFingerprint, initBackend } = await import(
+      '../src/index.js'
+    );
+    await initBackend('cpu');
+    const { rmSync, copyFileSync } = await import('node:fs');
+    const { tinyGPT } = await import('./helpers.js');
+    const dir = mkdtempSync(join(tmpdir(), 'strata-ckpt-tok-'));
+    const tok = new HFTokenizer(gpt2TokenizerJSON(), { kind: 'hf', source: '/somewhere/tokenizer.json' });
+    const model = tinyGPT({ vocabSize: tok.vocabSize });
+    const ckpt = join(dir, 'ckpt');
+    await saveCheckpoint(ckpt, model, { tokenizer: tok.toJSON(), tokenizerFiles: tok.files() });
+    model.dispose();
+    expect(readFileSync(join(ckpt, 'tokenizer.json'), 'utf8')).toBe(tok.fileText);
+    const loaded = await loadCheckpoint(ckpt);
+    expect(loaded.tokenizer.kind).toBe('hf');
+    expect(Array.from(loaded.tokenizer.encode('Hello world'))).toEqual([15496, 995]);
+    // the cache key does not depend on where the file was read from
+    expect(tokenizerFingerprint(loaded.tokenizer)).toBe(
+      tokenizerFingerprint(new HFTokenizer(tok.fileText, { kind: 'hf', source: '/elsewhere.json' })),
+    );
+    loaded.model.dispose();
+    copyFileSync(join(ckpt, 'tokenizer.json'), join(dir, 'kept.json'));
+    rmSync(join(ckpt, 'tokenizer.json'));
+    await expect(loadCheckpoint(ckpt)).rejects.toThrow(
+      /config\.json: tokenizer "hf" is stored in tokenizer\.json beside config\.json, which is missing/,
+    );
+  }, 120_000);
+});

@@ -166,10 +166,11 @@ export async function dataFingerprint(path: string): Promise<string> {
   return `sha256:${h.digest('hex')}`;
 }
 
-/** A fingerprint of a tokenizer: its description and files. */
+/** A fingerprint of a tokenizer: its description (less where it came from) and files. */
 export function tokenizerFingerprint(tokenizer: Tokenizer): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify(tokenizer.toJSON()));
+  const { source: _where, ...description } = tokenizer.toJSON();
+  h.update(JSON.stringify(description));
   for (const [name, text] of Object.entries(tokenizer.files?.() ?? {}).sort()) h.update(`\0${name}\0${text}`);
   return `sha256:${h.digest('hex')}`;
 }
