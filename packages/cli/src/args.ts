@@ -77,9 +77,22 @@ export function parseCommandArgs(
     };
     if (o.type === 'boolean') options[`no-${o.name}`] = { type: 'boolean' };
   }
+  // A string value that is itself a list of flags (`--grow "--width 2 --noise 0.01"`) would read as a flag:
+  // one that holds whitespace is the option's value.
+  const words = argv.flatMap((w, i) =>
+    i > 0 && /\s/.test(w) && w.startsWith('-') && options[argv[i - 1]!.replace(/^--/, '')]?.type === 'string'
+      ? []
+      : i + 1 < argv.length &&
+          /\s/.test(argv[i + 1]!) &&
+          argv[i + 1]!.startsWith('-') &&
+          w.startsWith('--') &&
+          options[w.slice(2)]?.type === 'string'
+        ? [`${w}=${argv[i + 1]}`]
+        : [w],
+  );
   let values: Record<string, unknown>;
   try {
-    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({ args: words, options, strict: true, allowPositionals: false }));
   } catch (e) {
     const msg = (e as Error).message.replace(/\. To specify a positional argument.*$/s, '');
     throw new UsageError(`${msg} (see \`strata ${cmd.name} --help\`)`);

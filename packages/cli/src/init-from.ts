@@ -16,6 +16,7 @@ import {
   loadCheckpoint,
   type OptimizerState,
   StrataError,
+  type Tokenizer,
   type TrainConfig,
 } from '@strata/core';
 import { explicitFlags, type ParsedArgs, UsageError } from './args.js';
@@ -57,6 +58,8 @@ export interface InitFromPlan {
   task: TaskSpec | undefined;
   /** The record of where the run started. */
   record: InitFromRecord;
+  /** The checkpoint's tokenizer: the run encodes its data with it. */
+  tokenizer: Tokenizer;
   /** Adam moments to start from (`--keep-optimizer`), without growth's per-entry LR multipliers. */
   optimizer?: OptimizerState;
   /** Lines that tell the user what was taken from where. */
@@ -91,6 +94,10 @@ export async function planInitFrom(args: ParsedArgs): Promise<InitFromPlan> {
   if (given.length)
     throw new UsageError(
       `--init-from takes the model (family, sizes, positions, norm strategy, …) from the checkpoint; drop ${given.map((g) => `--${g}`).join(', ')} (only --dropout may change)`,
+    );
+  if (args.tokenizer !== undefined)
+    throw new UsageError(
+      "--init-from uses the checkpoint's tokenizer (its ids are what the weights mean); drop --tokenizer",
     );
   if (args.config !== undefined) {
     let file: unknown;
@@ -179,6 +186,7 @@ export async function planInitFrom(args: ParsedArgs): Promise<InitFromPlan> {
       data,
       task,
       record,
+      tokenizer: loaded.tokenizer,
       ...(optimizer ? { optimizer } : {}),
       notes,
     };

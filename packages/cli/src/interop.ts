@@ -5,10 +5,11 @@
  *
  * @module
  */
-import { copyFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GPTConfig } from '@strata/core';
 import {
+  byteLevelAlphabet,
   exportHFGPT2,
   exportLayout,
   fromExternalTensors,
@@ -21,6 +22,7 @@ import {
   readSafetensorsFile,
   StrataError,
   type TensorMapping,
+  type Tokenizer,
   torchscaleFormat,
 } from '@strata/core';
 import { makeProbe } from '@strata/growth';
@@ -155,15 +157,6 @@ export async function compareWeights(
   return max;
 }
 
-/** GPT-2's byte ↔ unicode table (`bytes_to_unicode`): printable bytes map to themselves, the rest to 256 + n. */
-export function byteLevelAlphabet(): string[] {
-  const printable = (b: number) => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-  const out: string[] = [];
-  let n = 0;
-  for (let b = 0; b < 256; b++) out.push(String.fromCodePoint(printable(b) ? b : 256 + n++));
-  return out;
-}
-
 /**
  * A Hugging Face `tokenizer.json` that reproduces Strata's byte tokenizer: id = UTF-8 byte. A byte-level BPE
  * with the 256 byte symbols of GPT-2's alphabet as its vocabulary (id b for byte b) and no merges, so every
@@ -209,24 +202,22 @@ export function byteTokenizerJSON(specials: readonly string[] = []): Record<stri
 }
 
 /**
- * Writes the tokenizer files of an export: the checkpoint's own `tokenizer.json` when it has one (a non-byte
- * tokenizer), else for the byte tokenizers a `tokenizer.json` from {@link byteTokenizerJSON}, plus
- * `tokenizer_config.json`. Returns the files written and a note when none could be.
+ * Writes the tokenizer files of an export: the checkpoint tokenizer's own `tokenizer.json` (a GPT-2, Hugging
+ * Face or trained BPE tokenizer), else for the byte tokenizers a `tokenizer.json` from
+ * {@link byteTokenizerJSON}, plus `tokenizer_config.json`. Returns the files written and a note when none
+ * could be.
  */
-export function writeTokenizerFiles(
-  checkpointDir: string,
-  tokenizer: Record<string, unknown>,
-  out: string,
-): { files: string[]; note?: string } {
-  const own = join(checkpointDir, 'tokenizer.json');
+export function writeTokenizerFiles(tokenizer: Tokenizer, out: string): { files: string[]; note?: string } {
   const target = join(out, 'tokenizer.json');
-  let specials: string[] = [];
-  if (existsSync(own)) copyFileSync(own, target);
-  else if (tokenizer.kind === 'byte' || tokenizer.kind === 'byte-special') {
-    if (tokenizer.kind === 'byte-special') {
-      const sentinels = Number(tokenizer.sentinels ?? 0);
+  const own = tokenizer.files?.()['tokenizer.json'];
+  const record = tokenizer.toJSON();
+  if (own !== undefined) writeFileSync(target, own);
+  else if (record.kind === 'byte' || record.kind === 'byte-special') {
+    let specials: string[] = [];
+    if (record.kind === 'byte-special') {
+      const sentinels = Number(record.sentinels ?? 0);
       specials = [
-        ...((tokenizer.specials as string[] | undefined) ?? []),
+        ...((record.specials as string[] | undefined) ?? []),
         ...Array.from({ length: sentinels }, (_, i) => `<extra_id_${i}>`),
       ];
     }
@@ -234,7 +225,7 @@ export function writeTokenizerFiles(
   } else
     return {
       files: [],
-      note: `no tokenizer files written: the checkpoint's tokenizer is "${String(tokenizer.kind)}" and it has no tokenizer.json`,
+      note: `no tokenizer files written: the checkpoint's tokenizer "${String(record.kind)}" has no tokenizer.json`,
     };
   const cfg = join(out, 'tokenizer_config.json');
   writeFileSync(

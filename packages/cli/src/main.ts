@@ -17,6 +17,7 @@ const RUNNERS: Record<string, () => Promise<{ run: Runner }>> = {
   info: () => import('./commands/info.js'),
   norms: () => import('./commands/norms.js'),
   bench: () => import('./commands/bench.js'),
+  tokenizer: () => import('./commands/tokenizer.js'),
 };
 
 function version(): string {
@@ -77,7 +78,11 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    const args = parseCommandArgs(spec, rest);
+    if (name === 'tokenizer' && rest[0] !== 'train')
+      throw new UsageError(
+        `strata tokenizer: the action is train (strata tokenizer train --vocab-size N --out FILE)`,
+      );
+    const args = parseCommandArgs(spec, name === 'tokenizer' ? rest.slice(1) : rest);
     const loader = RUNNERS[name]!;
     const mod = await loader();
     return (await mod.run(args)) ?? 0;

@@ -5,6 +5,7 @@ import {
   type ActiveBackend,
   acquireDirLock,
   ByteTokenizer,
+  detectFormat,
   estimateTrainingMemory,
   evaluateTask,
   formatBytes,
@@ -21,15 +22,18 @@ import {
   parseKeyValues,
   parseTrainConfig,
   readMetrics,
+  readRecords,
   recoverDir,
   type StepMetrics,
   StrataError,
   saveCheckpoint,
   TextDataset,
   type TextSource,
+  type Tokenizer,
   type TrainConfig,
   Trainer,
   type TrainerOptions,
+  tokenizeSource,
 } from '@strata/core';
 import type { ParsedArgs } from './args.js';
 import { UsageError } from './args.js';
@@ -46,7 +50,15 @@ import { type TaskSpec, taskSource, taskTokenizer } from './tasks.js';
  */
 export type DataSpec =
   | { kind: 'brown' }
-  | { kind: 'files'; path: string; relativePath?: string }
+  | {
+      kind: 'files';
+      path: string;
+      relativePath?: string;
+      /** JSON Lines field of the text (`--text-field`). */
+      textField?: string;
+      /** Parquet column of the text (`--text-column`). */
+      textColumn?: string;
+    }
   | { kind: 'markov'; vocab: number; successors: number; seed: number };
 
 /** The record of `spec` as stored in the checkpoint at `checkpointDir` (absolute and relative path). */
@@ -74,39 +86,105 @@ export function locateData(spec: DataSpec, checkpointDir: string, hint: string):
     tried.push(resolve(runDir, '..', spec.path), resolve(runDir, '..', '..', spec.path));
   }
   const found = tried.find((p) => existsSync(p));
-  if (found) return { kind: 'files', path: found };
+  if (found) return { ...recordOptions(spec), kind: 'files', path: found };
   throw new StrataError(
     'E_DATA',
     `the training data of ${checkpointDir} is gone: tried ${[...new Set(tried)].join(', ')}; ${hint}`,
   );
 }
 
-/** Loads the text a {@link DataSpec} names (text sources only). */
-export async function loadData(spec: DataSpec): Promise<TextSource> {
-  if (spec.kind === 'markov') throw new StrataError('E_DATA', 'synthetic markov data has no text');
-  return spec.kind === 'brown' ? loadBrownCorpus() : loadTextSource(spec.path);
+/** The `--text-field` / `--text-column` of a files {@link DataSpec}. */
+function recordOptions(spec: DataSpec): { textField?: string; textColumn?: string } {
+  if (spec.kind !== 'files') return {};
+  return {
+    ...(spec.textField !== undefined ? { textField: spec.textField } : {}),
+    ...(spec.textColumn !== undefined ? { textColumn: spec.textColumn } : {}),
+  };
 }
 
-/** Parses `--data`: a path, or `markov:VOCAB[:SUCCESSORS]` for the synthetic Markov language. */
-export function dataSpecFromArg(arg: unknown, seed: number): DataSpec {
-  if (arg === undefined) return { kind: 'brown' };
+/** Loads the text a {@link DataSpec} names (text sources only; JSON Lines and Parquet records become documents). */
+export async function loadData(spec: DataSpec): Promise<TextSource> {
+  if (spec.kind === 'markov') throw new StrataError('E_DATA', 'synthetic markov data has no text');
+  if (spec.kind === 'brown') return loadBrownCorpus();
+  const format = await detectFormat(spec.path);
+  if (format === 'text') return loadTextSource(spec.path);
+  const documents: string[] = [];
+  for await (const doc of readRecords(spec.path, format, recordOptions(spec))) documents.push(doc);
+  if (documents.length === 0) throw new StrataError('E_DATA', `${spec.path}: no records`);
+  return { text: documents.join('\n\n'), documents, source: spec.path };
+}
+
+/**
+ * Parses `--data`: a path, or `markov:VOCAB[:SUCCESSORS]` for the synthetic Markov language. `--text-field`
+ * and `--text-column` (in `args`) are kept with a path.
+ */
+export function dataSpecFromArg(arg: unknown, seed: number, args: ParsedArgs = {}): DataSpec {
+  const field = args['text-field'] as string | undefined;
+  const column = args['text-column'] as string | undefined;
+  if (arg === undefined) {
+    if (field !== undefined || column !== undefined)
+      throw new UsageError('--text-field and --text-column apply to --data FILE.jsonl or FILE.parquet');
+    return { kind: 'brown' };
+  }
   const s = String(arg);
   const m = /^markov(?::(\d+))?(?::(\d+))?$/.exec(s);
   if (m) return { kind: 'markov', vocab: Number(m[1] ?? 32), successors: Number(m[2] ?? 2), seed };
-  return { kind: 'files', path: resolve(s) };
+  return {
+    kind: 'files',
+    path: resolve(s),
+    ...(field !== undefined ? { textField: field } : {}),
+    ...(column !== undefined ? { textColumn: column } : {}),
+  };
 }
 
-/** A batch source for a {@link DataSpec}: a tokenized text split, or the synthetic Markov language. */
+/**
+ * The tokens of a text {@link DataSpec}: text files and the Brown corpus with the byte tokenizer are
+ * encoded directly (as always); other tokenizers and JSON Lines / Parquet data go through
+ * {@link tokenizeSource} and its on-disk cache.
+ */
 export async function datasetFor(
   spec: DataSpec,
   training: TrainConfig,
+  tokenizer: Tokenizer = new ByteTokenizer(),
 ): Promise<TextDataset | MarkovDataset> {
   if (spec.kind === 'markov')
     return new MarkovDataset({ vocab: spec.vocab, successors: spec.successors, seed: spec.seed });
-  return new TextDataset(await loadData(spec), new ByteTokenizer(), {
-    valFraction: training.valFraction,
-    seed: training.seed,
-  });
+  const split = { valFraction: training.valFraction, seed: training.seed };
+  const format = spec.kind === 'brown' ? 'text' : await detectFormat(spec.path);
+  if (tokenizer.kind === 'byte' && format === 'text')
+    return new TextDataset(await loadData(spec), tokenizer, split);
+  const t = await tokenizeSource(
+    spec.kind === 'brown' ? {} : { path: spec.path, format, ...recordOptions(spec) },
+    tokenizer,
+  );
+  return new TextDataset({ tokens: t.tokens, documents: t.documents }, tokenizer, split);
+}
+
+/**
+ * Refuses to evaluate or sample a checkpoint whose tokenizer does not fit its model: ids beyond the model's
+ * vocabulary, a model vocabulary larger than the tokenizer's (other than padded up to a multiple of 64, as
+ * nanoGPT pads GPT-2's 50,257 to 50,304), or a model trained on synthetic Markov tokens (not text).
+ *
+ * @throws StrataError `E_CHECKPOINT`, one line naming both sizes.
+ */
+export function checkTokenizerFitsModel(
+  tokenizer: Tokenizer,
+  modelVocab: number,
+  trainedOn: DataSpec | undefined,
+  what: string,
+): void {
+  if (trainedOn?.kind === 'markov')
+    throw new StrataError(
+      'E_CHECKPOINT',
+      `${what}: this model was trained on synthetic Markov tokens (vocabulary ${trainedOn.vocab}), not on text; there is no tokenizer for it`,
+    );
+  const t = tokenizer.vocabSize;
+  const padded = Math.ceil(t / 64) * 64;
+  if (modelVocab === t || (modelVocab > t && modelVocab <= padded)) return;
+  throw new StrataError(
+    'E_CHECKPOINT',
+    `${what}: the checkpoint's tokenizer (${tokenizer.kind}, ${t} ids) does not match its model's vocabulary of ${modelVocab}; the model was trained with another tokenizer — retrain with --tokenizer, or use the checkpoint it came with`,
+  );
 }
 
 /** CLI defaults for the GPT family: small enough to train in a few minutes on 2 CPU cores. */
@@ -321,6 +399,8 @@ export interface RunSetup {
   banner?: string[];
   /** Encoder-only / encoder-decoder task (masked-LM, span corruption, POS, pairs); absent: next-token. */
   task?: TaskSpec;
+  /** The tokenizer of a next-token run (default: the resumed checkpoint's, else byte); saved with the checkpoint. */
+  tokenizer?: Tokenizer;
   /** Lines that must reach the user in every mode (what `--resume` changed): stderr, or JSON log lines. */
   notes?: string[];
   /** A fine-tuning run (`--init-from`): where it started; recorded as `training.initFrom` and in the metrics. */
@@ -467,13 +547,20 @@ export function checkDataFitsModel(data: DataSpec, vocabSize: number): void {
 async function runLocked(setup: RunSetup): Promise<RunResult> {
   const { model, training, runDir } = setup;
   const paths = runPaths(runDir);
-  const tokenizer = setup.task ? taskTokenizer() : new ByteTokenizer();
+  const tokenizer: Tokenizer = setup.task
+    ? taskTokenizer()
+    : (setup.tokenizer ?? setup.resume?.tokenizer ?? new ByteTokenizer());
   checkDataFitsModel(setup.data, model.config.vocabSize);
+  if (setup.data.kind !== 'markov' && tokenizer.vocabSize > model.config.vocabSize)
+    throw new StrataError(
+      'E_CONFIG',
+      `model.vocabSize (${model.config.vocabSize}) is smaller than the ${tokenizer.kind} tokenizer's ${tokenizer.vocabSize} ids; drop --model-opt vocabSize (it follows the tokenizer) or raise it`,
+    );
   const dataset =
     setup.dataset ??
     (setup.task
       ? await taskSource(setup.task, setup.data, model.config, training)
-      : await datasetFor(setup.data, training));
+      : await datasetFor(setup.data, training, tokenizer));
   const fingerprint = dataset.datasetFingerprint();
   const savedFingerprint = setup.resume?.state?.dataFingerprint;
   if (savedFingerprint !== undefined && savedFingerprint !== fingerprint) {
@@ -590,6 +677,7 @@ async function runLocked(setup: RunSetup): Promise<RunResult> {
   const save = async () => {
     await saveCheckpoint(paths.checkpoint, model, {
       tokenizer: tokenizer.toJSON(),
+      ...(tokenizer.files ? { tokenizerFiles: tokenizer.files() } : {}),
       training: trainingRecord,
       optimizer: await trainer.optimizer.exportState(),
       state: {

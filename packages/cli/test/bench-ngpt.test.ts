@@ -64,6 +64,8 @@ describe('strata bench with nGPT', () => {
       '1',
       '--generate',
       '0',
+      '--tokenizers',
+      'none',
       '--json',
     ]);
     expect(r.code, r.stderr).toBe(0);

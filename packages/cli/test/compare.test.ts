@@ -7,6 +7,7 @@ import {
   bandOf,
   defaultLrGrid,
   extensionLr,
+  flopsAt,
   jobArgs,
   markStalled,
   parseLrList,
@@ -15,6 +16,7 @@ import {
   runDirOf,
   variantsFromArgs,
 } from '../src/commands/compare.js';
+import { growthArmOf } from '../src/commands/compare-growth.js';
 import { informativeRange } from '../src/plots.js';
 import { strataAsync, strataRun, TINY_MODEL } from './helpers.js';
 
@@ -369,5 +371,100 @@ describe('‖ΔF‖ across a resume (strata train)', () => {
     const b = deltaF(split);
     expect(b.map((x) => x[0])).toEqual(a.map((x) => x[0]));
     for (let i = 0; i < a.length; i++) expect(b[i]![1]).toBeCloseTo(a[i]![1]!, 4);
+  });
+});
+
+describe('compare: growth arms (--grow-at, --grow)', () => {
+  it('reads a growth arm from a variant and refuses bad ones naming the flag', () => {
+    const [v] = variantsFromArgs({
+      variant: ["g=--d-model 16 --grow-at 0.25 --grow '--width 2 --noise 0.02'"],
+    });
+    const arm = growthArmOf(v!.args, 'g');
+    expect(arm?.at).toBe(0.25);
+    expect(arm?.spec).toMatchObject({ width: 2, noise: 0.02 });
+    expect(growthArmOf({ norm: 'pre-ln' })).toBeUndefined();
+    expect(() => growthArmOf({ 'grow-at': 1.5, grow: '--width 2' }, 'g')).toThrow(
+      /--grow-at must be a fraction/,
+    );
+    expect(() => growthArmOf({ 'grow-at': 0.1 }, 'g')).toThrow(/needs both --grow-at/);
+    expect(() => growthArmOf({ 'grow-at': 0.1, grow: '--noise 0.1' }, 'g')).toThrow(/grows nothing/);
+    expect(() => growthArmOf({ 'grow-at': 0.1, grow: '--width 2 --out x' }, 'g')).toThrow(
+      /may not set --out/,
+    );
+    expect(() => growthArmOf({ rewarm: 5 }, 'g')).toThrow(/--rewarm applies to the grown phase/);
+  });
+
+  it('counts FLOPs at the small model’s cost up to the growth step, at the grown model’s after it', () => {
+    const r = { tokensPerStep: 10, flopsPerToken: 100, growth: { step: 4, smallFlopsPerToken: 25 } } as never;
+    expect(flopsAt(r, 3)).toBe(3 * 10 * 25);
+    expect(flopsAt(r, 4)).toBe(4 * 10 * 25);
+    expect(flopsAt(r, 6)).toBe(10 * (4 * 25 + 2 * 100));
+    expect(flopsAt({ tokensPerStep: 10, flopsPerToken: 100 }, 6)).toBe(6000);
+  });
+
+  it('trains small, grows exactly, trains on in a new phase, at the FLOPs of the scratch arm', async () => {
+    const out = join(tmp, 'growth-grid');
+    const r = await strataRun([
+      'compare',
+      '--variant',
+      'scratch=--d-model 16 --d-ff 32',
+      '--variant',
+      "grown=--d-model 8 --d-ff 16 --grow-at 0.5 --grow '--width 2 --noise 0.01'",
+      '--lrs',
+      '3e-3',
+      '--seeds',
+      '1',
+      '--extend-grid',
+      '0',
+      '--data',
+      'markov:16',
+      '--model-opt',
+      'vocabSize=16',
+      '--layers',
+      '2',
+      '--heads',
+      '2',
+      '--context',
+      '8',
+      '--batch-size',
+      '4',
+      '--steps',
+      '8',
+      '--warmup',
+      '2',
+      '--eval-every',
+      '4',
+      '--eval-batches',
+      '2',
+      '--backend',
+      'wasm',
+      '--out',
+      out,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const { runs } = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { runs: RunSummary[] };
+    const scratch = runs.find((x) => x.variant === 'scratch')!;
+    const grown = runs.find((x) => x.variant === 'grown')!;
+    // the grown model is the scratch architecture: same parameters and FLOPs per token
+    expect(grown.params).toBe(scratch.params);
+    expect(grown.flopsPerToken).toBe(scratch.flopsPerToken);
+    const g = grown.growth!;
+    // half the budget on the small model: S = 0.5·8·C_big/C_small steps, then 8 − 4 grown steps
+    expect(g.step).toBe(Math.round((0.5 * 8 * grown.flopsPerToken) / g.smallFlopsPerToken));
+    expect(grown.steps).toBe(g.step + 4);
+    expect(g.maxAbsDeltaLogits).toBeLessThan(1e-4);
+    // equal compute to within the rounding of S
+    expect(Math.abs(flopsAt(grown, grown.steps) / flopsAt(scratch, scratch.steps) - 1)).toBeLessThan(0.05);
+    const metrics = readFileSync(join(grown.runDir, 'grown', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event?: string; step?: number; reason?: string });
+    expect(metrics.find((m) => m.event === 'phase')).toMatchObject({ step: g.step, reason: 'growth' });
+    expect(metrics.filter((m) => m.event === undefined && typeof m.step === 'number').at(-1)?.step).toBe(
+      grown.steps,
+    );
+    const report = readFileSync(join(out, 'report.md'), 'utf8');
+    expect(report).toMatch(/## Growth arms/);
+    expect(report).not.toMatch(/budgets differ/);
   });
 });

@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeSafetensors, Rng, type SafetensorsTensor } from '@strata/core';
+import { encodeSafetensors, gpt2TokenizerJSON, Rng, type SafetensorsTensor } from '@strata/core';
 import { describe, expect, it } from 'vitest';
 import { jsonLines, strataRun, TINY_MODEL } from './helpers.js';
 
@@ -73,6 +73,7 @@ describe('strata import / export / train --init-from', () => {
     const { mkdirSync } = await import('node:fs');
     mkdirSync(hf);
     writeHFGPT2(hf);
+    writeFileSync(join(hf, 'tokenizer.json'), gpt2TokenizerJSON()); // GPT-2's BPE (50,257 ids)
     const data = join(root, 'data.txt');
     writeFileSync(data, 'The jury said it did find that the election was conducted. '.repeat(80));
 
@@ -90,6 +91,7 @@ describe('strata import / export / train --init-from', () => {
     const rep = jsonLines(imp.stdout).find((r) => r.event === 'import')!;
     expect(rep.ok).toBe(true);
     expect(rep.dropout).toBe(0); // resid_pdrop 0.1 is not training dropout
+    expect(rep.tokenizer).not.toBe('byte'); // the source's tokenizer.json travels with the checkpoint
     expect(rep.maxAbsDeltaWeights).toBe(0);
     expect(rep.maxAbsDeltaLogits).toBe(0);
     expect(rep.parameters).toBe(V * d + T * d + L * (12 * d * d + 13 * d) + 2 * d);
@@ -115,12 +117,16 @@ describe('strata import / export / train --init-from', () => {
       '--checkpoint',
       join(root, 'imp'),
       '--prompt',
-      'The',
+      'The jury',
       '--max-tokens',
       '8',
-      '--json',
+      '--seed',
+      '3',
     ]);
     expect(gen.code, gen.stderr).toBe(0);
+    // sampled with GPT-2's BPE: 8 subword tokens of a random model decode to more than 8 bytes of text
+    expect(gen.stdout.startsWith('The jury')).toBe(true);
+    expect(gen.stdout.length).toBeGreaterThan('The jury'.length + 8);
 
     const ft = join(root, 'ft');
     const train = await strataRun([
@@ -185,8 +191,8 @@ describe('strata import / export / train --init-from', () => {
       ok: true,
       maxAbsDeltaLogits: 0,
     });
-    const tok = JSON.parse(readFileSync(join(root, 'back', 'tokenizer.json'), 'utf8'));
-    expect(Object.keys(tok.model.vocab)).toHaveLength(256);
+    // the GPT-2 tokenizer.json went through the import, the fine-tuning run and the export unchanged
+    expect(readFileSync(join(root, 'back', 'tokenizer.json'), 'utf8')).toBe(gpt2TokenizerJSON());
   }, 600_000);
 
   it('--init-from refuses architecture flags, keeps the optimizer on request, and export refuses a misfit', async () => {

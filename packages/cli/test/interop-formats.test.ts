@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  byteLevelAlphabet,
   fromTorchscaleConfig,
   getModelFamily,
   initBackend,
@@ -21,7 +22,7 @@ import { registerNGPT } from '@strata/ngpt';
 import { registerBuiltinNorms } from '@strata/norms';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { byteLevelAlphabet, byteTokenizerJSON, compareLogits, INTEROP_FORMATS } from '../src/interop.js';
+import { byteTokenizerJSON, compareLogits, INTEROP_FORMATS } from '../src/interop.js';
 
 const PY = '/usr/bin/python3';
 const SCRIPT = fileURLToPath(new URL('./python/torch_forward.py', import.meta.url));

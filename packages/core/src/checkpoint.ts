@@ -22,6 +22,8 @@ export const STRATA_VERSION = '0.1.0';
 export interface SaveCheckpointOptions {
   /** Tokenizer description (`tokenizer.toJSON()`). */
   tokenizer: Record<string, unknown>;
+  /** The tokenizer's files (`tokenizer.files()`: `tokenizer.json` of a subword tokenizer), written beside config.json. */
+  tokenizerFiles?: Record<string, string>;
   /** Training config and data source, recorded for `info` and `--resume`. */
   training?: Record<string, unknown>;
   /** Optimizer state (written to `optimizer.safetensors`). */
@@ -37,7 +39,8 @@ export interface SaveCheckpointOptions {
 
 /**
  * Writes `model` (and optionally optimizer and run state) as a checkpoint directory, atomically:
- * `config.json`, `model.safetensors`, `optimizer.safetensors`, `state.json`.
+ * `config.json`, `model.safetensors`, `optimizer.safetensors`, `state.json`, and `tokenizer.json` for a subword
+ * tokenizer (`options.tokenizerFiles`).
  */
 export async function saveCheckpoint(
   dir: string,
@@ -60,6 +63,8 @@ export async function saveCheckpoint(
     createdBy: { '@strata/core': STRATA_VERSION },
   };
   const data: CheckpointData = { config, weights };
+  if (options.tokenizerFiles && Object.keys(options.tokenizerFiles).length)
+    data.tokenizerFiles = options.tokenizerFiles;
   if (options.optimizer) {
     data.optimizer = new Map(options.optimizer.tensors);
   }
@@ -95,7 +100,7 @@ export async function loadCheckpoint(
   const data = await readCheckpoint(dir, { optimizer: options.optimizer ?? false });
   let tokenizer: Tokenizer;
   try {
-    tokenizer = tokenizerFromJSON(data.config.tokenizer);
+    tokenizer = tokenizerFromJSON(data.config.tokenizer, data.tokenizerFiles ?? {});
   } catch (e) {
     throw new StrataError('E_CHECKPOINT', `${dir}/config.json: ${(e as Error).message}`, { cause: e });
   }

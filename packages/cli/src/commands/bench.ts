@@ -23,6 +23,7 @@ import {
 } from '@strata/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { ParsedArgs } from '../args.js';
+import { BENCH_TOKENIZERS, benchTokenizers, formatTokenizerReport } from '../bench-tokenizers.js';
 import { formatCount } from '../progress.js';
 import { registerBuiltins } from '../setup.js';
 
@@ -746,12 +747,22 @@ export async function run(args: ParsedArgs): Promise<number> {
       `${c.name}: ${c.family && c.family !== 'gpt' ? `${c.family}${c.dFF ? ` (d_ff ${c.dFF})` : ''}, ` : ''}d_model ${c.dModel}, ${c.nLayers} layers, ${c.nHeads} heads, context ${c.contextLength}, batch ${c.batchSize}, ${c.family && c.family !== 'gpt' ? 'no norm layers' : c.norm.name}, byte vocab, AdamW`,
     );
   }
-  const report = await runBench(o);
+  const report: BenchReport & { tokenizers?: Awaited<ReturnType<typeof benchTokenizers>> } =
+    await runBench(o);
+  const tokenizers = list(args.tokenizers, 'byte,gpt2,bpe').filter((t) => t !== 'none');
+  for (const t of tokenizers)
+    if (!(BENCH_TOKENIZERS as readonly string[]).includes(t))
+      throw new StrataError(
+        'E_USAGE',
+        `--tokenizers: unknown tokenizer "${t}"; valid: ${BENCH_TOKENIZERS.join(', ')}, none`,
+      );
+  if (tokenizers.length) report.tokenizers = await benchTokenizers(tokenizers, 50, log);
   if (args.out) writeFileSync(String(args.out), `${JSON.stringify(report, null, 2)}\n`);
   if (args.json) {
     process.stdout.write(`${JSON.stringify(report)}\n`);
     return 0;
   }
   process.stdout.write(formatReport(report));
+  if (report.tokenizers) process.stdout.write(formatTokenizerReport(report.tokenizers));
   return 0;
 }

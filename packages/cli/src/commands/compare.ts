@@ -39,6 +39,14 @@ import { createModel, modelConfigFromArgs, runTraining, trainerOptionsFromArgs }
 import { setupRuntime, workerSetup } from '../setup.js';
 import { compareSpec, trainSpec } from '../specs.js';
 import { onStop, STOP_EXIT_CODES, type StopReason } from '../stop.js';
+import {
+  type GrowthBudget,
+  type GrowthRecord,
+  growthArmOf,
+  growthBudget,
+  runGrowthJob,
+  smallPhaseArgs,
+} from './compare-growth.js';
 import { planFreshRun } from './train.js';
 
 /** One variant of a comparison: a label, the flags that override the shared ones, and its own lr grid if any. */
@@ -85,6 +93,11 @@ export interface RunSummary {
   deltaF1?: number;
   /** Step at which the run diverged; absent when it did not. */
   divergedAt?: number;
+  /**
+   * A growth arm (`--grow-at`): the step it grew at, the small model's FLOPs per token and parameters (the
+   * fields above describe the grown model), and where its metrics are.
+   */
+  growth?: GrowthRecord;
   /** The run's folder (holds `job.json`, `metrics.jsonl` and `result.json`). */
   runDir: string;
 }
@@ -123,12 +136,24 @@ const COMPARE_ONLY = new Set([
   'json',
 ]);
 
-/** `--variant` flags: every `train` flag plus `--lrs`. */
+/** `--variant` flags: every `train` flag plus `--lrs` and the growth arm's `--grow-at`, `--grow`. */
 const variantSpec: CommandDef = {
   ...trainSpec,
   options: [
     ...trainSpec.options,
     { name: 'lrs', type: 'string', arg: 'LIST', description: 'learning-rate grid of this variant' },
+    {
+      name: 'grow-at',
+      type: 'number',
+      arg: 'F',
+      description: 'growth arm: fraction of the FLOP budget spent on the small model before growing',
+    },
+    {
+      name: 'grow',
+      type: 'string',
+      arg: 'FLAGS',
+      description: 'growth arm: the `strata grow` flags (e.g. "--width 2 --noise 0.01")',
+    },
   ],
 };
 
@@ -407,6 +432,20 @@ export function bandOf(
     });
 }
 
+/**
+ * Training FLOPs a run has spent by `step`: steps × tokens × FLOPs per token, with a growth arm's steps up to
+ * its growth step counted at the small model's cost.
+ */
+export function flopsAt(
+  r: Pick<RunSummary, 'tokensPerStep' | 'flopsPerToken' | 'growth'>,
+  step: number,
+): number {
+  const g = r.growth;
+  if (!g) return step * r.tokensPerStep * r.flopsPerToken;
+  const small = Math.min(step, g.step);
+  return r.tokensPerStep * (small * g.smallFlopsPerToken + Math.max(0, step - g.step) * r.flopsPerToken);
+}
+
 /** Steps, tokens, FLOPs and seconds at which a run's validation loss first reached `target` (null if never). */
 export function costToTarget(
   r: RunSummary,
@@ -419,7 +458,7 @@ export function costToTarget(
   return {
     steps,
     tokens: steps * r.tokensPerStep,
-    flops: steps * r.tokensPerStep * r.flopsPerToken,
+    flops: flopsAt(r, steps),
     seconds: c.seconds.get(steps) ?? (steps * r.msPerStep) / 1000,
   };
 }
@@ -614,9 +653,69 @@ export async function runJob(dir: string): Promise<number> {
     seed: number;
   };
   const args = job.args;
+  const label = `${job.variant} lr ${job.lr} s${job.seed}`;
+  await setupRuntime(args);
+  const arm = growthArmOf(args, job.variant);
+  let summary: Omit<RunSummary, 'variant' | 'lr' | 'seed' | 'runDir'> | undefined;
+  if (arm) {
+    const grown = await runGrowthJob(dir, args, arm, async (runDir, a) => {
+      const s = await trainJob(runDir, a, `${label} (small)`);
+      return s && { status: s.status === 'diverged' ? 'diverged' : 'ok', ...pick(s) };
+    });
+    if (!grown) return 130;
+    const { outcome, budget, growth } = grown;
+    const path = join(dir, growth?.metrics ?? join('small', 'metrics.jsonl'));
+    const curves = curvesFromMetrics(path, 0);
+    summary = {
+      status: outcome.status,
+      steps: outcome.steps,
+      initialValLoss: curves.val[0]?.[1] ?? Number.NaN,
+      finalValLoss: outcome.finalValLoss,
+      finalTrainLoss: curves.train.slice(-1)[0]?.[1] ?? Number.NaN,
+      msPerStep: (outcome.trainSeconds * 1000) / Math.max(1, outcome.steps),
+      trainSeconds: outcome.trainSeconds,
+      tokensPerStep: tokensPerStepOf(args),
+      flopsPerToken: growth ? budget.grownFlopsPerToken : budget.smallFlopsPerToken,
+      params: growth ? budget.grownParams : budget.smallParams,
+      dModel: 0,
+      ...(outcome.divergedAt !== undefined ? { divergedAt: outcome.divergedAt } : {}),
+      ...(growth ? { growth } : {}),
+    };
+  } else {
+    summary = await trainJob(dir, args, label);
+    if (!summary) return 130;
+  }
+  const result: RunSummary = { variant: job.variant, lr: job.lr, seed: job.seed, ...summary, runDir: dir };
+  await writeFileAtomic(join(dir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
+  return 0;
+}
+
+function tokensPerStepOf(args: ParsedArgs): number {
+  const { training } = planFreshRun(args);
+  return training.batchSize * training.seqLen;
+}
+
+function pick(s: Omit<RunSummary, 'variant' | 'lr' | 'seed' | 'runDir'>) {
+  return {
+    steps: s.steps,
+    finalValLoss: s.finalValLoss,
+    trainSeconds: s.trainSeconds,
+    ...(s.divergedAt !== undefined ? { divergedAt: s.divergedAt } : {}),
+  };
+}
+
+/**
+ * Trains one fresh run of the grid in `dir` (continuing from `dir/checkpoint` when an earlier attempt was
+ * interrupted); undefined when interrupted.
+ */
+async function trainJob(
+  dir: string,
+  args: ParsedArgs,
+  label: string,
+): Promise<Omit<RunSummary, 'variant' | 'lr' | 'seed' | 'runDir'> | undefined> {
   const backend = await setupRuntime(args);
   // The same reading of the flags as `strata train` (any --arch and --task); one synthetic language for all seeds.
-  const { family, raw, training, data, task } = planFreshRun(args, { dataSeed: 1 });
+  const { family, raw, training, data, task, tokenizer } = planFreshRun(args, { dataSeed: 1 });
   const ckpt = join(dir, 'checkpoint');
   let resume: Awaited<ReturnType<typeof loadCheckpoint>> | undefined;
   if (existsSync(ckpt) && (await isCheckpointDir(ckpt))) {
@@ -632,23 +731,21 @@ export async function runJob(dir: string): Promise<number> {
     training,
     data,
     backend,
-    label: `${job.variant} lr ${job.lr} s${job.seed}`,
+    label,
     json: true,
     quiet: true,
     ...(resume ? { resume } : {}),
     ...(task ? { task } : {}),
+    ...(tokenizer ? { tokenizer } : {}),
     trainer: trainerOptionsFromArgs(args, workerSetup),
   });
   const params = model.params.count();
   const dModel = Number(model.config.dModel ?? 0);
   model.dispose();
-  if (res.interrupted) return 130;
+  if (res.interrupted) return undefined;
   const curves = curvesFromMetrics(res.metricsPath, dModel);
   const tail = curves.train.slice(-1);
-  const summary: RunSummary = {
-    variant: job.variant,
-    lr: job.lr,
-    seed: job.seed,
+  return {
     status: res.diverged ? 'diverged' : 'ok',
     steps: res.steps,
     initialValLoss: curves.val[0]?.[1] ?? Number.NaN,
@@ -662,10 +759,7 @@ export async function runJob(dir: string): Promise<number> {
     dModel,
     ...(curves.deltaF.length ? { deltaF1: curves.deltaF[0]![1] } : {}),
     ...(res.diverged ? { divergedAt: res.diverged.step } : {}),
-    runDir: dir,
   };
-  await writeFileAtomic(join(dir, 'result.json'), `${JSON.stringify(summary, null, 2)}\n`);
-  return 0;
 }
 
 /** How many runs to train at once by default: one per core (each single-threaded), at most 2 (see the docs). */
@@ -712,11 +806,18 @@ export async function run(args: ParsedArgs): Promise<number> {
     Object.entries(args).filter(([k, v]) => v !== undefined && !COMPARE_ONLY.has(k)),
   );
   // Validate every variant's configuration here, so a bad flag is one line now, not a failed child later.
-  for (const v of variants) planFreshRun({ ...shared, ...v.args });
+  // A growth arm's budget split (small steps, grown steps) is known before any run starts.
+  const budgets = new Map<string, GrowthBudget>();
+  for (const v of variants) {
+    const a = { ...shared, ...v.args };
+    const arm = growthArmOf(a, `--variant ${v.label}`);
+    planFreshRun(smallPhaseArgs(a));
+    if (arm) budgets.set(v.label, await growthBudget(a, arm));
+  }
   // One comparison per folder at a time: a second `strata compare --out` on it fails naming the holder.
   const lock = acquireDirLock(outDir, { label: `--out ${outDir}` });
   try {
-    return await runGrid(args, { outDir, variants, seeds, extend, json, backend, shared });
+    return await runGrid(args, { outDir, variants, seeds, extend, json, backend, shared, budgets });
   } finally {
     lock.release();
   }
@@ -732,9 +833,10 @@ async function runGrid(
     json: boolean;
     backend: { name: string };
     shared: ParsedArgs;
+    budgets: Map<string, GrowthBudget>;
   },
 ): Promise<number> {
-  const { outDir, variants, seeds, extend, json, backend, shared } = o;
+  const { outDir, variants, seeds, extend, json, backend, shared, budgets } = o;
   let spec = loadSpec(outDir);
   if (args.force && existsSync(outDir)) {
     for (const e of dirEntriesExceptLock(outDir)) rmSync(join(outDir, e), { recursive: true, force: true });
@@ -774,7 +876,8 @@ async function runGrid(
               `${JSON.stringify({ variant: v.label, lr, seed, args: a }, null, 2)}\n`,
             );
           }
-          const steps = planFreshRun(a).training.steps;
+          const b = budgets.get(v.label);
+          const steps = b ? b.smallSteps + b.grownSteps : planFreshRun(a).training.steps;
           out.push({ variant: v, lr, seed, dir, steps });
         }
     return out;
@@ -939,7 +1042,7 @@ async function writeReport(
   const curvesOf = (r: RunSummary) => {
     let c = curveCache.get(r.runDir);
     if (!c) {
-      c = curvesFromMetrics(join(r.runDir, 'metrics.jsonl'), r.dModel);
+      c = curvesFromMetrics(join(r.runDir, r.growth?.metrics ?? 'metrics.jsonl'), r.dModel);
       curveCache.set(r.runDir, c);
     }
     return c;
@@ -968,7 +1071,7 @@ async function writeReport(
     {
       name: 'flops',
       x: 'training FLOPs (6N + 12·T·d_attn per token)',
-      map: (r) => (s) => s * r.tokensPerStep * r.flopsPerToken,
+      map: (r) => (s) => flopsAt(r, s),
     },
     {
       name: 'time',
@@ -1154,6 +1257,8 @@ async function writeReport(
         note?: string;
       })
     : undefined;
+  const perToken = (r: RunSummary | undefined) =>
+    !r ? '—' : `${r.growth ? `${fmtSI(r.growth.smallFlopsPerToken)} → ` : ''}${fmtSI(r.flopsPerToken)}`;
   const L: string[] = [];
   L.push('# strata compare', '');
   L.push(
@@ -1179,8 +1284,8 @@ async function writeReport(
   );
   L.push('## Best learning rate per variant', '');
   L.push(
-    '| variant | best lr | final val loss at best lr | rates that train (all seeds) | runs | stalled | diverged | FLOPs/token | params |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| variant | best lr | final val loss at best lr | rates that train (all seeds) | runs | stalled | diverged | FLOPs/token | FLOPs/run | params |',
+    '|---|---|---|---|---|---|---|---|---|---|',
   );
   for (const s of sweeps) {
     const rs = runs.filter((r) => r.variant === s.variant);
@@ -1194,8 +1299,40 @@ async function writeReport(
       ? `${s.trainingLrs[0]!.toExponential(1)} – ${s.trainingLrs[s.trainingLrs.length - 1]!.toExponential(1)} (${s.trainingLrs.length}/${s.lrs.length})`
       : 'none';
     L.push(
-      `| ${s.variant} | ${s.bestLr === null ? '—' : s.bestLr.toExponential(2)}${edge} | ${fmtMeanStd(f)} | ${range} | ${rs.length} | ${rs.filter((r) => r.status === 'stalled').length} | ${rs.filter((r) => r.status === 'diverged').length} | ${fmtSI(first ? (rs[0]?.flopsPerToken ?? Number.NaN) : Number.NaN)} | ${fmtSI(rs[0]?.params ?? Number.NaN)} |`,
+      `| ${s.variant} | ${s.bestLr === null ? '—' : s.bestLr.toExponential(2)}${edge} | ${fmtMeanStd(f)} | ${range} | ${rs.length} | ${rs.filter((r) => r.status === 'stalled').length} | ${rs.filter((r) => r.status === 'diverged').length} | ${perToken(rs[0])} | ${fmtSI(rs[0] ? flopsAt(rs[0], rs[0].steps) : Number.NaN)} | ${rs[0]?.growth ? `${fmtSI(rs[0].growth.smallParams)} → ` : ''}${fmtSI(rs[0]?.params ?? Number.NaN)} |`,
     );
+  }
+  // Equal compute is the point of a comparison: say so when the arms' budgets differ (> 2%).
+  const budgetsPerVariant = sweeps
+    .map((s) => ({ v: s.variant, r: runs.find((r) => r.variant === s.variant && r.status !== 'diverged') }))
+    .filter((x) => x.r)
+    .map((x) => ({ v: x.v, f: flopsAt(x.r!, x.r!.steps) }));
+  const fMin = Math.min(...budgetsPerVariant.map((x) => x.f));
+  const fMax = Math.max(...budgetsPerVariant.map((x) => x.f));
+  if (budgetsPerVariant.length > 1 && fMax > fMin * 1.02)
+    L.push(
+      '',
+      `⚠ The variants' training budgets differ (${budgetsPerVariant.map((x) => `${x.v} ${fmtSI(x.f)}`).join(', ')} FLOPs per run): compare them against FLOPs, not steps — this is not an equal-compute comparison.`,
+    );
+  const grownRuns = runs.filter((r) => r.growth);
+  if (grownRuns.length) {
+    L.push(
+      '',
+      '## Growth arms',
+      '',
+      'A growth arm trains the small model for its share of the FLOP budget, grows it (function-preserving, Adam state grown) and trains the grown model in a new schedule phase; `--steps` counts grown-model steps, so every arm spends the same FLOPs.',
+      '',
+      '| variant | grew at step | then grown steps | params | FLOPs/run | max \\|Δlogits\\| at growth (max over runs) |',
+      '|---|---|---|---|---|---|',
+    );
+    for (const s of sweeps) {
+      const rs = grownRuns.filter((r) => r.variant === s.variant);
+      const r = rs[0];
+      if (!r?.growth) continue;
+      L.push(
+        `| ${s.variant} | ${r.growth.step} | ${r.steps - r.growth.step} | ${fmtSI(r.growth.smallParams)} → ${fmtSI(r.params)} | ${fmtSI(flopsAt(r, r.steps))} | ${Math.max(...rs.map((x) => x.growth!.maxAbsDeltaLogits)).toExponential(1)} |`,
+      );
+    }
   }
   L.push('', '## Final validation loss over the grid (mean ± std over seeds; stalled/diverged counts)', '');
   const allLrs = [...new Set(sweeps.flatMap((s) => s.lrs))].sort((a, b) => a - b);

@@ -1,14 +1,23 @@
 import {
   type Batch,
+  detectFormat,
   evaluateLoss,
   evaluateTask,
   loadCheckpoint,
   loadTextSource,
   parseTrainConfig,
   StrataError,
+  tokenizeSource,
 } from '@strata/core';
 import type { ParsedArgs } from '../args.js';
-import { type DataSpec, datasetFor, locateData, resolveCheckpointDir } from '../run-training.js';
+import {
+  checkTokenizerFitsModel,
+  type DataSpec,
+  dataSpecFromArg,
+  datasetFor,
+  locateData,
+  resolveCheckpointDir,
+} from '../run-training.js';
 import { setupRuntime } from '../setup.js';
 import { type TaskSpec, taskSource } from '../tasks.js';
 
@@ -26,8 +35,28 @@ export async function run(args: ParsedArgs): Promise<number> {
     let batches: Batch[];
     let what: string;
     if (args.data) {
-      const source = await loadTextSource(String(args.data));
-      batches = sequentialBatches(tokenizer.encode(source.text), batchSize, seqLen, maxBatches);
+      const recorded = (config.training as { data?: DataSpec } | undefined)?.data;
+      checkTokenizerFitsModel(
+        tokenizer,
+        model.config.vocabSize,
+        recorded,
+        `eval --data ${String(args.data)}`,
+      );
+      const spec = dataSpecFromArg(args.data, 0, args);
+      const tokens =
+        spec.kind === 'files' && (tokenizer.kind !== 'byte' || (await detectFormat(spec.path)) !== 'text')
+          ? (
+              await tokenizeSource(
+                {
+                  path: spec.path,
+                  ...(spec.textField !== undefined ? { textField: spec.textField } : {}),
+                  ...(spec.textColumn !== undefined ? { textColumn: spec.textColumn } : {}),
+                },
+                tokenizer,
+              )
+            ).tokens
+          : tokenizer.encode((await loadTextSource(String(args.data))).text);
+      batches = sequentialBatches(tokens, batchSize, seqLen, maxBatches);
       what = String(args.data);
     } else {
       const { data: recorded = { kind: 'brown' }, ...saved } = (config.training ?? {}) as {
@@ -39,7 +68,7 @@ export async function run(args: ParsedArgs): Promise<number> {
         'pass --data PATH to evaluate on a text file or folder instead',
       );
       const training = parseTrainConfig(saved);
-      const ds = await datasetFor(spec, training);
+      const ds = await datasetFor(spec, training, tokenizer);
       batches = ds.valBatches(batchSize, seqLen, maxBatches);
       what = 'held-out validation split';
       const trained = state?.dataFingerprint;
@@ -56,14 +85,17 @@ export async function run(args: ParsedArgs): Promise<number> {
       data: what,
       loss: res.loss,
       perplexity: res.perplexity,
-      bitsPerByte: res.loss / Math.LN2,
+      // bits per token; per byte only for the byte tokenizer, whose tokens are bytes
+      ...(tokenizer.kind === 'byte'
+        ? { bitsPerByte: res.loss / Math.LN2 }
+        : { bitsPerToken: res.loss / Math.LN2 }),
       tokens: res.tokens,
       backend: backend.name,
     };
     if (args.json) process.stdout.write(`${JSON.stringify(out)}\n`);
     else {
       process.stdout.write(
-        `data:        ${what} (${res.tokens} tokens)\nloss:        ${res.loss.toFixed(4)} nats/token\nperplexity:  ${res.perplexity.toFixed(3)}\nbits/byte:   ${(res.loss / Math.LN2).toFixed(4)}\nbackend:     ${backend.name}\n`,
+        `data:        ${what} (${res.tokens} tokens)\nloss:        ${res.loss.toFixed(4)} nats/token\nperplexity:  ${res.perplexity.toFixed(3)}\n${tokenizer.kind === 'byte' ? 'bits/byte: ' : 'bits/token:'}  ${(res.loss / Math.LN2).toFixed(4)}\nbackend:     ${backend.name}\n`,
       );
     }
     return 0;

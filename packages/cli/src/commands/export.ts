@@ -36,7 +36,7 @@ export async function run(args: ParsedArgs): Promise<number> {
         `--out ${out} already exists and is not empty; pass --force to overwrite it`,
       );
     await format.write(model, out);
-    const tok = writeTokenizerFiles(checkpointDir, loaded.config.tokenizer, out);
+    const tok = writeTokenizerFiles(loaded.tokenizer, out);
     const written = [
       join(out, 'model.safetensors'),
       join(out, 'config.json'),

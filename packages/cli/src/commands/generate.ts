@@ -11,7 +11,7 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import type { ParsedArgs } from '../args.js';
 import { UsageError } from '../args.js';
-import { resolveCheckpointDir } from '../run-training.js';
+import { checkTokenizerFitsModel, type DataSpec, resolveCheckpointDir } from '../run-training.js';
 import { setupRuntime } from '../setup.js';
 
 /**
@@ -21,7 +21,7 @@ import { setupRuntime } from '../setup.js';
 export async function run(args: ParsedArgs): Promise<number> {
   await setupRuntime(args);
   const { checkpointDir } = await resolveCheckpointDir(String(args.checkpoint ?? ''));
-  const { model, tokenizer } = await loadCheckpoint(checkpointDir);
+  const { model, tokenizer, config } = await loadCheckpoint(checkpointDir);
   try {
     if (model instanceof EncoderDecoder) return await decodeSeq2Seq(model, args);
     if (args.beam !== undefined)
@@ -29,6 +29,12 @@ export async function run(args: ParsedArgs): Promise<number> {
         '--beam applies to encoder-decoder checkpoints; this one is decoder-only or encoder-only',
       );
     if (model.family === 'encoder') return await fillMasks(model, tokenizer, args);
+    checkTokenizerFitsModel(
+      tokenizer,
+      model.config.vocabSize,
+      (config.training as { data?: DataSpec } | undefined)?.data,
+      'generate',
+    );
     const prompt = String(args.prompt ?? '');
     const decoder = tokenizer.decoder();
     // On a terminal, control bytes a model samples would move the cursor or change colours: show them escaped.

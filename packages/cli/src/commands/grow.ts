@@ -236,6 +236,7 @@ async function growInto(
     };
     await saveCheckpoint(checkpoint, big, {
       tokenizer: loaded.config.tokenizer,
+      ...(loaded.tokenizer.files ? { tokenizerFiles: loaded.tokenizer.files() } : {}),
       ...(loaded.config.training
         ? { training: rebaseTrainingRecord(loaded.config.training, checkpointDir, checkpoint) }
         : {}),

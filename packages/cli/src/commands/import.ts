@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   acquireDirLock,
@@ -6,8 +6,10 @@ import {
   ByteTokenizer,
   dirEntriesExceptLock,
   loadCheckpoint,
+  loadTokenizerFile,
   StrataError,
   saveCheckpoint,
+  type Tokenizer,
 } from '@strata/core';
 import { type ParsedArgs, UsageError } from '../args.js';
 import { compareLogits, compareWeights, fmtDelta, interopFormat, probeIds } from '../interop.js';
@@ -42,10 +44,18 @@ export async function run(args: ParsedArgs): Promise<number> {
     const weights = await compareWeights(format, model, from);
     const checkpoint = join(out, 'checkpoint');
     const vocab = model.config.vocabSize as number;
-    const tokenizer =
-      (model.family === 'encoder' || model.family === 'encdec') && vocab > 256
-        ? new ByteSpecialTokenizer(Math.max(0, vocab - 260)).toJSON()
-        : new ByteTokenizer().toJSON();
+    // the source's tokenizer.json when it has one (checked against the vocabulary), else the byte tokenizers
+    const hfTokenizer = join(from, 'tokenizer.json');
+    const tokenizer: Tokenizer = existsSync(hfTokenizer)
+      ? loadTokenizerFile(hfTokenizer)
+      : (model.family === 'encoder' || model.family === 'encdec') && vocab > 256
+        ? new ByteSpecialTokenizer(Math.max(0, vocab - 260))
+        : new ByteTokenizer();
+    if (tokenizer.vocabSize > vocab)
+      throw new StrataError(
+        'E_CONFIG',
+        `${existsSync(hfTokenizer) ? hfTokenizer : `the ${tokenizer.kind} tokenizer`} has ${tokenizer.vocabSize} ids but the model's vocabulary is ${vocab}`,
+      );
     const importedFrom = {
       format: format.name,
       path: resolve(from),
@@ -53,11 +63,10 @@ export async function run(args: ParsedArgs): Promise<number> {
       importedAt: new Date().toISOString(),
     };
     await saveCheckpoint(checkpoint, model, {
-      tokenizer,
+      tokenizer: tokenizer.toJSON(),
+      ...(tokenizer.files ? { tokenizerFiles: tokenizer.files() } : {}),
       state: { step: 0, trainSeconds: 0, skippedSteps: 0, importedFrom, backend: backend.name },
     });
-    const hfTokenizer = join(from, 'tokenizer.json');
-    if (existsSync(hfTokenizer)) copyFileSync(hfTokenizer, join(checkpoint, 'tokenizer.json'));
     const reloaded = (await loadCheckpoint(checkpoint)).model;
     try {
       const ids = probeIds(model, Number(args['probe-batch'] ?? 4));
@@ -73,6 +82,7 @@ export async function run(args: ParsedArgs): Promise<number> {
         checkpoint: resolve(checkpoint),
         family: model.family,
         parameters: model.params.count(),
+        tokenizer: tokenizer.kind,
         dropout: model.config.dropout ?? 0,
         maxAbsDeltaLogits: maxAbsDelta,
         maxAbsLogit,

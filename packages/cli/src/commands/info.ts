@@ -47,7 +47,13 @@ export async function run(args: ParsedArgs): Promise<number> {
       `format      ${config.format} v${config.formatVersion}, family ${config.family} v${config.familyVersion}`,
       '',
     ];
-    lines.push(...model.summary(), '', 'parameters per component:');
+    lines.push(...model.summary());
+    const tk = config.tokenizer as { kind?: unknown; vocabSize?: unknown; source?: unknown };
+    if (tk.kind !== 'byte' && tk.kind !== 'byte-special')
+      lines.push(
+        `tokenizer ${String(tk.kind)}: ${String(tk.vocabSize ?? '?')} ids (tokenizer.json${typeof tk.source === 'string' ? `, from ${tk.source}` : ''})`,
+      );
+    lines.push('', 'parameters per component:');
     const w = Math.max(...components.map((c) => c.component.length));
     for (const c of components)
       lines.push(

@@ -13,7 +13,9 @@ import {
   learningRateAt,
   loadCheckpoint,
   parseTrainConfig,
+  resolveTokenizer,
   StrataError,
+  type Tokenizer,
   type TrainConfig,
 } from '@strata/core';
 import { explicitFlags, type ParsedArgs, UsageError } from '../args.js';
@@ -85,17 +87,19 @@ async function printSample(
   data: DataSpec,
   res: { diverged?: unknown; interrupted: boolean },
   json: boolean,
+  tokenizer: Tokenizer = new ByteTokenizer(),
 ): Promise<void> {
-  if (res.diverged || res.interrupted || data.kind === 'markov' || model.config.vocabSize < 256) return;
-  const tokenizer = new ByteTokenizer();
-  const ids = await generate(model, Array.from(tokenizer.encode(SAMPLE_PROMPT)), {
-    maxTokens: SAMPLE_BYTES,
+  if (res.diverged || res.interrupted || data.kind === 'markov') return;
+  if (tokenizer.vocabSize > model.config.vocabSize) return;
+  const byte = tokenizer.kind === 'byte';
+  const prompt = byte ? SAMPLE_PROMPT : SAMPLE_PROMPT.trim();
+  const ids = await generate(model, Array.from(tokenizer.encode(prompt)), {
+    maxTokens: byte ? SAMPLE_BYTES : SAMPLE_BYTES / 4,
     seed: 1,
   });
-  const text = SAMPLE_PROMPT + tokenizer.decode(ids);
+  const text = prompt + tokenizer.decode(ids);
   // stdout carries JSON lines whenever the progress does (not a terminal, or --json): one kind per stream.
-  if (progressIsJson(json))
-    process.stdout.write(`${JSON.stringify({ event: 'sample', prompt: SAMPLE_PROMPT, text })}\n`);
+  if (progressIsJson(json)) process.stdout.write(`${JSON.stringify({ event: 'sample', prompt, text })}\n`);
   else process.stdout.write(`sample:     ${text.replace(/\s+/g, ' ').trim()}\n`);
 }
 
@@ -127,6 +131,8 @@ export const RESUME_HONOURED: Readonly<Record<string, keyof TrainConfig | null>>
   rewarm: null,
   'lr-scale': null,
   data: null,
+  'text-field': null,
+  'text-column': null,
   backend: null,
   plugin: null,
   json: null,
@@ -169,9 +175,9 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (args['keep-optimizer'] && !args['init-from'])
     throw new UsageError('--keep-optimizer applies to --init-from (a fine-tuning run)');
   const backend = await setupRuntime(args);
-  // --init-from: model and weights from a checkpoint, training from the flags (see init-from.ts).
+  // --init-from: model, weights and tokenizer from a checkpoint, training from the flags (see init-from.ts).
   const init = args['init-from'] !== undefined ? await planInitFrom(args) : undefined;
-  const { family, raw, task, config, training, data } = init
+  const { family, raw, task, config, training, data, tokenizer } = init
     ? { ...init, raw: init.config }
     : planFreshRun(args, { firstRun: true });
   // The first-run defaults apply to the decoder-only language model (no --task); so do both cores and the sample.
@@ -198,7 +204,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     const trainerOptions = trainerOptionsFromArgs(args, workerSetup);
     checkDataFitsModel(data, config.vocabSize);
     // Data first: a data error is the first (and only) thing the user sees (tasks build theirs in runTraining).
-    const dataset = task ? undefined : await datasetFor(data, training);
+    const dataset = task ? undefined : await datasetFor(data, training, tokenizer);
     checkTrainingMemory(config, training, backend.name, trainerOptions);
     const model = init ? init.model : createModelWithProgress(family, raw, training.seed, json);
     try {
@@ -227,8 +233,9 @@ export async function run(args: ParsedArgs): Promise<number> {
               ...(init.optimizer ? { optimizer: init.optimizer } : {}),
             }
           : {}),
+        ...(tokenizer ? { tokenizer } : {}),
       });
-      if (!task) await printSample(model, data, res, json);
+      if (!task) await printSample(model, data, res, json, tokenizer);
       printPaths(res, json);
       return exitCode(res);
     } finally {
@@ -241,6 +248,18 @@ export async function run(args: ParsedArgs): Promise<number> {
 
 /** `strata train --resume DIR`. */
 async function resume(args: ParsedArgs): Promise<number> {
+  return (await resumeRun(args, { sample: true })).code;
+}
+
+/**
+ * `strata train --resume DIR` from code: continues the run (a grown checkpoint starts a new schedule phase) and
+ * returns the exit code with the run's result (absent when nothing was trained). `sample: false` skips the
+ * text sample at the end (a comparison's growth arm resumes this way).
+ */
+export async function resumeRun(
+  args: ParsedArgs,
+  options: { sample: boolean },
+): Promise<{ code: number; result?: RunResult }> {
   const given = givenFlags(args);
   const refused = given.filter((k) => !(k in RESUME_HONOURED));
   if (refused.length) {
@@ -272,7 +291,7 @@ async function resume(args: ParsedArgs): Promise<number> {
         process.stderr.write(
           `run already finished (${step}/${plan.training.steps} steps); pass --steps N to train longer\n`,
         );
-        return 0;
+        return { code: 0 };
       }
       const trainerOptions = trainerOptionsFromArgs(
         args,
@@ -297,9 +316,10 @@ async function resume(args: ParsedArgs): Promise<number> {
         ...(plan.phaseEvent ? { phaseEvent: plan.phaseEvent } : {}),
         ...(plan.initFrom ? { initFrom: plan.initFrom } : {}),
       });
-      if (!plan.task) await printSample(loaded.model, plan.data, res, json);
+      if (!plan.task && options.sample)
+        await printSample(loaded.model, plan.data, res, json, loaded.tokenizer);
       printPaths(res, json);
-      return exitCode(res);
+      return { code: exitCode(res), result: res };
     } finally {
       loaded.model.dispose();
     }
@@ -382,7 +402,7 @@ function resumePlan(
     notes.push(scheduleNote(training, saved.steps as number, savedSchedule, loaded.state!.step, choice));
   let data: DataSpec;
   if (args.data !== undefined) {
-    data = dataSpecFromArg(args.data, training.seed);
+    data = dataSpecFromArg(args.data, training.seed, args);
     notes.push(
       `resume: data ${describeData(savedData)} → ${describeData(data)} (its fingerprint is checked)`,
     );
@@ -484,6 +504,8 @@ export function planFreshRun(
   task: TaskSpec | undefined;
   training: TrainConfig;
   data: DataSpec;
+  /** The `--tokenizer` of a next-token run (absent: byte). */
+  tokenizer?: Tokenizer;
 } {
   const { arch, family } = familyForArch(args);
   const firstRun = options.firstRun === true && arch === 'decoder-only';
@@ -493,6 +515,7 @@ export function planFreshRun(
     modelConfigFromArgs({ ...args, model: family }, firstRun ? TRAIN_MODEL_DEFAULTS : {}).raw,
   );
   const task = taskFromArgs(arch, args);
+  const tokenizer = tokenizerFromArgs(args, task, raw);
   const fam = getModelFamily(family);
   const config = fam.parseConfig(raw);
   const training = trainConfigFromArgs(
@@ -511,8 +534,33 @@ export function planFreshRun(
   const data: DataSpec =
     task?.kind === 'pairs' || task?.kind === 'pos'
       ? { kind: 'brown' }
-      : dataSpecFromArg(args.data, options.dataSeed ?? training.seed);
+      : dataSpecFromArg(args.data, options.dataSeed ?? training.seed, args);
   if (task && data.kind === 'markov')
     throw new StrataError('E_CONFIG', `--task ${task.kind} needs text; synthetic markov data has none`);
-  return { family, raw, config, task, training, data };
+  if (tokenizer && data.kind === 'markov')
+    throw new UsageError('--tokenizer applies to text; synthetic markov data is already tokens');
+  return { family, raw, config, task, training, data, ...(tokenizer ? { tokenizer } : {}) };
+}
+
+/**
+ * The `--tokenizer` of a new run, setting the model's `vocabSize` to the tokenizer's unless it was given
+ * (`--model-opt vocabSize=…` or `--config`), which must then be at least as large.
+ */
+function tokenizerFromArgs(
+  args: ParsedArgs,
+  task: TaskSpec | undefined,
+  raw: Record<string, unknown>,
+): Tokenizer | undefined {
+  if (args.tokenizer === undefined) return undefined;
+  if (task)
+    throw new UsageError(
+      `--tokenizer applies to decoder-only language models; --task ${task.kind} uses the byte-special tokenizer`,
+    );
+  const tokenizer = resolveTokenizer(String(args.tokenizer));
+  if (raw.vocabSize === undefined) raw.vocabSize = tokenizer.vocabSize;
+  else if (Number(raw.vocabSize) < tokenizer.vocabSize)
+    throw new UsageError(
+      `vocabSize ${String(raw.vocabSize)} is smaller than the ${tokenizer.kind} tokenizer's ${tokenizer.vocabSize} ids; drop it (it follows the tokenizer) or raise it`,
+    );
+  return tokenizer;
 }

@@ -35,6 +35,12 @@ export type DatasetText =
       /** The joined text, if already at hand. */
       text?: string;
     }
+  | {
+      /** Token ids already encoded by `tokenizer` (e.g. by `tokenizeSource`, from its cache). */
+      tokens: TokenArray;
+      /** Number of documents they hold (default 1). */
+      documents?: number;
+    }
   | string;
 
 /** A contiguous run of tokens `[start, end)` that belongs entirely to one split. */
@@ -143,11 +149,15 @@ export class TextDataset {
     tokenizer: Tokenizer = new ByteTokenizer(),
     options: TextDatasetOptions = {},
   ) {
-    let text: string;
+    let text: string | undefined;
     let documents: number;
+    let given: TokenArray | undefined;
     if (typeof source === 'string') {
       text = source;
       documents = 1;
+    } else if ('tokens' in source) {
+      given = source.tokens;
+      documents = source.documents ?? 1;
     } else if (typeof source.text === 'string') {
       text = source.text;
       documents = source.documents?.length ?? 1;
@@ -157,7 +167,7 @@ export class TextDataset {
     } else {
       throw new StrataError('E_DATA', 'a dataset needs { documents: string[] } or { text: string }');
     }
-    const tokens = tokenizer.encode(text);
+    const tokens = given ?? tokenizer.encode(text ?? '');
     const { seed = 0, valFraction = 0.1, chunkSize = 4096 } = options;
     if (!Number.isInteger(seed)) throw new StrataError('E_CONFIG', `seed must be an integer, got ${seed}`);
     if (!(valFraction >= 0 && valFraction < 1)) {

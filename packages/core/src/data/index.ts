@@ -22,7 +22,26 @@ export {
   type TokenBatch,
 } from './dataset.js';
 export { binaryReason, firstInvalidUtf8, loadTextSource, TEXT_EXTENSIONS } from './files.js';
+export {
+  byteLevelAlphabet,
+  GPT2_EOS,
+  gpt2Tokenizer,
+  gpt2TokenizerJSON,
+  HFTokenizer,
+  type HFTokenizerRecord,
+  loadTokenizerFile,
+  type SpecialTokenRecord,
+  sha256Text,
+  TOKENIZER_FILE,
+} from './hf-tokenizer.js';
 export { MarkovDataset, type MarkovOptions } from './markov.js';
+export {
+  type DataFormat,
+  detectFormat,
+  type RecordOptions,
+  readRecords,
+  recordFiles,
+} from './records.js';
 export {
   brownPosPairs,
   encodePairs,
@@ -42,11 +61,24 @@ export {
   type TextPair,
 } from './tasks.js';
 export {
+  dataFingerprint,
+  defaultTokenCacheDir,
+  documentSeparator,
+  pieces,
+  type TokenizedSource,
+  type TokenizeOptions,
+  type TokenSourceSpec,
+  tokenizerFingerprint,
+  tokenizeSource,
+} from './token-cache.js';
+export {
   ByteSpecialTokenizer,
   ByteTokenizer,
   createTokenizer,
   listTokenizerKinds,
+  resolveTokenizer,
   SPECIAL_TOKENS,
+  type SpecialTokenIds,
   type StreamDecoder,
   type TokenArray,
   type Tokenizer,

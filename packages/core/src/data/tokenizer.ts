@@ -1,10 +1,20 @@
 /**
  * Tokenizers: text ⇄ integer token ids. The default is byte level (UTF-8 bytes, vocabulary 256), which
- * needs no training and no vocabulary file and can represent any text.
+ * needs no training and no vocabulary file and can represent any text. Subword tokenizers (GPT-2's BPE,
+ * any Hugging Face `tokenizer.json`, trained BPE) are in `hf-tokenizer.ts`; a checkpoint stores their
+ * `tokenizer.json` beside `config.json`.
  *
  * @module
  */
 import { formatChoices, StrataError } from '../errors.js';
+import {
+  gpt2Tokenizer,
+  gpt2TokenizerJSON,
+  HFTokenizer,
+  loadTokenizerFile,
+  sha256Text,
+  TOKENIZER_FILE,
+} from './hf-tokenizer.js';
 
 /** Token ids as produced by a tokenizer: a compact typed array (bytes for the byte tokenizer). */
 export type TokenArray = Uint8Array | Uint16Array | Int32Array;
@@ -24,11 +34,38 @@ export interface Tokenizer {
    * complete characters; bytes of a partial UTF-8 sequence are held until it completes.
    */
   decoder(): StreamDecoder;
+  /**
+   * Special tokens by role (beginning and end of sequence, padding, mask, sentinels), when the tokenizer has
+   * any. The dataset separates documents with `eos`; the encoder tasks use `pad`, `mask`, `bos`, `eos` and
+   * the sentinels.
+   */
+  readonly specials?: SpecialTokenIds;
+  /**
+   * Files a checkpoint stores beside `config.json` to rebuild this tokenizer (name → text), e.g.
+   * `tokenizer.json` for a subword tokenizer; {@link tokenizerFromJSON} gets them back. Absent: none.
+   */
+  files?(): Record<string, string>;
   /** A JSON description from which {@link tokenizerFromJSON} rebuilds an identical tokenizer. */
   toJSON(): Record<string, unknown> & {
     /** The registered kind, e.g. `"byte"`. */
     kind: string;
   };
+}
+
+/** Ids of a tokenizer's special tokens by role; a role the tokenizer lacks is absent. */
+export interface SpecialTokenIds {
+  /** Beginning of sequence (a decoder's start token). */
+  bos?: number;
+  /** End of sequence; also the separator between documents in a dataset. */
+  eos?: number;
+  /** Padding. */
+  pad?: number;
+  /** Unknown token. */
+  unk?: number;
+  /** Mask of masked-language modelling. */
+  mask?: number;
+  /** T5 sentinels `<extra_id_0>`, `<extra_id_1>`, ... of span corruption, in order. */
+  sentinels?: number[];
 }
 
 /** Incremental decoder returned by {@link Tokenizer.decoder}. */
@@ -123,6 +160,17 @@ export class ByteSpecialTokenizer implements Tokenizer {
   readonly eosId = 259;
   private readonly bytes = new ByteTokenizer();
 
+  /** The special ids by role: pad 256, mask 257, bos 258, eos 259, then the sentinels. */
+  get specials(): SpecialTokenIds {
+    return {
+      pad: this.padId,
+      mask: this.maskId,
+      bos: this.bosId,
+      eos: this.eosId,
+      sentinels: Array.from({ length: this.sentinels }, (_, k) => this.sentinelId(k)),
+    };
+  }
+
   /** @param sentinels number of T5 sentinel tokens (default 16). */
   constructor(readonly sentinels = 16) {
     if (!Number.isInteger(sentinels) || sentinels < 0 || sentinels > 4096)
@@ -216,10 +264,44 @@ export class ByteSpecialTokenizer implements Tokenizer {
   }
 }
 
-type TokenizerFactory = (json: Record<string, unknown>) => Tokenizer;
+type TokenizerFactory = (json: Record<string, unknown>, files: Readonly<Record<string, string>>) => Tokenizer;
+
+/** A subword tokenizer from the `tokenizer.json` a checkpoint keeps, checked against its recorded hash. */
+function fromTokenizerFile(
+  json: Record<string, unknown>,
+  files: Readonly<Record<string, string>>,
+): Tokenizer {
+  const kind = String(json.kind);
+  const name = typeof json.file === 'string' ? json.file : TOKENIZER_FILE;
+  let text = files[name];
+  if (text === undefined && kind === 'gpt2') text = gpt2TokenizerJSON();
+  if (text === undefined)
+    throw new StrataError(
+      'E_CONFIG',
+      `tokenizer "${kind}" is stored in ${name} beside config.json, which is missing; copy it back from where the checkpoint came from`,
+    );
+  if (typeof json.sha256 === 'string' && sha256Text(text) !== json.sha256)
+    throw new StrataError(
+      'E_CONFIG',
+      `${name} does not match the tokenizer recorded in config.json (sha256 ${sha256Text(text)}, recorded ${json.sha256}); the file was replaced or edited`,
+    );
+  const tok = new HFTokenizer(text, {
+    kind,
+    where: name,
+    ...(typeof json.source === 'string' ? { source: json.source } : {}),
+  });
+  if (typeof json.vocabSize === 'number' && json.vocabSize !== tok.vocabSize)
+    throw new StrataError(
+      'E_CONFIG',
+      `${name} has ${tok.vocabSize} ids but config.json records a tokenizer of ${json.vocabSize}`,
+    );
+  return tok;
+}
 
 const factories = new Map<string, TokenizerFactory>([
   ['byte', () => new ByteTokenizer()],
+  ['gpt2', fromTokenizerFile],
+  ['hf', fromTokenizerFile],
   [
     'byte-special',
     (json) => {
@@ -253,7 +335,7 @@ export function createTokenizer(kind = 'byte'): Tokenizer {
  *
  * @throws StrataError `E_CONFIG` when `json` is not an object with a known `kind` (the message lists the valid kinds).
  */
-export function tokenizerFromJSON(json: unknown): Tokenizer {
+export function tokenizerFromJSON(json: unknown, files: Readonly<Record<string, string>> = {}): Tokenizer {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new StrataError(
       'E_CONFIG',
@@ -269,5 +351,22 @@ export function tokenizerFromJSON(json: unknown): Tokenizer {
       `unknown tokenizer kind ${JSON.stringify(kind) ?? String(kind)}; valid kinds: ${formatChoices(listTokenizerKinds())}`,
     );
   }
-  return factory(rec);
+  return factory(rec, files);
+}
+
+/**
+ * The tokenizer a `--tokenizer` option names: `byte` (UTF-8 bytes), `byte-special`, `gpt2` (GPT-2's BPE,
+ * from the `js-tiktoken` package), or the path of a Hugging Face `tokenizer.json`.
+ *
+ * @throws StrataError `E_CONFIG` naming the option when the path is unreadable or not a tokenizer.json.
+ */
+export function resolveTokenizer(spec: string): Tokenizer {
+  if (spec === 'gpt2') return gpt2Tokenizer();
+  if (spec === 'byte' || spec === 'byte-special') return createTokenizer(spec);
+  if (!/[/\\.]/.test(spec))
+    throw new StrataError(
+      'E_CONFIG',
+      `--tokenizer ${spec}: not a known tokenizer; give byte, gpt2 or the path of a Hugging Face tokenizer.json`,
+    );
+  return loadTokenizerFile(spec);
 }

@@ -33,7 +33,16 @@ export const CHECKPOINT_FILES = {
   optimizer: 'optimizer.safetensors',
   /** Run state for resuming: step, timings, data fingerprint, backend. */
   state: 'state.json',
+  /** A subword tokenizer in the Hugging Face format (absent for the byte tokenizers). */
+  tokenizer: 'tokenizer.json',
 } as const;
+
+const FILE_NAMES: Record<string, true> = {
+  'config.json': true,
+  'model.safetensors': true,
+  'optimizer.safetensors': true,
+  'state.json': true,
+};
 
 /** Largest `config.json` a reader accepts (10 MB). */
 export const MAX_CONFIG_BYTES = 10_000_000;
@@ -79,6 +88,11 @@ export interface CheckpointData {
   optimizer?: Map<string, TensorData>;
   /** Run state (JSON-serializable) for resuming. */
   state?: Record<string, unknown>;
+  /**
+   * Tokenizer files by name (`tokenizer.json`), written beside `config.json` in the same atomic replace;
+   * read back when present.
+   */
+  tokenizerFiles?: Record<string, string>;
 }
 
 /** Options of {@link writeCheckpoint}. */
@@ -152,6 +166,13 @@ export async function writeCheckpoint(
       if (optimizer) await fsp.writeFile(join(tmp, CHECKPOINT_FILES.optimizer), optimizer);
       if (data.state !== undefined)
         await fsp.writeFile(join(tmp, CHECKPOINT_FILES.state), `${JSON.stringify(data.state, null, 2)}\n`);
+      for (const [name, text] of Object.entries(data.tokenizerFiles ?? {})) {
+        if (name.includes('/') || name.includes('\\') || name.startsWith('.') || name in FILE_NAMES)
+          throw checkpointError(
+            `cannot write checkpoint ${dir}: invalid tokenizer file name ${JSON.stringify(name)}`,
+          );
+        await fsp.writeFile(join(tmp, name), text);
+      }
     },
     { overwrite: options.overwrite ?? false },
   );
@@ -377,6 +398,13 @@ export async function readCheckpoint(
   const stateFile = join(dir, CHECKPOINT_FILES.state);
   const stateBytes = await readCheckpointFile(dir, CHECKPOINT_FILES.state, MAX_STATE_BYTES);
   if (stateBytes) result.state = validateState(parseJsonObject(stateBytes, stateFile), stateFile);
+
+  const tokFile =
+    typeof config.tokenizer?.file === 'string' ? config.tokenizer.file : CHECKPOINT_FILES.tokenizer;
+  if (!tokFile.includes('/') && !tokFile.includes('\\') && !tokFile.startsWith('.')) {
+    const tokBytes = await readCheckpointFile(dir, tokFile, MAX_STATE_BYTES);
+    if (tokBytes) result.tokenizerFiles = { [tokFile]: tokBytes.toString('utf8') };
+  }
   return result;
 }
 
