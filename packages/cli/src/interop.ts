@@ -9,7 +9,9 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GPTConfig } from '@strata/core';
 import {
+  acquireDirLock,
   byteLevelAlphabet,
+  dirEntriesExceptLock,
   exportHFGPT2,
   exportLayout,
   fromExternalTensors,
@@ -233,6 +235,19 @@ export function writeTokenizerFiles(tokenizer: Tokenizer, out: string): { files:
     `${JSON.stringify({ tokenizer_class: 'PreTrainedTokenizerFast', clean_up_tokenization_spaces: false, model_max_length: 1_000_000_000 }, null, 2)}\n`,
   );
   return { files: [target, cfg] };
+}
+
+/** Locks `--out` (one process per folder) and refuses a non-empty one unless `force`. */
+export function lockOut(out: string, force: boolean): ReturnType<typeof acquireDirLock> {
+  const lock = acquireDirLock(out, { label: `--out ${out}` });
+  if (dirEntriesExceptLock(out).length > 0 && !force) {
+    lock.release();
+    throw new StrataError(
+      'E_IO',
+      `--out ${out} already exists and is not empty; pass --force to overwrite it`,
+    );
+  }
+  return lock;
 }
 
 /** Removes the files an export wrote (after a failed verification). */

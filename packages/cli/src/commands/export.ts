@@ -1,11 +1,12 @@
 import { join, resolve } from 'node:path';
-import { acquireDirLock, dirEntriesExceptLock, loadCheckpoint, StrataError } from '@strata/core';
+import { loadCheckpoint, StrataError } from '@strata/core';
 import { type ParsedArgs, UsageError } from '../args.js';
 import {
   compareLogits,
   compareWeights,
   fmtDelta,
   interopFormat,
+  lockOut,
   probeIds,
   removeFiles,
   writeTokenizerFiles,
@@ -26,15 +27,13 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (!args.out) throw new UsageError('--out DIR is required (the folder to write the exported model to)');
   const out = String(args.out);
   const { checkpointDir } = await resolveCheckpointDir(String(args.checkpoint ?? ''));
-  const loaded = await loadCheckpoint(checkpointDir);
+  const lock = lockOut(out, args.force === true);
+  const loaded = await loadCheckpoint(checkpointDir).catch((e) => {
+    lock.release();
+    throw e;
+  });
   const model = loaded.model;
-  const lock = acquireDirLock(out, { label: `--out ${out}` });
   try {
-    if (dirEntriesExceptLock(out).length > 0 && !args.force)
-      throw new StrataError(
-        'E_IO',
-        `--out ${out} already exists and is not empty; pass --force to overwrite it`,
-      );
     await format.write(model, out);
     const tok = writeTokenizerFiles(loaded.tokenizer, out);
     const written = [

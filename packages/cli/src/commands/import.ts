@@ -1,7 +1,6 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
-  acquireDirLock,
   ByteSpecialTokenizer,
   ByteTokenizer,
   dirEntriesExceptLock,
@@ -12,7 +11,7 @@ import {
   type Tokenizer,
 } from '@strata/core';
 import { type ParsedArgs, UsageError } from '../args.js';
-import { compareLogits, compareWeights, fmtDelta, interopFormat, probeIds } from '../interop.js';
+import { compareLogits, compareWeights, fmtDelta, interopFormat, lockOut, probeIds } from '../interop.js';
 import { setupRuntime } from '../setup.js';
 
 export { importSpec } from '../specs.js';
@@ -33,13 +32,14 @@ export async function run(args: ParsedArgs): Promise<number> {
   const out = String(args.out);
   if (!existsSync(from)) throw new StrataError('E_CHECKPOINT', `--from ${from}: no such directory`);
   const model = await format.read(from, args.dropout !== undefined ? { dropout: Number(args.dropout) } : {});
-  const lock = acquireDirLock(out, { label: `--out ${out}` });
+  let lock: ReturnType<typeof lockOut>;
   try {
-    if (dirEntriesExceptLock(out).length > 0 && !args.force)
-      throw new StrataError(
-        'E_IO',
-        `--out ${out} already exists and is not empty; pass --force to overwrite it`,
-      );
+    lock = lockOut(out, args.force === true);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  try {
     for (const name of dirEntriesExceptLock(out)) rmSync(join(out, name), { recursive: true, force: true });
     const weights = await compareWeights(format, model, from);
     const checkpoint = join(out, 'checkpoint');

@@ -56,14 +56,18 @@ function fmt(s: readonly number[]): string {
   return `[${s.join(', ')}]`;
 }
 
-/** The Strata block of a row as a row-major `[rows, cols]` matrix in the external orientation. */
-function extBlock(row: TensorMapping, value: Float32Array): { data: Float32Array; rows: number } {
+/** Rows R and columns C of the Strata tensor (a vector is one row), the block's first column and width, the scale. */
+function geometry(row: TensorMapping) {
   const two = row.strataShape.length === 2;
   const R = two ? row.strataShape[0]! : 1;
   const C = two ? row.strataShape[1]! : row.strataShape[0]!;
   const [c0, c1] = row.cols ?? [0, C];
-  const w = c1 - c0;
-  const s = row.scale ?? 1;
+  return { two, R, C, c0, w: c1 - c0, s: row.scale ?? 1 };
+}
+
+/** The Strata block of a row as a row-major `[rows, cols]` matrix in the external orientation. */
+function extBlock(row: TensorMapping, value: Float32Array): { data: Float32Array; rows: number } {
+  const { two, R, C, c0, w, s } = geometry(row);
   const out = new Float32Array(R * w);
   if (row.transpose) {
     for (let r = 0; r < R; r++) for (let c = 0; c < w; c++) out[c * R + r] = value[r * C + c0 + c]! * s;
@@ -145,12 +149,7 @@ export function fromExternalTensors(
       dst = new Float32Array(size(row.strataShape));
       values.set(row.strata, dst);
     }
-    const two = row.strataShape.length === 2;
-    const R = two ? row.strataShape[0]! : 1;
-    const C = two ? row.strataShape[1]! : row.strataShape[0]!;
-    const [c0, c1] = row.cols ?? [0, C];
-    const w = c1 - c0;
-    const s = row.scale ?? 1;
+    const { R, C, c0, w, s } = geometry(row);
     const base = (row.at ?? 0) * rowWidth(row.shape);
     for (let r = 0; r < R; r++)
       for (let c = 0; c < w; c++) {
