@@ -693,9 +693,9 @@ export const compareSpec: CommandDef = {
     "with --diagnostics N the DeepNet §3 diagnostics (‖ΔF‖, LN-input norms, per-block gradient norms) at each variant's\n" +
     'best rate and at one shared rate. Runs live in DIR/runs/<variant>/lr<lr>/s<seed>/, --jobs at a time, each in its\n' +
     'own process; running the same command again resumes (finished runs are kept, interrupted ones continue).\n' +
-    'A growth arm (--variant "g=SMALL-MODEL-FLAGS --grow-at F --grow \'GROW-FLAGS\'", e.g. --grow \'--width 2 --noise 0.01\')\n' +
+    "A growth arm (--variant \"g=SMALL-MODEL-FLAGS --grow-at F --grow 'GROW-FLAGS'\", e.g. --grow '--width 2 --noise 0.01')\n" +
     'trains the small model for a fraction F of the FLOP budget, grows it with `strata grow` (exact, Adam state grown)\n' +
-    'and trains the grown model in a new schedule phase (re-warm over --warmup or the variant\'s --rewarm, fresh cosine);\n' +
+    "and trains the grown model in a new schedule phase (re-warm over --warmup or the variant's --rewarm, fresh cosine);\n" +
     '--steps counts grown-model steps, so every arm spends the same FLOPs, and FLOPs are counted per phase.',
   options: [
     {
@@ -808,7 +808,7 @@ export const compareSpec: CommandDef = {
     '# the same command again resumes an interrupted grid; --replot DIR redraws the report',
     '# growth vs scratch at equal FLOPs: grow a half-width model ×2 at 25% of the budget',
     'strata compare --variant "scratch=--d-model 32 --d-ff 128" --variant "g25=--d-model 16 --d-ff 64 --grow-at 0.25 \\',
-    '  --grow \'--width 2 --noise 0.01\'" --heads 2 --layers 4 --steps 2000 --target-from scratch --out runs/growth',
+    "  --grow '--width 2 --noise 0.01'\" --heads 2 --layers 4 --steps 2000 --target-from scratch --out runs/growth",
   ],
 };
 
