@@ -10,6 +10,8 @@ const RUNNERS: Record<string, () => Promise<{ run: Runner }>> = {
   train: () => import('./commands/train.js'),
   compare: () => import('./commands/compare.js'),
   grow: () => import('./commands/grow.js'),
+  export: () => import('./commands/export.js'),
+  import: () => import('./commands/import.js'),
   eval: () => import('./commands/eval.js'),
   generate: () => import('./commands/generate.js'),
   info: () => import('./commands/info.js'),

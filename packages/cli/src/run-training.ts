@@ -17,6 +17,7 @@ import {
   loadTextSource,
   MarkovDataset,
   MetricsWriter,
+  type OptimizerState,
   onParameterAdded,
   parseKeyValues,
   parseTrainConfig,
@@ -402,6 +403,10 @@ export interface RunSetup {
   tokenizer?: Tokenizer;
   /** Lines that must reach the user in every mode (what `--resume` changed): stderr, or JSON log lines. */
   notes?: string[];
+  /** A fine-tuning run (`--init-from`): where it started; recorded as `training.initFrom` and in the metrics. */
+  initFrom?: object;
+  /** A fine-tuning run with `--keep-optimizer`: the Adam moments it starts from. */
+  optimizer?: OptimizerState;
 }
 
 /** Layout of a run directory. */
@@ -571,7 +576,8 @@ async function runLocked(setup: RunSetup): Promise<RunResult> {
     setup.resume?.state &&
     training.diagnosticsEvery > 0 &&
     !setup.trainer?.initialModel &&
-    growthStep(setup.resume.state as Record<string, unknown>) === undefined
+    growthStep(setup.resume.state as Record<string, unknown>) === undefined &&
+    !setup.initFrom
       ? getModelFamily(model.family).create(getModelFamily(model.family).parseConfig(model.config), {
           seed: training.seed,
         })
@@ -581,7 +587,11 @@ async function runLocked(setup: RunSetup): Promise<RunResult> {
     dataset,
     training,
     {
-      ...(setup.resume?.optimizer ? { optimizer: setup.resume.optimizer } : {}),
+      ...(setup.resume?.optimizer
+        ? { optimizer: setup.resume.optimizer }
+        : setup.optimizer
+          ? { optimizer: setup.optimizer }
+          : {}),
       ...(setup.resume?.state
         ? {
             state: {
@@ -639,6 +649,7 @@ async function runLocked(setup: RunSetup): Promise<RunResult> {
     ...training,
     data: dataRecord(setup.data, paths.checkpoint),
     ...(setup.task ? { task: setup.task } : {}),
+    ...(setup.initFrom ? { initFrom: setup.initFrom } : {}),
   };
   // Task metrics (masked-LM accuracy; seq2seq token accuracy and exact match) at every evaluation.
   const taskMetrics = async (): Promise<Record<string, number>> => {
@@ -685,6 +696,7 @@ async function runLocked(setup: RunSetup): Promise<RunResult> {
   const t0 = performance.now();
   let stepsRun = 0;
   try {
+    if (startStep === 0 && setup.initFrom) metrics.write({ event: 'init', step: 0, ...setup.initFrom });
     if (startStep === 0 && training.steps > 0) {
       const ev = await trainer.evaluate();
       metrics.write({

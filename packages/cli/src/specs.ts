@@ -401,6 +401,21 @@ export const trainSpec: CommandDef = {
         'when --resume changes --steps: keep the saved learning-rate schedule (after its end the rate stays at its final value) or stretch it over the new step count [default: keep]',
       group: 'Continued training',
     },
+    {
+      name: 'init-from',
+      type: 'string',
+      arg: 'DIR',
+      description:
+        'fine-tune: start from the model and weights of this checkpoint (native, grown or imported) with new data, lr and schedule; architecture flags are refused',
+      group: 'Fine-tuning',
+    },
+    {
+      name: 'keep-optimizer',
+      type: 'boolean',
+      description:
+        "with --init-from: carry the checkpoint's Adam moments over [default: fresh optimizer state]",
+      group: 'Fine-tuning',
+    },
     ...withDefaults(MODEL_OPTIONS, { positions: 'rope (gpt)' }),
     ...ARCH_OPTIONS,
     ...withDefaults(TRAINING_OPTIONS, {
@@ -425,6 +440,7 @@ export const trainSpec: CommandDef = {
     'strata train --model ngpt --lr 3e-3 --out runs/ngpt',
     'strata train --resume runs/deep',
     'strata train --resume runs/grown --steps 2000 --rewarm 50   # a grown checkpoint: re-warm, fresh cosine',
+    'strata train --init-from runs/imported --data notes.txt --lr 3e-4 --steps 300 --out runs/ft   # fine-tune',
   ],
 };
 
@@ -966,6 +982,109 @@ export const growSpec: CommandDef = {
   ],
 };
 
+const FORMAT_CHOICES = ['hf-gpt2', 'hf-llama', 'torchscale', 'ngpt'];
+
+const VERIFY_OPTIONS: OptionDef[] = [
+  {
+    name: 'tolerance',
+    type: 'number',
+    arg: 'X',
+    description: 'allowed max |Δlogits| [default: 1e-5 × max(1, max |logit|)]',
+    group: 'Checks',
+  },
+  {
+    name: 'probe-batch',
+    type: 'integer',
+    default: 4,
+    description: 'sequences of random tokens in the probe batch',
+    group: 'Checks',
+  },
+];
+
+/** `strata export` (its runner is `commands/export.ts`). */
+export const exportSpec: CommandDef = {
+  name: 'export',
+  summary:
+    'write a checkpoint in a PyTorch layout (Hugging Face GPT-2/Llama, torchscale, NVIDIA nGPT), verified',
+  usage: 'strata export --checkpoint DIR --format hf-gpt2|hf-llama|torchscale|ngpt --out DIR2',
+  description:
+    'Writes DIR2/model.safetensors and DIR2/config.json (hf-llama: also generation_config.json) in the layout of\n' +
+    "the format, and the tokenizer: the checkpoint's tokenizer.json when it has one, else a tokenizer.json that\n" +
+    "reproduces the byte ids. Then reads the written files back with the format's reader and prints max |Δlogits|\n" +
+    'on a probe batch and max |Δweights|; above the tolerance it exits 1 and removes what it wrote. A model the\n' +
+    'format cannot represent is refused with every difference named. Tensor tables: the interop guide.',
+  options: [
+    {
+      name: 'checkpoint',
+      type: 'string',
+      arg: 'DIR',
+      description: 'checkpoint or run directory',
+      group: 'Input/output',
+    },
+    {
+      name: 'format',
+      type: 'string',
+      choices: FORMAT_CHOICES,
+      description: 'layout to write',
+      group: 'Input/output',
+    },
+    { name: 'out', type: 'string', arg: 'DIR2', description: 'folder to write', group: 'Input/output' },
+    { name: 'force', type: 'boolean', description: 'write into a non-empty --out', group: 'Input/output' },
+    ...VERIFY_OPTIONS,
+    ...RUNTIME_OPTIONS,
+  ],
+  examples: [
+    'strata train --positions learned --out runs/gpt2 && strata export --checkpoint runs/gpt2 --format hf-gpt2 --out hf/gpt2',
+    'strata train --positions rope --activation swiglu --norm-kind rmsnorm --no-bias --untied --out runs/llama',
+    'strata export --checkpoint runs/llama --format hf-llama --out hf/llama',
+    'strata export --checkpoint runs/deep --format torchscale --out ts/deep   # --activation gelu_erf, learned positions',
+  ],
+};
+
+/** `strata import` (its runner is `commands/import.ts`). */
+export const importSpec: CommandDef = {
+  name: 'import',
+  summary:
+    'read a PyTorch-layout model (Hugging Face GPT-2/Llama, torchscale, NVIDIA nGPT) into a checkpoint, verified',
+  usage: 'strata import --format hf-gpt2|hf-llama|torchscale|ngpt --from DIR --out DIR2',
+  description:
+    'Reads DIR/config.json and DIR/model.safetensors (or sharded model.safetensors.index.json) into a Strata model\n' +
+    'and writes DIR2/checkpoint. Training-only settings are dropped: the model has dropout 0 unless --dropout.\n' +
+    'Checks that every source tensor lands in the checkpoint (max |Δweights| through the layout) and that the\n' +
+    'checkpoint reloaded from disk gives the same logits (max |Δlogits| on a probe batch). A model Strata cannot\n' +
+    'compute exactly is refused with every difference named. Then: strata eval / generate / train --init-from DIR2.',
+  options: [
+    {
+      name: 'format',
+      type: 'string',
+      choices: FORMAT_CHOICES,
+      description: 'layout to read',
+      group: 'Input/output',
+    },
+    { name: 'from', type: 'string', arg: 'DIR', description: 'folder to read', group: 'Input/output' },
+    {
+      name: 'out',
+      type: 'string',
+      arg: 'DIR2',
+      description: 'run directory to write (DIR2/checkpoint)',
+      group: 'Input/output',
+    },
+    { name: 'force', type: 'boolean', description: 'overwrite a non-empty --out', group: 'Input/output' },
+    {
+      name: 'dropout',
+      type: 'number',
+      description: 'dropout of the imported model when it is trained [default: 0, whatever the source says]',
+      group: 'Model',
+    },
+    ...VERIFY_OPTIONS,
+    ...RUNTIME_OPTIONS,
+  ],
+  examples: [
+    'strata import --format hf-gpt2 --from hf/gpt2 --out runs/imported',
+    'strata train --init-from runs/imported --data notes.txt --lr 3e-4 --steps 300 --out runs/ft',
+  ],
+};
+
 export const tokenizerSpec: CommandDef = {
   name: 'tokenizer',
   summary: 'train a byte-level BPE tokenizer on your data and save it as a Hugging Face tokenizer.json',
@@ -1027,6 +1146,8 @@ export const COMMANDS: CommandDef[] = [
   trainSpec,
   compareSpec,
   growSpec,
+  exportSpec,
+  importSpec,
   evalSpec,
   generateSpec,
   infoSpec,

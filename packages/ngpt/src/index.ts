@@ -15,6 +15,15 @@
  */
 export { NGPT_DEFAULTS, type NGPTConfig, parseNGPTConfig } from './config.js';
 export { ngptFamily, registerNGPT } from './family.js';
+export {
+  exportNvidiaNGPT,
+  fromNvidiaNGPTConfig,
+  importNvidiaNGPT,
+  nvidiaNGPTFormat,
+  nvidiaNGPTLayout,
+  nvidiaNGPTProblems,
+  toNvidiaNGPTConfig,
+} from './interop.js';
 export { NGPT, type NGPTForwardWithHidden } from './model.js';
 export {
   normalizeMatrices,

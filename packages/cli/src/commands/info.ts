@@ -24,7 +24,12 @@ export async function run(args: ParsedArgs): Promise<number> {
     // The schedule the run used: the saved training config with today's defaults for fields it predates.
     let schedule: TrainConfig | undefined;
     if (config.training) {
-      const { data: _data, ...saved } = config.training as Record<string, unknown>;
+      const {
+        data: _data,
+        task: _task,
+        initFrom: _init,
+        ...saved
+      } = config.training as Record<string, unknown>;
       try {
         schedule = parseTrainConfig(saved);
       } catch {
@@ -81,6 +86,16 @@ export async function run(args: ParsedArgs): Promise<number> {
           `            task ${tr.task.kind}${tr.task.path ? ` (${tr.task.path})` : ''}; tokenizer ${String(config.tokenizer.kind)}`,
         );
     } else lines.push('training    (no run state: weights only)');
+    const init = (config.training as { initFrom?: Record<string, unknown> } | undefined)?.initFrom;
+    if (init)
+      lines.push(
+        `init from   ${String(init.origin)} checkpoint ${String(init.checkpoint)}${typeof init.step === 'number' ? ` (step ${init.step})` : ''}${init.source ? ` from ${String(init.source)}` : ''}; ${init.keptOptimizer ? 'Adam moments kept' : 'fresh optimizer state'}`,
+      );
+    const imported = (state as { importedFrom?: Record<string, unknown> } | undefined)?.importedFrom;
+    if (imported)
+      lines.push(
+        `imported    from ${String(imported.format)} ${String(imported.path)} (max |Δweights| ${String(imported.maxAbsDeltaWeights)} through the layout)`,
+      );
     if (schedule) lines.push(`schedule    ${describeSchedule(schedule)}`);
     if (scales) {
       const f = (x: number) => x.toFixed(4).padStart(9);

@@ -19,6 +19,7 @@ import {
   type TrainConfig,
 } from '@strata/core';
 import { explicitFlags, type ParsedArgs, UsageError } from '../args.js';
+import { type InitFromRecord, planInitFrom } from '../init-from.js';
 import { describePhase, parseLrScale, resumePhase } from '../phase.js';
 import { progressIsJson } from '../progress.js';
 import {
@@ -171,15 +172,27 @@ export async function run(args: ParsedArgs): Promise<number> {
     throw new UsageError(
       '--phase, --rewarm and --resume-schedule set the schedule of a resumed run: give them with --resume',
     );
+  if (args['keep-optimizer'] && !args['init-from'])
+    throw new UsageError('--keep-optimizer applies to --init-from (a fine-tuning run)');
   const backend = await setupRuntime(args);
-  const { family, raw, task, config, training, data, tokenizer } = planFreshRun(args, { firstRun: true });
+  // --init-from: model, weights and tokenizer from a checkpoint, training from the flags (see init-from.ts).
+  const init = args['init-from'] !== undefined ? await planInitFrom(args) : undefined;
+  const { family, raw, task, config, training, data, tokenizer } = init
+    ? { ...init, raw: init.config }
+    : planFreshRun(args, { firstRun: true });
   // The first-run defaults apply to the decoder-only language model (no --task); so do both cores and the sample.
   const firstRun = !task;
   const normName = (config as { norm?: { name?: string } }).norm?.name;
   const runDir = String(
     args.out ?? join('runs', `${family}${normName ? `-${normName}` : ''}-${timestamp()}`),
   );
-  const lock = acquireDirLock(runDir, { label: `--out ${runDir}` });
+  let lock: ReturnType<typeof acquireDirLock>;
+  try {
+    lock = acquireDirLock(runDir, { label: `--out ${runDir}` });
+  } catch (e) {
+    init?.model.dispose();
+    throw e;
+  }
   try {
     if (dirEntriesExceptLock(runDir).length > 0 && !args.force) {
       throw new StrataError(
@@ -193,7 +206,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     // Data first: a data error is the first (and only) thing the user sees (tasks build theirs in runTraining).
     const dataset = task ? undefined : await datasetFor(data, training, tokenizer);
     checkTrainingMemory(config, training, backend.name, trainerOptions);
-    const model = createModelWithProgress(family, raw, training.seed, json);
+    const model = init ? init.model : createModelWithProgress(family, raw, training.seed, json);
     try {
       const workers = firstRun
         ? workersFor(args, backend, model, training)
@@ -213,6 +226,13 @@ export async function run(args: ParsedArgs): Promise<number> {
           ...model.summary(),
         ],
         ...(task ? { task } : {}),
+        ...(init
+          ? {
+              initFrom: init.record,
+              notes: init.notes,
+              ...(init.optimizer ? { optimizer: init.optimizer } : {}),
+            }
+          : {}),
         ...(tokenizer ? { tokenizer } : {}),
       });
       if (!task) await printSample(model, data, res, json, tokenizer);
@@ -294,6 +314,7 @@ export async function resumeRun(
         trainer: trainerOptions,
         notes: plan.notes,
         ...(plan.phaseEvent ? { phaseEvent: plan.phaseEvent } : {}),
+        ...(plan.initFrom ? { initFrom: plan.initFrom } : {}),
       });
       if (!plan.task && options.sample)
         await printSample(loaded.model, plan.data, res, json, loaded.tokenizer);
@@ -319,6 +340,7 @@ function resumePlan(
   notes: string[];
   phaseEvent?: Record<string, unknown>;
   task?: TaskSpec;
+  initFrom?: InitFromRecord;
 } {
   const record = loaded.config.training as (Record<string, unknown> & { data?: DataSpec }) | undefined;
   const missing = [
@@ -336,8 +358,9 @@ function resumePlan(
   const {
     data: savedData,
     task,
+    initFrom,
     ...saved
-  } = record as Record<string, unknown> & { data: DataSpec; task?: TaskSpec };
+  } = record as Record<string, unknown> & { data: DataSpec; task?: TaskSpec; initFrom?: InitFromRecord };
   const notes: string[] = [];
   const overrides: Record<string, unknown> = {};
   for (const flag of given) {
@@ -393,7 +416,14 @@ function resumePlan(
   const phaseEvent = phase.event
     ? { ...phase.event, steps: training.steps, note: describePhase(phase.event, training.steps) }
     : undefined;
-  return { training, data, notes, ...(phaseEvent ? { phaseEvent } : {}), ...(task ? { task } : {}) };
+  return {
+    training,
+    data,
+    notes,
+    ...(phaseEvent ? { phaseEvent } : {}),
+    ...(task ? { task } : {}),
+    ...(initFrom ? { initFrom } : {}),
+  };
 }
 
 /** The line that states what happens to the learning rate when `--steps` changes on resume. */

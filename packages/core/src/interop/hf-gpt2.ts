@@ -137,7 +137,7 @@ export interface ExportHFGPT2Result {
 
 /** Options of {@link importHFGPT2}. */
 export interface ImportHFGPT2Options {
-  /** Override Strata's single `dropout` rate (default: the file's `resid_pdrop`, 0.1 when absent as in `transformers`). */
+  /** Strata's single `dropout` rate (default 0: the file's `resid_pdrop` is a training setting and is dropped). */
   dropout?: number;
 }
 
@@ -264,7 +264,7 @@ export function toHFGPT2Config(config: GPTConfig, options: ExportHFGPT2Options =
 }
 
 /** Transposes a row-major `[rows, cols]` matrix. */
-function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
+export function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(data.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c]!;
   return out;
@@ -320,7 +320,7 @@ export async function exportHFGPT2(
 }
 
 /** The saved norm selection carries the version; configs take `{ name, options }`. */
-function stripNormVersion(model: Record<string, unknown>): Record<string, unknown> {
+export function stripNormVersion(model: Record<string, unknown>): Record<string, unknown> {
   const norm = model.norm as { name?: string; options?: unknown } | undefined;
   if (!norm || typeof norm !== 'object') return { ...model };
   return { ...model, norm: { name: norm.name, options: norm.options ?? {} } };
@@ -386,7 +386,8 @@ export function fromHFGPT2Config(
     normBias: true,
     bias: true,
     tiedEmbeddings: pick('tie_word_embeddings', true),
-    dropout: options.dropout ?? pick('resid_pdrop', 0.1),
+    // resid_pdrop and friends are training settings: an imported model has no dropout unless asked.
+    dropout: options.dropout ?? 0,
     initStd: pick('initializer_range', 0.02),
     norm: { name: 'pre-ln', options: {} },
     architecture: 'decoder-only',
@@ -399,7 +400,7 @@ export function fromHFGPT2Config(
   }
 }
 
-async function readJsonObject(path: string): Promise<Record<string, unknown>> {
+export async function readJsonObject(path: string): Promise<Record<string, unknown>> {
   let text: string;
   try {
     text = await fsp.readFile(path, 'utf8');
@@ -417,7 +418,7 @@ async function readJsonObject(path: string): Promise<Record<string, unknown>> {
   return value as Record<string, unknown>;
 }
 
-async function exists(path: string): Promise<boolean> {
+export async function exists(path: string): Promise<boolean> {
   try {
     await fsp.access(path);
     return true;
@@ -427,7 +428,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Reads every tensor of the directory's weights (one file, or the shards of an index), as float32. */
-async function readHFWeights(
+export async function readHFWeights(
   dir: string,
 ): Promise<{ tensors: Map<string, SafetensorsTensor>; source: string }> {
   const single = join(dir, HF_WEIGHTS_FILE);
@@ -468,12 +469,12 @@ async function readHFWeights(
   return { tensors, source };
 }
 
-function toFloat32(name: string, t: SafetensorsTensor, source: string): Float32Array {
+export function toFloat32(name: string, t: SafetensorsTensor, source: string): Float32Array {
   if (t.data instanceof Float32Array) return t.data; // F32, and F16/BF16 (decoded to float32 exactly)
   if (t.data instanceof Float64Array) return Float32Array.from(t.data);
   throw new StrataError(
     'E_CHECKPOINT',
-    `${source}: tensor "${name}" is ${t.dtype}; GPT-2 weights must be F32, F16, BF16 or F64`,
+    `${source}: tensor "${name}" is ${t.dtype}; weights must be F32, F16, BF16 or F64`,
   );
 }
 

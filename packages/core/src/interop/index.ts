@@ -1,5 +1,6 @@
 /**
- * Interoperability with other ecosystems: the Hugging Face GPT-2 layout (`transformers`' `GPT2LMHeadModel`).
+ * Interoperability with other ecosystems: the Hugging Face GPT-2 and Llama layouts, torchscale, and the generic
+ * tensor layouts they are built on.
  *
  * @module
  */
@@ -19,3 +20,35 @@ export {
   importHFGPT2,
   toHFGPT2Config,
 } from './hf-gpt2.js';
+export {
+  exportHFLlama,
+  fromHFLlamaConfig,
+  HF_GENERATION_CONFIG_FILE,
+  hfLlamaFormat,
+  hfLlamaLayout,
+  importHFLlama,
+  llamaShapeProblems,
+  toHFLlamaConfig,
+} from './hf-llama.js';
+export {
+  configRefusal,
+  type ExportLayoutResult,
+  type ExternalValues,
+  exportLayout,
+  fromExternalTensors,
+  type ImportedConfig,
+  importLayout,
+  type LayoutFormat,
+  type TensorMapping,
+  toExternalTensors,
+} from './layout.js';
+export {
+  exportTorchscale,
+  fromTorchscaleConfig,
+  importTorchscale,
+  TORCHSCALE_POSITION_OFFSET,
+  torchscaleFormat,
+  torchscaleLayout,
+  torchscaleProblems,
+  toTorchscaleConfig,
+} from './torchscale.js';
