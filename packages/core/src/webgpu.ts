@@ -164,6 +164,43 @@ async function diagnoseNoAdapter(): Promise<string> {
   return `WebGPU found no adapter: the installed Vulkan driver(s) (${icds.join(', ')}) offered none Dawn accepts (Debian bookworm's lavapipe is too old; software Vulkan: \`apt-get install chromium\` and VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json)`;
 }
 
+const SOFTWARE_ICD = /swiftshader|lvp_icd|lavapipe|llvmpipe/i;
+
+/**
+ * Why `auto` should not even load Dawn here (undefined: worth trying). On Linux it tries only with a GPU
+ * device node (`/dev/dri/renderD*`, `/dev/nvidia*`) and a Vulkan driver that is not a software one: on a
+ * CPU-only machine the answer would be a software adapter, which `auto` refuses anyway, and probing prints
+ * the Vulkan loader's warnings on every run.
+ */
+export async function webgpuAutoSkipReason(): Promise<string | undefined> {
+  if (!isNode() || process.platform !== 'linux') return undefined;
+  const fsName = 'node:fs';
+  const fs = (await import(/* @vite-ignore */ fsName)) as typeof import('node:fs');
+  const list = (d: string) => {
+    try {
+      return fs.readdirSync(d);
+    } catch {
+      return [];
+    }
+  };
+  const gpuNodes = [
+    ...list('/dev/dri').filter((f) => f.startsWith('renderD')),
+    ...list('/dev').filter((f) => /^nvidia\d+$/.test(f)),
+  ];
+  if (gpuNodes.length === 0)
+    return 'backend "webgpu": no GPU device (/dev/dri/renderD*, /dev/nvidia*) on this machine';
+  const listed = (process.env.VK_ICD_FILENAMES ?? process.env.VK_DRIVER_FILES ?? '')
+    .split(':')
+    .filter((f) => f !== '');
+  const icds =
+    listed.length > 0
+      ? listed
+      : ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'].flatMap(list);
+  if (!icds.some((f) => !SOFTWARE_ICD.test(f)))
+    return 'backend "webgpu": no hardware Vulkan driver (only software ones, which are slower than wasm)';
+  return undefined;
+}
+
 /**
  * Asks WebGPU for an adapter without registering or activating anything: the adapter, or why there is none
  * (package, Vulkan loader, driver), in the words {@link initBackend} would use.
@@ -183,6 +220,10 @@ export async function probeWebGPU(): Promise<{ adapter?: WebGPUAdapterSummary; r
  * `auto` skips it, while `--backend webgpu` takes it.
  */
 export async function prepareWebGPU(allowSoftware: boolean): Promise<WebGPUAdapterSummary> {
+  if (!allowSoftware) {
+    const reason = await webgpuAutoSkipReason();
+    if (reason) throw new StrataError('E_BACKEND', reason);
+  }
   const gpu = await gpuObject();
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new StrataError('E_BACKEND', `backend "webgpu": ${await diagnoseNoAdapter()}`);

@@ -14,6 +14,7 @@ import {
   type LanguageModel,
   parseTrainConfig,
   probeWebGPU,
+  webgpuAutoSkipReason,
   Rng,
   StrataError,
   setStrataKernels,
@@ -532,6 +533,11 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     try {
       if (name === 'webgpu' && o.backends === 'available') {
         // software Vulkan (SwiftShader, lavapipe) is slower than wasm: measured only when asked for by name
+        const why = await webgpuAutoSkipReason();
+        if (why) {
+          o.log(`webgpu: skipped (${why.replace(/^backend "webgpu": /, '')}; --backends webgpu measures it)`);
+          continue;
+        }
         const probe = await probeWebGPU();
         if (probe.adapter?.software) {
           o.log(`webgpu: skipped (software adapter ${probe.adapter.device}; --backends webgpu measures it)`);
