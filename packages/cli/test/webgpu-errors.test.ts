@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { strata } from './helpers.js';
+import { strata, TINY_MODEL } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'strata-webgpu-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -23,26 +23,7 @@ describe.skipIf(process.platform !== 'linux')('webgpu backend errors', () => {
 
   it('auto skips webgpu there and trains on wasm', () => {
     const r = strata(
-      [
-        'train',
-        '--steps',
-        '1',
-        '--d-model',
-        '16',
-        '--layers',
-        '1',
-        '--heads',
-        '2',
-        '--context',
-        '8',
-        '--batch-size',
-        '2',
-        '--eval-batches',
-        '1',
-        '--json',
-        '--out',
-        join(tmp, 'auto'),
-      ],
+      ['train', '--steps', '1', ...TINY_MODEL.slice(0, -2), '--json', '--out', join(tmp, 'auto')],
       { env: { VK_ICD_FILENAMES: '/nonexistent/vk_icd.json' } },
     );
     expect(r.code).toBe(0);

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { formatChoices, StrataError } from './errors.js';
+import { isModuleNotFound } from './util/module-not-found.js';
 import { prepareWebGPU } from './webgpu.js';
 
 /** Backends Strata knows how to load, in the order `auto` tries them. */
@@ -73,15 +74,6 @@ export function registerGradients(): Promise<void> {
     })();
   }
   return gradientsLoaded;
-}
-
-function isModuleNotFound(e: unknown, pkg: string): boolean {
-  const err = e as { code?: string; message?: string };
-  return (
-    (err?.code === 'ERR_MODULE_NOT_FOUND' || err?.code === 'MODULE_NOT_FOUND') &&
-    typeof err.message === 'string' &&
-    err.message.includes(pkg)
-  );
 }
 
 async function tryLoad(name: BackendName, auto: boolean): Promise<{ device?: string }> {

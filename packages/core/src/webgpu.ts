@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { StrataError } from './errors.js';
+import { isModuleNotFound } from './util/module-not-found.js';
 
 /** The npm packages the webgpu backend needs in Node. */
 export const WEBGPU_PACKAGES = ['webgpu', '@tensorflow/tfjs-backend-webgpu'] as const;
@@ -52,15 +53,6 @@ export function summarizeAdapter(adapter: GPU): WebGPUAdapterSummary {
 const isNode = (): boolean =>
   typeof process !== 'undefined' && typeof process.versions === 'object' && !!process.versions?.node;
 
-function moduleNotFound(e: unknown, pkg: string): boolean {
-  const err = e as { code?: string; message?: string };
-  return (
-    (err?.code === 'ERR_MODULE_NOT_FOUND' || err?.code === 'MODULE_NOT_FOUND') &&
-    typeof err.message === 'string' &&
-    err.message.includes(pkg)
-  );
-}
-
 const installHint = `run \`npm install ${WEBGPU_PACKAGES.join(' ')}\``;
 
 async function importOrExplain(pkg: string): Promise<Record<string, unknown>> {
@@ -68,7 +60,7 @@ async function importOrExplain(pkg: string): Promise<Record<string, unknown>> {
     // A variable specifier: bundlers must not pull Dawn's Node binding into browser builds.
     return (await import(/* @vite-ignore */ pkg)) as Record<string, unknown>;
   } catch (e) {
-    if (moduleNotFound(e, pkg)) {
+    if (isModuleNotFound(e, pkg)) {
       throw new StrataError(
         'E_BACKEND',
         `backend "webgpu" needs the package ${pkg}, which is not installed: ${installHint}`,
