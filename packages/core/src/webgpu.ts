@@ -193,11 +193,19 @@ export async function webgpuAutoSkipReason(): Promise<string | undefined> {
   return undefined;
 }
 
+/** What {@link probeWebGPU} found. */
+export interface WebGPUProbe {
+  /** The adapter WebGPU offers, if any. */
+  adapter?: WebGPUAdapterSummary;
+  /** Why there is none: the missing package, Vulkan loader or driver. */
+  reason?: string;
+}
+
 /**
  * Asks WebGPU for an adapter without registering or activating anything: the adapter, or why there is none
  * (package, Vulkan loader, driver), in the words {@link initBackend} would use.
  */
-export async function probeWebGPU(): Promise<{ adapter?: WebGPUAdapterSummary; reason?: string }> {
+export async function probeWebGPU(): Promise<WebGPUProbe> {
   try {
     const adapter = await (await gpuObject()).requestAdapter({ powerPreference: 'high-performance' });
     return adapter ? { adapter: summarizeAdapter(adapter) } : { reason: await diagnoseNoAdapter() };
