@@ -639,6 +639,7 @@ async function runLocked(setup: RunSetup): Promise<RunResult> {
     ...{ batchSize, gradAccum: training.gradAccum ?? 1, seqLen },
     ...(training.scheduleSteps !== null ? { scheduleSteps: training.scheduleSteps } : {}),
     backend: setup.backend.name,
+    ...(setup.backend.device ? { device: setup.backend.device } : {}),
   });
   progress.log(`schedule: ${describeSchedule(training)}`);
   for (const note of setup.notes ?? []) {

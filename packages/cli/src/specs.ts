@@ -6,8 +6,9 @@ export const RUNTIME_OPTIONS: OptionDef[] = [
     name: 'backend',
     type: 'string',
     default: 'auto',
-    choices: ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'],
-    description: 'tfjs backend; auto tries tfjs-node-gpu, tfjs-node, wasm, cpu in that order',
+    choices: ['auto', 'tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'],
+    description:
+      'tfjs backend; auto tries tfjs-node-gpu, tfjs-node, webgpu (hardware adapters only), wasm, cpu in that order',
     group: 'Runtime',
   },
   {

@@ -1,8 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { formatChoices, StrataError } from './errors.js';
+import { isModuleNotFound } from './util/module-not-found.js';
+import { prepareWebGPU } from './webgpu.js';
 
 /** Backends Strata knows how to load, in the order `auto` tries them. */
-export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 /** A backend name accepted by {@link initBackend}. */
 export type BackendName = (typeof BACKENDS)[number];
 /** What {@link initBackend} accepts: a backend name or `auto`. */
@@ -23,6 +25,12 @@ const INFO: Record<BackendName, BackendInfo> = {
     description: 'libtensorflow with CUDA (needs CUDA 11.2 + cuDNN 8.1 for tfjs-node-gpu 4.x)',
   },
   tensorflow: { pkg: '@tensorflow/tfjs-node', tfName: 'tensorflow', description: 'libtensorflow on the CPU' },
+  webgpu: {
+    pkg: '@tensorflow/tfjs-backend-webgpu',
+    tfName: 'webgpu',
+    description:
+      "WebGPU: the browser's, or in Node Dawn's (the webgpu package) on Vulkan/Metal/D3D12; auto skips software Vulkan",
+  },
   wasm: { pkg: '@tensorflow/tfjs-backend-wasm', tfName: 'wasm', description: 'WebAssembly + SIMD (XNNPACK)' },
   cpu: {
     pkg: '@tensorflow/tfjs-backend-cpu',
@@ -41,6 +49,8 @@ export interface ActiveBackend {
   tfName: string;
   /** Version of `@tensorflow/tfjs-core` in use. */
   tfjsVersion: string;
+  /** The device it computes on, where the backend says (webgpu: the adapter's description and driver). */
+  device?: string;
   /** Backends that were tried before this one and why they were skipped (auto mode). */
   skipped: {
     /** The backend that was tried. */
@@ -66,38 +76,33 @@ export function registerGradients(): Promise<void> {
   return gradientsLoaded;
 }
 
-function isModuleNotFound(e: unknown, pkg: string): boolean {
-  const err = e as { code?: string; message?: string };
-  return (
-    (err?.code === 'ERR_MODULE_NOT_FOUND' || err?.code === 'MODULE_NOT_FOUND') &&
-    typeof err.message === 'string' &&
-    err.message.includes(pkg)
-  );
-}
-
-async function tryLoad(name: BackendName): Promise<void> {
+async function tryLoad(name: BackendName, auto: boolean): Promise<{ device?: string }> {
   const info = INFO[name];
-  try {
-    await import(info.pkg);
-  } catch (e) {
-    if (isModuleNotFound(e, info.pkg)) {
+  let device: string | undefined;
+  if (name === 'webgpu') device = (await prepareWebGPU(!auto)).device;
+  // A backend already registered (a browser app imports its backends itself) needs no import.
+  else if (tf.findBackendFactory(info.tfName) == null)
+    try {
+      await import(info.pkg);
+    } catch (e) {
+      if (isModuleNotFound(e, info.pkg)) {
+        throw new StrataError(
+          'E_BACKEND',
+          `backend "${name}" needs the package ${info.pkg}, which is not installed: run \`npm install ${info.pkg}\`` +
+            (name.startsWith('tensorflow')
+              ? ' (its install script downloads libtensorflow, so it needs internet access)'
+              : ''),
+          { cause: e },
+        );
+      }
       throw new StrataError(
         'E_BACKEND',
-        `backend "${name}" needs the package ${info.pkg}, which is not installed: run \`npm install ${info.pkg}\`` +
-          (name.startsWith('tensorflow')
-            ? ' (its install script downloads libtensorflow, so it needs internet access)'
-            : ''),
-        { cause: e },
+        `backend "${name}" (${info.pkg}) failed to load: ${(e as Error).message}`,
+        {
+          cause: e,
+        },
       );
     }
-    throw new StrataError(
-      'E_BACKEND',
-      `backend "${name}" (${info.pkg}) failed to load: ${(e as Error).message}`,
-      {
-        cause: e,
-      },
-    );
-  }
   if (name === 'tensorflow-gpu') {
     // tfjs-node-gpu silently falls back to the CPU when CUDA libraries are missing; there is no public
     // API to ask, so we trust the package here and report the device in `strata info`/bench output.
@@ -115,19 +120,22 @@ async function tryLoad(name: BackendName): Promise<void> {
     throw new StrataError('E_BACKEND', `backend "${name}" could not be initialized by tfjs`);
   }
   if (name === 'wasm') registerWasmExtras();
+  if (name === 'webgpu') registerWebGPUExtras();
   if (name === 'cpu') {
     // The cpu backend prints a banner recommending tfjs-node on its first write; Strata reports the backend
     // itself (and explains the choices in `strata bench`), so silence it.
     (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
   }
+  return device !== undefined ? { device } : {};
 }
 
 /**
  * Loads and activates a tfjs backend, and registers gradients.
  *
- * `auto` tries, in order, `@tensorflow/tfjs-node-gpu`, `@tensorflow/tfjs-node`,
- * `@tensorflow/tfjs-backend-wasm` and `@tensorflow/tfjs-backend-cpu`, taking the first that is installed
- * and initializes. A forced backend that is not installed fails with an error naming the package.
+ * `auto` tries, in order, `@tensorflow/tfjs-node-gpu`, `@tensorflow/tfjs-node`, `webgpu` (on a hardware
+ * adapter only), `@tensorflow/tfjs-backend-wasm` and `@tensorflow/tfjs-backend-cpu`, taking the first that is
+ * installed and initializes. A forced backend that is not installed fails with an error naming the package
+ * (for webgpu also the Vulkan loader or driver that is missing).
  *
  * Libraries never call this on import: the application (or the `strata` CLI) chooses the backend.
  */
@@ -141,8 +149,15 @@ export async function initBackend(choice: BackendChoice | string = 'auto'): Prom
   const order: BackendName[] = choice === 'auto' ? [...BACKENDS] : [choice as BackendName];
   for (const name of order) {
     try {
-      await tryLoad(name);
-      return { name, pkg: INFO[name].pkg, tfName: INFO[name].tfName, tfjsVersion: tf.version_core, skipped };
+      const { device } = await tryLoad(name, choice === 'auto');
+      return {
+        name,
+        pkg: INFO[name].pkg,
+        tfName: INFO[name].tfName,
+        tfjsVersion: tf.version_core,
+        ...(device !== undefined ? { device } : {}),
+        skipped,
+      };
     } catch (e) {
       if (choice !== 'auto') throw e;
       skipped.push({ name, reason: (e as Error).message });
@@ -186,6 +201,49 @@ function registerWasmExtras(): void {
         if (seg < 0 || seg >= numSegments) continue;
         for (let j = 0; j < inner; j++) o[seg * inner + j]! += xv[i * inner + j]!;
       }
+      return out;
+    },
+  });
+}
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+let webgpuExtrasRegistered = false;
+/**
+ * tfjs-webgpu's `AddN` binds every input as a storage buffer in one shader, so more than
+ * `maxStorageBuffersPerShaderStage - 1` inputs (7 at WebGPU's default limits) make an invalid pipeline and a
+ * garbage result — Strata's gradient norm sums one term per parameter. Wrap it to add in chunks.
+ */
+function registerWebGPUExtras(): void {
+  if (webgpuExtrasRegistered) return;
+  const original = tf.getKernel('AddN', 'webgpu');
+  if (original == null) return;
+  webgpuExtrasRegistered = true;
+  const add = original.kernelFunc as (args: KernelArgs) => tf.TensorInfo;
+  tf.unregisterKernel('AddN', 'webgpu');
+  tf.registerKernel({
+    kernelName: 'AddN',
+    backendName: 'webgpu',
+    kernelFunc: (args: KernelArgs) => {
+      // biome-ignore lint/suspicious/noExplicitAny: the webgpu backend class is not part of tfjs-core's types
+      const backend = args.backend as any;
+      const limit = Math.max(2, (backend.device?.limits?.maxStorageBuffersPerShaderStage ?? 8) - 1);
+      let parts = args.inputs as unknown as tf.TensorInfo[];
+      const temporaries: tf.TensorInfo[] = [];
+      while (parts.length > limit) {
+        const next: tf.TensorInfo[] = [];
+        for (let i = 0; i < parts.length; i += limit) {
+          const chunk = parts.slice(i, i + limit);
+          if (chunk.length === 1) next.push(chunk[0]!);
+          else {
+            const sum = add({ ...args, inputs: chunk as unknown as tf.NamedTensorInfoMap });
+            temporaries.push(sum);
+            next.push(sum);
+          }
+        }
+        parts = next;
+      }
+      const out = add({ ...args, inputs: parts as unknown as tf.NamedTensorInfoMap });
+      for (const t of temporaries) backend.disposeData(t.dataId);
       return out;
     },
   });

@@ -44,3 +44,4 @@ export * from './train/task-eval.js';
 export * from './train/trainer.js';
 export * from './util/plot.js';
 export * from './util/rng.js';
+export * from './webgpu.js';

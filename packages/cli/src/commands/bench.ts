@@ -13,6 +13,8 @@ import {
   kernelsVariant,
   type LanguageModel,
   parseTrainConfig,
+  probeWebGPU,
+  webgpuAutoSkipReason,
   Rng,
   StrataError,
   setStrataKernels,
@@ -195,6 +197,8 @@ export interface BenchReport {
     node: string;
     tfjs: string;
     wasmKernels: string;
+    /** The device each backend that reports one computed on (webgpu: adapter and driver). */
+    devices?: Record<string, string>;
     /** 1-minute load average when the benchmark started and ended (other processes share the cores). */
     loadavg: [number, number];
   };
@@ -525,9 +529,27 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const rows: BenchRow[] = [];
   const generation: GenerationRow[] = [];
   let wasmKernels = 'not used';
+  const devices: Record<string, string> = {};
   for (const name of list) {
     try {
-      await initBackend(name);
+      if (name === 'webgpu' && o.backends === 'available') {
+        // software Vulkan (SwiftShader, lavapipe) is slower than wasm: measured only when asked for by name
+        const why = await webgpuAutoSkipReason();
+        if (why) {
+          o.log(`webgpu: skipped (${why.replace(/^backend "webgpu": /, '')}; --backends webgpu measures it)`);
+          continue;
+        }
+        const probe = await probeWebGPU();
+        if (probe.adapter?.software) {
+          o.log(`webgpu: skipped (software adapter ${probe.adapter.device}; --backends webgpu measures it)`);
+          continue;
+        }
+      }
+      const active = await initBackend(name);
+      if (active.device) {
+        devices[name] = active.device;
+        o.log(`${name}: ${active.device}`);
+      }
     } catch (e) {
       if (o.backends === 'available') {
         o.log(`${name}: skipped (${(e as Error).message.split(':').slice(-1)[0]!.trim()})`);
@@ -602,6 +624,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       node: process.version,
       tfjs: tf.version_core,
       wasmKernels,
+      ...(Object.keys(devices).length > 0 ? { devices } : {}),
     },
     configs: o.configs,
     rows,
@@ -648,7 +671,11 @@ export function formatReport(r: BenchReport): string {
   };
   const m = r.machine;
   const parts = [
-    `${m.cpus} × ${m.cpu}, Node ${m.node}, tfjs ${m.tfjs}, Strata wasm kernels: ${m.wasmKernels}; load average ${m.loadavg[0].toFixed(1)} → ${m.loadavg[1].toFixed(1)}`,
+    `${m.cpus} × ${m.cpu}, Node ${m.node}, tfjs ${m.tfjs}, Strata wasm kernels: ${m.wasmKernels}; load average ${m.loadavg[0].toFixed(1)} → ${m.loadavg[1].toFixed(1)}${Object.entries(
+      m.devices ?? {},
+    )
+      .map(([b, d]) => `; ${b} on ${d}`)
+      .join('')}`,
     fmt(table, header),
   ];
   if (r.pytorch.rows.length > 0) {

@@ -60,7 +60,10 @@ export async function run(args: ParsedArgs): Promise<number> {
         `  ${c.component.padEnd(w)}  ${c.params.toLocaleString('en-US').padStart(12)}  ${((100 * c.params) / total).toFixed(1).padStart(5)}%`,
       );
     lines.push(`  ${'total'.padEnd(w)}  ${total.toLocaleString('en-US').padStart(12)}`);
-    lines.push('', `backend     ${backend.name} (${backend.pkg}, tfjs ${backend.tfjsVersion})`);
+    lines.push(
+      '',
+      `backend     ${backend.name} (${backend.pkg}, tfjs ${backend.tfjsVersion})${backend.device ? `; device ${backend.device}` : ''}`,
+    );
     if (state) {
       const tr = (config.training ?? {}) as {
         steps?: number;

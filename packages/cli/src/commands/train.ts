@@ -222,7 +222,7 @@ export async function run(args: ParsedArgs): Promise<number> {
         json,
         trainer: trainerOptionsFromArgs(args, workerSetup, workers),
         banner: [
-          `backend ${backend.name} (${backend.pkg})${workers > 1 ? `, ${workers} workers` : ''}; data ${task ? describeTask(task, describeData(data)) : describeData(data)}`,
+          `backend ${backend.name} (${backend.pkg}${backend.device ? `, ${backend.device}` : ''})${workers > 1 ? `, ${workers} workers` : ''}; data ${task ? describeTask(task, describeData(data)) : describeData(data)}`,
           ...model.summary(),
         ],
         ...(task ? { task } : {}),
