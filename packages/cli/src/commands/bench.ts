@@ -14,7 +14,6 @@ import {
   type LanguageModel,
   parseTrainConfig,
   probeWebGPU,
-  webgpuAutoSkipReason,
   Rng,
   StrataError,
   setStrataKernels,
@@ -22,6 +21,7 @@ import {
   Trainer,
   type TrainerOptions,
   trainingFlopsPerToken,
+  webgpuAutoSkipReason,
 } from '@strata/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { ParsedArgs } from '../args.js';
