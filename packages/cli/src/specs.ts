@@ -53,6 +53,15 @@ export const MODEL_OPTIONS: OptionDef[] = [
     description: 'model family (gpt, ngpt, or one a plugin registers)',
     group: 'Model',
   },
+  {
+    name: 'preset',
+    type: 'string',
+    // MODEL_PRESETS in @strata/core (not imported here: `--help` never loads tfjs; a test keeps them equal).
+    choices: ['roformer-v2', 'gau-alpha', 'gau-lm'],
+    description:
+      'named architecture (sets --arch and model config; size flags and --norm etc. override): roformer-v2, gau-alpha (encoders), gau-lm (decoder)',
+    group: 'Model',
+  },
   { name: 'd-model', type: 'integer', description: 'residual width d_model [default: 128]', group: 'Model' },
   { name: 'layers', type: 'integer', description: 'number of blocks [default: 4]', group: 'Model' },
   {

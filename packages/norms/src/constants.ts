@@ -22,8 +22,12 @@ function defaultStack(architecture: Architecture): Stack {
 }
 
 function count(n: number | undefined, what: string, where: string): number {
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
-    throw new StrataError('E_CONFIG', `${where}: ${what} must be an integer >= 1, got ${JSON.stringify(n)}`);
+  // Half-integers: a stack of L GAU layers (one sublayer each) counts as L/2 blocks (see depthsOf).
+  if (typeof n !== 'number' || !Number.isInteger(2 * n) || n < 0.5) {
+    throw new StrataError(
+      'E_CONFIG',
+      `${where}: ${what} must be an integer >= 1 (or a half-integer >= 0.5 for GAU stacks), got ${JSON.stringify(n)}`,
+    );
   }
   return n;
 }
@@ -195,16 +199,23 @@ export function adminOmega(n: number, scale: AdminScale = 'O(logn)'): number {
 /**
  * The depths of the model a residual site belongs to, in the form the constants above take. Falls back to
  * `numLayers` for single-stack models whose context leaves the stack's own count at 0.
+ *
+ * The constants count **Transformer blocks of two residual sublayers** (DeepNet's N-layer encoder has 2N
+ * sublayers: α = (2N)^¼ = (sublayers)^¼). A GAU layer is one sublayer (`sublayersPerLayer: 1`), so a stack of
+ * L GAU layers is returned as L/2 blocks: DeepNorm-GAU gets α = L^¼, β = (4L)^-¼, the values of a
+ * Transformer with the same number of sublayers (GAU-α's 24 layers ≙ BERT-base's 12 blocks).
  */
 export function depthsOf(ctx: {
   readonly architecture: Architecture;
   readonly numLayers: number;
   readonly encoderLayers: number;
   readonly decoderLayers: number;
+  readonly sublayersPerLayer?: 1 | 2;
 }): Required<StackDepths> {
+  const f = (ctx.sublayersPerLayer ?? 2) / 2;
   if (ctx.architecture === 'decoder-only')
-    return { encoderLayers: 0, decoderLayers: ctx.decoderLayers || ctx.numLayers };
+    return { encoderLayers: 0, decoderLayers: f * (ctx.decoderLayers || ctx.numLayers) };
   if (ctx.architecture === 'encoder-only')
-    return { encoderLayers: ctx.encoderLayers || ctx.numLayers, decoderLayers: 0 };
-  return { encoderLayers: ctx.encoderLayers, decoderLayers: ctx.decoderLayers };
+    return { encoderLayers: f * (ctx.encoderLayers || ctx.numLayers), decoderLayers: 0 };
+  return { encoderLayers: f * ctx.encoderLayers, decoderLayers: f * ctx.decoderLayers };
 }

@@ -9,7 +9,10 @@ import { frozen } from '../util.js';
  * path to its output).
  */
 export function adminResidualCount(
-  ctx: Pick<NormContext, 'architecture' | 'stack' | 'numLayers' | 'encoderLayers' | 'decoderLayers'>,
+  ctx: Pick<
+    NormContext,
+    'architecture' | 'stack' | 'numLayers' | 'encoderLayers' | 'decoderLayers' | 'sublayersPerLayer'
+  >,
 ): number {
   const { encoderLayers: N, decoderLayers: M } = depthsOf(ctx);
   if (ctx.architecture === 'decoder-only') return 2 * M;
