@@ -319,7 +319,7 @@ describe('parameter-free norms', () => {
     expect(r[1]).toBeCloseTo(4 / Math.sqrt(12.5), 6);
     // [1, 2, 6]: mean 3, variance (4 + 1 + 9)/3 → (x − 3)/√(14/3).
     const l = tf.tidy(() => ln(tf.tensor2d([[1, 2, 6]])).arraySync()[0]!);
-    [1, 2, 6].forEach((x, i) => expect(l[i]).toBeCloseTo((x - 3) / Math.sqrt(14 / 3), 6));
+    for (const [i, x] of [1, 2, 6].entries()) expect(l[i]).toBeCloseTo((x - 3) / Math.sqrt(14 / 3), 6);
   });
 
   it('a model with normAffine false stores no norm weights (checkpoint names), and forward still normalizes', () => {
