@@ -58,8 +58,7 @@ export const MODEL_OPTIONS: OptionDef[] = [
     type: 'string',
     // MODEL_PRESETS in @strata/core (not imported here: `--help` never loads tfjs; a test keeps them equal).
     choices: ['roformer-v2', 'gau-alpha', 'gau-lm'],
-    description:
-      'named architecture (sets --arch and model config; size flags and --norm etc. override): roformer-v2, gau-alpha (encoders), gau-lm (decoder)',
+    description: 'named architecture (sets --arch and model config; flags override)',
     group: 'Model',
   },
   { name: 'd-model', type: 'integer', description: 'residual width d_model [default: 128]', group: 'Model' },

@@ -274,6 +274,18 @@ describe('GAU models', () => {
     m.dispose();
   });
 
+  it('GPT-2 init counts a GAU layer as one residual sublayer: output projections get std/√L', () => {
+    const L = 4;
+    const m = gauModel({ dModel: 64, nLayers: L, gauKeyDim: 16, initStd: 0.02 });
+    const std = (name: string) => {
+      const v = m.params.get(name).dataSync();
+      return Math.sqrt(v.reduce((a, x) => a + x * x, 0) / v.length);
+    };
+    expect(std('blocks.0.gau.proj.weight') / (0.02 / Math.sqrt(L))).toBeCloseTo(1, 1);
+    expect(std('blocks.0.gau.in.weight') / 0.02).toBeCloseTo(1, 1);
+    m.dispose();
+  });
+
   it('the encoder ignores padding: changing a padded token changes no real position', () => {
     const m = gauModel({ attentionNorm: 'softmax_plus' }, 'encoder');
     const a = tf.tidy(() => m.forward(tf.tensor2d([[3, 4, 5, 256, 256]], [1, 5], 'int32')).arraySync()[0]!);

@@ -95,7 +95,9 @@ export class GatedAttentionUnit {
     const d = u.settings.dModel;
     const { gauDim: e, gauKeyDim: s } = g;
     const ctx: NormContext = { ...place.ctx, layer: place.index, site: 'gau' };
-    const { normal, proj } = u.baseInits(place.ctx.numLayers);
+    // GPT-2's output-projection scale 1/√(residual sublayers): a GAU layer is one sublayer, so L layers count
+    // as L/2 blocks (std/√L, not std/√(2L)).
+    const { normal, proj } = u.baseInits(place.ctx.numLayers / 2);
     const p = `${place.prefix}gau.`;
     const L = place.layer;
     const values = interleaveColumns(d, [
