@@ -278,7 +278,7 @@ describe('GAU models', () => {
     const L = 4;
     const m = gauModel({ dModel: 64, nLayers: L, gauKeyDim: 16, initStd: 0.02 });
     const std = (name: string) => {
-      const v = m.params.get(name).dataSync();
+      const v = Array.from(m.params.get(name).dataSync());
       return Math.sqrt(v.reduce((a, x) => a + x * x, 0) / v.length);
     };
     expect(std('blocks.0.gau.proj.weight') / (0.02 / Math.sqrt(L))).toBeCloseTo(1, 1);

@@ -107,6 +107,9 @@ describe('model presets', () => {
   });
 });
 
+/** DeepNorm options without pinned α or β (the formulas decide). */
+const NO_PIN = { alpha: null, beta: null };
+
 describe('DeepNorm and Admin count a GAU layer as one sublayer', () => {
   it('L GAU layers get the α, β of L/2 Transformer blocks: α = L^¼, β = (4L)^-¼', () => {
     for (const [architecture, stack] of [
@@ -121,7 +124,7 @@ describe('DeepNorm and Admin count a GAU layer as one sublayer', () => {
         decoderLayers: stack === 'decoder' ? 6 : 0,
         sublayersPerLayer: 1 as const,
       };
-      const k = deepNormConstants(ctx, {});
+      const k = deepNormConstants(ctx, NO_PIN);
       expect(k.alpha).toBeCloseTo(6 ** 0.25, 12);
       expect(k.beta).toBeCloseTo(24 ** -0.25, 12);
       // The same number of sublayers in Transformer blocks: 3 blocks.
@@ -133,7 +136,7 @@ describe('DeepNorm and Admin count a GAU layer as one sublayer', () => {
           decoderLayers: ctx.decoderLayers / 2,
           sublayersPerLayer: 2,
         },
-        {},
+        NO_PIN,
       );
       expect(t.alpha).toBeCloseTo(k.alpha, 12);
     }
