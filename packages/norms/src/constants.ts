@@ -12,6 +12,11 @@ export interface StackDepths {
   readonly encoderLayers?: number;
   /** M, the number of decoder layers. */
   readonly decoderLayers?: number;
+  /**
+   * Residual sublayers per layer: 2 (default) for Transformer blocks, 1 for GAU layers. The formulas count
+   * blocks of two sublayers (DeepNet's 2N), so L GAU layers enter them as L/2 blocks.
+   */
+  readonly sublayersPerLayer?: 1 | 2;
 }
 
 /** Which stack a residual site belongs to. */
@@ -22,18 +27,25 @@ function defaultStack(architecture: Architecture): Stack {
 }
 
 function count(n: number | undefined, what: string, where: string): number {
-  // Half-integers: a stack of L GAU layers (one sublayer each) counts as L/2 blocks (see depthsOf).
-  if (typeof n !== 'number' || !Number.isInteger(2 * n) || n < 0.5) {
-    throw new StrataError(
-      'E_CONFIG',
-      `${where}: ${what} must be an integer >= 1 (or a half-integer >= 0.5 for GAU stacks), got ${JSON.stringify(n)}`,
-    );
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
+    throw new StrataError('E_CONFIG', `${where}: ${what} must be an integer >= 1, got ${JSON.stringify(n)}`);
   }
   return n;
 }
 
 /** Validates (architecture, stack) and returns N and M as the formulas need them. */
 function depths(
+  architecture: Architecture,
+  layers: StackDepths,
+  stack: Stack,
+  where: string,
+): { N: number; M: number } {
+  const { N, M } = layerCounts(architecture, layers, stack, where);
+  const f = (layers.sublayersPerLayer ?? 2) / 2;
+  return { N: f * N, M: f * M };
+}
+
+function layerCounts(
   architecture: Architecture,
   layers: StackDepths,
   stack: Stack,
@@ -201,9 +213,10 @@ export function adminOmega(n: number, scale: AdminScale = 'O(logn)'): number {
  * `numLayers` for single-stack models whose context leaves the stack's own count at 0.
  *
  * The constants count **Transformer blocks of two residual sublayers** (DeepNet's N-layer encoder has 2N
- * sublayers: α = (2N)^¼ = (sublayers)^¼). A GAU layer is one sublayer (`sublayersPerLayer: 1`), so a stack of
- * L GAU layers is returned as L/2 blocks: DeepNorm-GAU gets α = L^¼, β = (4L)^-¼, the values of a
- * Transformer with the same number of sublayers (GAU-α's 24 layers ≙ BERT-base's 12 blocks).
+ * sublayers: α = (2N)^¼ = (sublayers)^¼). A GAU layer is one sublayer (`sublayersPerLayer: 1`, passed on in
+ * the result), so the formulas read a stack of L GAU layers as L/2 blocks: DeepNorm-GAU gets α = L^¼,
+ * β = (4L)^-¼, the values of a Transformer with the same number of sublayers (GAU-α's 24 layers ≙ BERT-base's
+ * 12 blocks).
  */
 export function depthsOf(ctx: {
   readonly architecture: Architecture;
@@ -212,10 +225,10 @@ export function depthsOf(ctx: {
   readonly decoderLayers: number;
   readonly sublayersPerLayer?: 1 | 2;
 }): Required<StackDepths> {
-  const f = (ctx.sublayersPerLayer ?? 2) / 2;
+  const sublayersPerLayer = ctx.sublayersPerLayer ?? 2;
   if (ctx.architecture === 'decoder-only')
-    return { encoderLayers: 0, decoderLayers: f * (ctx.decoderLayers || ctx.numLayers) };
+    return { encoderLayers: 0, decoderLayers: ctx.decoderLayers || ctx.numLayers, sublayersPerLayer };
   if (ctx.architecture === 'encoder-only')
-    return { encoderLayers: f * (ctx.encoderLayers || ctx.numLayers), decoderLayers: 0 };
-  return { encoderLayers: f * ctx.encoderLayers, decoderLayers: f * ctx.decoderLayers };
+    return { encoderLayers: ctx.encoderLayers || ctx.numLayers, decoderLayers: 0, sublayersPerLayer };
+  return { encoderLayers: ctx.encoderLayers, decoderLayers: ctx.decoderLayers, sublayersPerLayer };
 }

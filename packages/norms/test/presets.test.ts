@@ -11,7 +11,7 @@ import {
 } from '@strata/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { deepNormConstants, registerBuiltinNorms } from '../src/index.js';
+import { adminResidualCount, deepNormAlpha, deepNormConstants, registerBuiltinNorms } from '../src/index.js';
 
 beforeAll(async () => {
   await initBackend('cpu');
@@ -139,7 +139,15 @@ describe('DeepNorm and Admin count a GAU layer as one sublayer', () => {
         NO_PIN,
       );
       expect(t.alpha).toBeCloseTo(k.alpha, 12);
+      // Admin counts L residual sublayers (a Transformer stack of L blocks has 2L).
+      expect(adminResidualCount(ctx)).toBe(6);
+      expect(adminResidualCount({ ...ctx, sublayersPerLayer: 2 })).toBe(12);
     }
+    // The public formulas take the count explicitly; an odd number of GAU layers is fine (L/2 = 2.5 blocks).
+    expect(deepNormAlpha('decoder-only', { decoderLayers: 5, sublayersPerLayer: 1 })).toBeCloseTo(
+      5 ** 0.25,
+      12,
+    );
   });
 
   it('a DeepNorm-GAU model uses them: x ← LN(α·x + G(x)) with α = L^¼, and β on u, v and the projection only', () => {
