@@ -10,6 +10,7 @@ import {
   evaluateTask,
   formatBytes,
   getModelFamily,
+  getModelPreset,
   isCheckpointDir,
   type LanguageModel,
   loadBrownCorpus,
@@ -252,6 +253,7 @@ export function modelConfigFromArgs(
   const family = String(args.model ?? 'gpt');
   const raw: Record<string, unknown> = {
     ...(family === 'gpt' ? { ...CLI_MODEL_DEFAULTS, ...commandDefaults } : { contextLength: 64 }),
+    ...(args.preset !== undefined ? getModelPreset(String(args.preset)).model : {}),
     ...(file.model ?? {}),
   };
   const set = (flag: string, key: string) => {

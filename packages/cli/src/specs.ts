@@ -54,6 +54,14 @@ export const MODEL_OPTIONS: OptionDef[] = [
     description: 'model family (gpt, ngpt, or one a plugin registers)',
     group: 'Model',
   },
+  {
+    name: 'preset',
+    type: 'string',
+    // MODEL_PRESETS in @strata/core (not imported here: `--help` never loads tfjs; a test keeps them equal).
+    choices: ['roformer-v2', 'gau-alpha', 'gau-lm'],
+    description: 'named architecture (sets --arch and model config; flags override)',
+    group: 'Model',
+  },
   { name: 'd-model', type: 'integer', description: 'residual width d_model [default: 128]', group: 'Model' },
   { name: 'layers', type: 'integer', description: 'number of blocks [default: 4]', group: 'Model' },
   {
@@ -448,7 +456,7 @@ export const trainSpec: CommandDef = {
 export const evalSpec: CommandDef = {
   name: 'eval',
   summary: 'print validation loss and perplexity (and task metrics) of a checkpoint',
-  usage: 'strata eval --checkpoint DIR [--data FILE] [--batches N]',
+  usage: 'strata eval --checkpoint DIR [--data FILE] [--batches N] [--context N]',
   description:
     'Without --data, evaluates on the held-out split of the data the checkpoint was trained on. Encoder-only\n' +
     'models report masked-LM loss and accuracy on the masked positions; encoder-decoder models report loss,\n' +
@@ -491,6 +499,14 @@ export const evalSpec: CommandDef = {
       group: 'Input',
     },
     { name: 'batch-size', type: 'integer', default: 8, description: 'sequences per batch', group: 'Input' },
+    {
+      name: 'context',
+      type: 'integer',
+      arg: 'N',
+      description:
+        'evaluate with N tokens per sequence (e.g. 2× or 4× the training context: length generalization); RoPE or position-free models only [default: the trained context]',
+      group: 'Input',
+    },
     ...RUNTIME_OPTIONS,
   ],
 };
@@ -638,7 +654,7 @@ export const benchSpec: CommandDef = {
       type: 'string',
       default: 'reference',
       description:
-        'configs, comma-separated: reference (the model flags above), ngpt and ngpt-matched (nGPT at the same size; d_ff 4·d or 8d/3 per SwiGLU branch, with a step-time ratio to reference), deep100, deep1000, encdec1000 (DeepNet’s 500L-500L encoder-decoder, d 32, FFN 64), encdec-smoke (the same at 1L-1L)',
+        'configs, comma-separated: reference (the model flags above), ngpt and ngpt-matched (nGPT at the same size; d_ff 4·d or 8d/3 per SwiGLU branch, with a step-time ratio to reference), gau (GAU-α layers, 2× the layers: about the same parameters, with a step-time ratio to reference), deep100, deep1000, encdec1000 (DeepNet’s 500L-500L encoder-decoder, d 32, FFN 64), encdec-smoke (the same at 1L-1L)',
       group: 'Bench',
     },
     {

@@ -8,6 +8,7 @@ import {
   brownPosPairs,
   type EncDecConfig,
   encodePairs,
+  getModelPreset,
   loadPairsFile,
   MaskedLMDataset,
   Seq2SeqDataset,
@@ -39,8 +40,15 @@ export interface TaskSpec {
 
 /** The built-in family of an architecture: decoder-only keeps `--model` (gpt, ngpt, …). */
 export function familyForArch(args: ParsedArgs): { arch: Arch; family: string } {
-  const arch = (args.arch as Arch | undefined) ?? 'decoder-only';
+  const preset = args.preset !== undefined ? getModelPreset(String(args.preset)) : undefined;
+  if (preset && args.arch !== undefined && args.arch !== preset.architecture)
+    throw new UsageError(
+      `--preset ${preset.name} is ${preset.architecture}; drop --arch ${String(args.arch)} (or pick another preset)`,
+    );
+  const arch = (args.arch as Arch | undefined) ?? preset?.architecture ?? 'decoder-only';
   const model = String(args.model ?? 'gpt');
+  if (preset && model !== 'gpt')
+    throw new UsageError(`--preset ${preset.name} builds the ${preset.family} family; drop --model ${model}`);
   if (arch === 'decoder-only') return { arch, family: model };
   if (model !== 'gpt')
     throw new UsageError(`--model ${model} is a decoder-only family; drop --model to train --arch ${arch}`);

@@ -95,7 +95,15 @@ export interface LoadedCheckpoint {
  */
 export async function loadCheckpoint(
   dir: string,
-  options: { optimizer?: boolean } = {},
+  options: {
+    /** Also load the AdamW state. */
+    optimizer?: boolean;
+    /**
+     * Rebuild the model for another context length (evaluation at longer contexts): allowed for models without
+     * a learned position table (RoPE or no positions), whose weights do not depend on it.
+     */
+    contextLength?: number;
+  } = {},
 ): Promise<LoadedCheckpoint> {
   const data = await readCheckpoint(dir, { optimizer: options.optimizer ?? false });
   let tokenizer: Tokenizer;
@@ -124,7 +132,7 @@ export async function loadCheckpoint(
   }
   let config: ReturnType<typeof family.parseConfig>;
   try {
-    config = family.parseConfig(stripVersion(data.config.model));
+    config = family.parseConfig(withContext(stripVersion(data.config.model), options.contextLength, dir));
   } catch (e) {
     throw new StrataError('E_CHECKPOINT', `${dir}/config.json: ${(e as Error).message}`, { cause: e });
   }
@@ -146,6 +154,28 @@ export async function loadCheckpoint(
     };
   }
   return out;
+}
+
+/** The model config with `contextLength` replaced (refused where a weight's shape depends on it). */
+function withContext(
+  model: Record<string, unknown>,
+  n: number | undefined,
+  dir: string,
+): Record<string, unknown> {
+  if (n === undefined || n === model.contextLength) return model;
+  if (!Number.isInteger(n) || n < 1)
+    throw new StrataError('E_USAGE', `context length must be an integer >= 1, got ${JSON.stringify(n)}`);
+  if ('sourceLength' in model)
+    throw new StrataError(
+      'E_USAGE',
+      `${dir}: an encoder-decoder's lengths are sourceLength and targetLength; it cannot be evaluated at another context`,
+    );
+  if (model.positions === 'learned' || model.positions === undefined)
+    throw new StrataError(
+      'E_USAGE',
+      `${dir}: the model has a learned position table of ${String(model.contextLength)} rows; only RoPE or position-free models can run at context ${n}`,
+    );
+  return { ...model, contextLength: n };
 }
 
 /** The saved norm selection carries the version; configs take `{ name, options }`. */

@@ -22,10 +22,12 @@ export {
   Seq2SeqCache,
 } from './model/encdec.js';
 export * from './model/family.js';
+export * from './model/gau.js';
 export { encoderFamily, GPT, gptFamily } from './model/gpt.js';
 export * from './model/gpt-config.js';
 export { type HostSettings, NormInputRecorder, ParamWeightHost } from './model/host.js';
 export * from './model/layers.js';
+export * from './model/presets.js';
 export { getModelFamily, listModelFamilies } from './model/registry.js';
 export * from './norm/contract.js';
 export { preLN } from './norm/pre-ln.js';

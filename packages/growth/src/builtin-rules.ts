@@ -72,8 +72,10 @@ export function applyPostLNInsertion(
 ): void {
   const norm = (l: number, site: string) => `blocks.${l}.${site}.norm`;
   const last = run.layers[run.layers.length - 1]!;
+  // Parameter-free norms (normAffine: false) have no γ, β: nothing to reset or move, and the identity holds
+  // the same way (a normalized vector re-normalized).
   const unit = (prefix: string) => {
-    ed.fill(`${prefix}.weight`, 1);
+    if (ed.has(`${prefix}.weight`)) ed.fill(`${prefix}.weight`, 1);
     if (ed.has(`${prefix}.bias`)) ed.zero(`${prefix}.bias`);
   };
   for (const l of run.layers) {
@@ -89,7 +91,7 @@ export function applyPostLNInsertion(
       unit(norm(last, 'mlp'));
       return;
     }
-    ed.move(`${p}.weight`, `${norm(last, 'mlp')}.weight`);
+    if (ed.has(`${p}.weight`)) ed.move(`${p}.weight`, `${norm(last, 'mlp')}.weight`);
     if (ed.has(`${p}.bias`)) ed.move(`${p}.bias`, `${norm(last, 'mlp')}.bias`);
     unit(p);
   }

@@ -31,6 +31,11 @@ export interface FamilyInfo extends ModelDims {
   readonly normKind?: 'layernorm' | 'rmsnorm';
   /** Norm epsilon (the isometric map divides it by k). */
   readonly normEps?: number;
+  /**
+   * False when every norm is parameter-free (`normAffine: false`): no γ to rescale, so only maps that keep
+   * each norm input's RMS (the tile map, with an untied head) stay exact.
+   */
+  readonly normAffine?: boolean;
   /** Residual-normalization strategy (GPT family). */
   readonly strategy?: string;
   /** The strategy's options as configured (e.g. DeepNorm's α). */
@@ -246,6 +251,7 @@ export const gptGrowth: GrowthFamily = {
       tied: c.tiedEmbeddings === true,
       normKind: c.normKind as FamilyInfo['normKind'],
       normEps: num(c, 'normEps'),
+      ...(c.normAffine === false ? { normAffine: false } : {}),
       strategy: norm.name,
       strategyOptions: { ...(norm.options ?? {}) },
       ropeRepeat: typeof c.ropeRepeat === 'number' ? c.ropeRepeat : 1,

@@ -262,6 +262,10 @@ export async function growModel(
 ): Promise<GrowResult> {
   registerBuiltinGrowthRules();
   const family = getGrowthFamily(model.family);
+  if (model.config.block === 'gau')
+    fail(
+      'growth of GAU layers (model.block "gau") is not supported: their fused [u|v|z] projection, single-head key size and q/k scales have no growth rules yet',
+    );
   const info0 = family.info(model.config);
   const { dims } = resolveGrowth(info0, { ...spec, depth: undefined });
   const depths = resolveStackDepths(info0, spec);

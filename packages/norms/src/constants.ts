@@ -12,6 +12,11 @@ export interface StackDepths {
   readonly encoderLayers?: number;
   /** M, the number of decoder layers. */
   readonly decoderLayers?: number;
+  /**
+   * Residual sublayers per layer: 2 (default) for Transformer blocks, 1 for GAU layers. The formulas count
+   * blocks of two sublayers (DeepNet's 2N), so L GAU layers enter them as L/2 blocks.
+   */
+  readonly sublayersPerLayer?: 1 | 2;
 }
 
 /** Which stack a residual site belongs to. */
@@ -30,6 +35,17 @@ function count(n: number | undefined, what: string, where: string): number {
 
 /** Validates (architecture, stack) and returns N and M as the formulas need them. */
 function depths(
+  architecture: Architecture,
+  layers: StackDepths,
+  stack: Stack,
+  where: string,
+): { N: number; M: number } {
+  const { N, M } = layerCounts(architecture, layers, stack, where);
+  const f = (layers.sublayersPerLayer ?? 2) / 2;
+  return { N: f * N, M: f * M };
+}
+
+function layerCounts(
   architecture: Architecture,
   layers: StackDepths,
   stack: Stack,
@@ -195,16 +211,24 @@ export function adminOmega(n: number, scale: AdminScale = 'O(logn)'): number {
 /**
  * The depths of the model a residual site belongs to, in the form the constants above take. Falls back to
  * `numLayers` for single-stack models whose context leaves the stack's own count at 0.
+ *
+ * The constants count **Transformer blocks of two residual sublayers** (DeepNet's N-layer encoder has 2N
+ * sublayers: α = (2N)^¼ = (sublayers)^¼). A GAU layer is one sublayer (`sublayersPerLayer: 1`, passed on in
+ * the result), so the formulas read a stack of L GAU layers as L/2 blocks: DeepNorm-GAU gets α = L^¼,
+ * β = (4L)^-¼, the values of a Transformer with the same number of sublayers (GAU-α's 24 layers ≙ BERT-base's
+ * 12 blocks).
  */
 export function depthsOf(ctx: {
   readonly architecture: Architecture;
   readonly numLayers: number;
   readonly encoderLayers: number;
   readonly decoderLayers: number;
+  readonly sublayersPerLayer?: 1 | 2;
 }): Required<StackDepths> {
+  const sublayersPerLayer = ctx.sublayersPerLayer ?? 2;
   if (ctx.architecture === 'decoder-only')
-    return { encoderLayers: 0, decoderLayers: ctx.decoderLayers || ctx.numLayers };
+    return { encoderLayers: 0, decoderLayers: ctx.decoderLayers || ctx.numLayers, sublayersPerLayer };
   if (ctx.architecture === 'encoder-only')
-    return { encoderLayers: ctx.encoderLayers || ctx.numLayers, decoderLayers: 0 };
-  return { encoderLayers: ctx.encoderLayers, decoderLayers: ctx.decoderLayers };
+    return { encoderLayers: ctx.encoderLayers || ctx.numLayers, decoderLayers: 0, sublayersPerLayer };
+  return { encoderLayers: ctx.encoderLayers, decoderLayers: ctx.decoderLayers, sublayersPerLayer };
 }

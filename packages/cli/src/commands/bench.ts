@@ -73,6 +73,8 @@ export interface BenchConfig {
   targetLength?: number;
   /** nGPT's SwiGLU width per branch (default 4·d_model, NVIDIA's). */
   dFF?: number;
+  /** Further model config keys (suite `gau`: GAU layers). */
+  model?: Record<string, unknown>;
   /** Timed steps (after one warm-up step). */
   steps: number;
 }
@@ -92,6 +94,9 @@ const ENCDEC_1000: Omit<BenchConfig, 'steps'> & { steps?: number } = {
   norm: { name: 'deepnorm', options: {} },
   steps: 2,
 };
+
+/** The model keys of suite `gau`: GAU-α's layer (the norm strategy stays the bench's `--norm`). */
+const GAU_BENCH_MODEL = { block: 'gau', attentionNorm: 'softmax_plus', positions: 'rope' } as const;
 
 /** Named configurations (`--suite`). `reference` takes the model flags. */
 export const SUITES: Record<string, Omit<BenchConfig, 'steps'> & { steps?: number }> = {
@@ -128,7 +133,7 @@ function rowLength(c: BenchConfig): number {
 function benchModelConfig(c: BenchConfig): Record<string, unknown> {
   const family = c.family ?? 'gpt';
   const shape = { dModel: c.dModel, nLayers: c.nLayers, nHeads: c.nHeads, contextLength: c.contextLength };
-  if (family === 'gpt') return { ...shape, norm: c.norm };
+  if (family === 'gpt') return { ...shape, norm: c.norm, ...(c.model ?? {}) };
   if (family === 'encdec')
     return {
       dModel: c.dModel,
@@ -367,6 +372,7 @@ async function benchGeneration(
       nHeads: c.nHeads,
       contextLength: c.contextLength,
       norm: c.norm,
+      ...(c.model ?? {}),
     }),
     { seed: 1 },
   );
@@ -693,9 +699,38 @@ export function formatReport(r: BenchReport): string {
       ),
     );
   } else parts.push(`PyTorch reference: ${r.pytorch.status}`);
-  // nGPT against the GPT of the same d_model, layers, heads, context and batch (suites `ngpt` and `reference`)
+  // nGPT against the GPT of the same d_model, layers, heads, context and batch (suites `ngpt` and `reference`);
+  // GAU (suite `gau`, twice the layers) against the same GPT.
+  ratioTable(r, ['ngpt', 'ngpt-matched'], 'nGPT vs reference GPT', parts, fmt);
+  ratioTable(r, ['gau'], 'GAU vs reference GPT', parts, fmt);
+  if (r.generation.length > 0) {
+    parts.push(
+      fmt(
+        r.generation.map((g) => [
+          g.config,
+          g.backend,
+          String(g.tokens),
+          g.tokensPerSecCached.toFixed(0),
+          g.tokensPerSecUncached.toFixed(0),
+          `${(g.tokensPerSecCached / g.tokensPerSecUncached).toFixed(1)}×`,
+        ]),
+        ['generation', 'backend', 'tokens', 'tokens/s (KV cache)', 'tokens/s (no cache)', 'speed-up'],
+      ),
+    );
+  }
+  return `${parts.join('\n\n')}\n`;
+}
+
+/** Appends the step-time ratio of the `configs` rows to the `reference` row of the same backend and workers. */
+function ratioTable(
+  r: BenchReport,
+  configs: readonly string[],
+  title: string,
+  parts: string[],
+  fmt: (rows: string[][], head: string[]) => string,
+): void {
   const ratios: string[][] = [];
-  for (const n of r.rows.filter((x) => x.config === 'ngpt' || x.config === 'ngpt-matched')) {
+  for (const n of r.rows.filter((x) => configs.includes(x.config))) {
     const g = r.rows.find(
       (x) =>
         x.config === 'reference' &&
@@ -714,25 +749,7 @@ export function formatReport(r: BenchReport): string {
       ]);
   }
   if (ratios.length > 0)
-    parts.push(
-      fmt(ratios, ['nGPT vs reference GPT', 'backend', 'workers', 'ms/step ratio', 'CPU ms/step ratio']),
-    );
-  if (r.generation.length > 0) {
-    parts.push(
-      fmt(
-        r.generation.map((g) => [
-          g.config,
-          g.backend,
-          String(g.tokens),
-          g.tokensPerSecCached.toFixed(0),
-          g.tokensPerSecUncached.toFixed(0),
-          `${(g.tokensPerSecCached / g.tokensPerSecUncached).toFixed(1)}×`,
-        ]),
-        ['generation', 'backend', 'tokens', 'tokens/s (KV cache)', 'tokens/s (no cache)', 'speed-up'],
-      ),
-    );
-  }
-  return `${parts.join('\n\n')}\n`;
+    parts.push(fmt(ratios, [title, 'backend', 'workers', 'ms/step ratio', 'CPU ms/step ratio']));
 }
 
 const list = (v: unknown, fallback: string) =>
@@ -756,15 +773,18 @@ export function benchOptionsFromArgs(args: ParsedArgs, log: (s: string) => void)
   const steps = (args.steps as number | undefined) ?? 5;
   const configs: BenchConfig[] = [];
   for (const name of list(args.suite, 'reference')) {
-    if (name === 'reference' || name === 'ngpt' || name === 'ngpt-matched') {
+    if (name === 'reference' || name === 'ngpt' || name === 'ngpt-matched' || name === 'gau') {
       const d = (args['d-model'] as number | undefined) ?? 128;
+      const layers = (args.layers as number | undefined) ?? 4;
       configs.push({
-        ...(name === 'reference' ? {} : { family: 'ngpt' }),
+        ...(name === 'reference' || name === 'gau' ? {} : { family: 'ngpt' }),
+        // gau: the GAU-α layer (softmax_plus, RoPE, e = 2d, s = min(128, d)), two per reference block (≈ its parameters)
+        ...(name === 'gau' ? { model: { ...GAU_BENCH_MODEL } } : {}),
         // ngpt-matched: SwiGLU with 8d/3 per branch, the GPT MLP's parameter count (NVIDIA's 4d has 1.5×)
         ...(name === 'ngpt-matched' ? { dFF: Math.round((8 * d) / 3) } : {}),
         name,
         dModel: d,
-        nLayers: (args.layers as number | undefined) ?? 4,
+        nLayers: name === 'gau' ? 2 * layers : layers,
         nHeads: (args.heads as number | undefined) ?? 4,
         contextLength: (args.context as number | undefined) ?? 128,
         batchSize: (args['batch-size'] as number | undefined) ?? 16,
@@ -776,7 +796,7 @@ export function benchOptionsFromArgs(args: ParsedArgs, log: (s: string) => void)
       if (!s)
         throw new StrataError(
           'E_USAGE',
-          `--suite: unknown configuration "${name}"; valid: reference, ngpt, ngpt-matched, ${Object.keys(SUITES).join(', ')}`,
+          `--suite: unknown configuration "${name}"; valid: reference, ngpt, ngpt-matched, gau, ${Object.keys(SUITES).join(', ')}`,
         );
       configs.push({ ...s, steps: s.steps ?? steps });
     }
@@ -826,7 +846,7 @@ export async function run(args: ParsedArgs): Promise<number> {
       ? `source ${c.contextLength} + target ${c.targetLength}`
       : `context ${c.contextLength}`;
     log(
-      `${c.name}: ${c.family && c.family !== 'gpt' ? `${c.family}${c.dFF ? ` (d_ff ${c.dFF})` : ''}, ` : ''}d_model ${c.dModel}, ${layers} layers, ${c.nHeads} heads, ${context}, batch ${c.batchSize}, ${c.family === 'ngpt' ? 'no norm layers' : c.norm.name}, byte vocab, AdamW`,
+      `${c.name}: ${c.family && c.family !== 'gpt' ? `${c.family}${c.dFF ? ` (d_ff ${c.dFF})` : ''}, ` : ''}d_model ${c.dModel}, ${layers} ${c.model?.block === 'gau' ? 'GAU ' : ''}layers, ${c.nHeads} heads, ${context}, batch ${c.batchSize}, ${c.family === 'ngpt' ? 'no norm layers' : c.norm.name}, byte vocab, AdamW`,
     );
   }
   const report: BenchReport & { tokenizers?: Awaited<ReturnType<typeof benchTokenizers>> } =

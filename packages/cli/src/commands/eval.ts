@@ -25,7 +25,10 @@ import { type TaskSpec, taskSource } from '../tasks.js';
 export async function run(args: ParsedArgs): Promise<number> {
   const backend = await setupRuntime(args);
   const { checkpointDir } = await resolveCheckpointDir(String(args.checkpoint ?? ''));
-  const { model, config, state, tokenizer } = await loadCheckpoint(checkpointDir);
+  const context = args.context as number | undefined;
+  const { model, config, state, tokenizer } = await loadCheckpoint(checkpointDir, {
+    ...(context !== undefined ? { contextLength: context } : {}),
+  });
   try {
     const savedTask = (config.training as { task?: TaskSpec } | undefined)?.task;
     if (savedTask) return await evalTask(args, model, config, savedTask, checkpointDir, backend.name);
@@ -90,12 +93,13 @@ export async function run(args: ParsedArgs): Promise<number> {
         ? { bitsPerByte: res.loss / Math.LN2 }
         : { bitsPerToken: res.loss / Math.LN2 }),
       tokens: res.tokens,
+      contextLength: seqLen,
       backend: backend.name,
     };
     if (args.json) process.stdout.write(`${JSON.stringify(out)}\n`);
     else {
       process.stdout.write(
-        `data:        ${what} (${res.tokens} tokens)\nloss:        ${res.loss.toFixed(4)} nats/token\nperplexity:  ${res.perplexity.toFixed(3)}\n${tokenizer.kind === 'byte' ? 'bits/byte: ' : 'bits/token:'}  ${(res.loss / Math.LN2).toFixed(4)}\nbackend:     ${backend.name}\n`,
+        `data:        ${what} (${res.tokens} tokens)\n${context !== undefined ? `context:     ${seqLen} tokens per sequence\n` : ''}loss:        ${res.loss.toFixed(4)} nats/token\nperplexity:  ${res.perplexity.toFixed(3)}\n${tokenizer.kind === 'byte' ? 'bits/byte: ' : 'bits/token:'}  ${(res.loss / Math.LN2).toFixed(4)}\nbackend:     ${backend.name}\n`,
       );
     }
     return 0;
@@ -151,6 +155,7 @@ async function evalTask(
     accuracy: m.accuracy,
     ...(m.exactMatch !== undefined ? { exactMatch: m.exactMatch, examples: m.examples } : {}),
     tokens: m.tokens,
+    contextLength: model.config.contextLength,
     backend: backendName,
   };
   if (args.json) process.stdout.write(`${JSON.stringify(out)}\n`);

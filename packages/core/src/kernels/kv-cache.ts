@@ -31,10 +31,12 @@ export class KVCache {
     readonly headDim: number,
     /** Longest sequence the model accepts (its contextLength). */
     readonly maxLength: number,
+    /** `fused: false` keeps a growing, unfused cache even where the fused kernel is active (GAU layers, whose k and v widths differ). */
+    options: { fused?: boolean } = {},
   ) {
     this.k = new Array(layers).fill(undefined);
     this.v = new Array(layers).fill(undefined);
-    this.fused = strataKernelsActive();
+    this.fused = options.fused ?? strataKernelsActive();
   }
 
   /**
@@ -68,6 +70,19 @@ export class KVCache {
   attend(layer: number, q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D): tf.Tensor4D {
     const n = q.shape[2];
     const p0 = this.length;
+    const [kAll, vAll] = this.append(layer, k, v);
+    let scores = tf.mul(tf.matMul(q, kAll, false, true), 1 / Math.sqrt(this.headDim));
+    if (n > 1) scores = tf.add(scores, cachedCausalMask(n, p0));
+    return tf.matMul(tf.softmax(scores), vAll) as tf.Tensor4D;
+  }
+
+  /**
+   * Appends the keys and values `[batch, heads, n, ·]` of `n` new positions of layer `layer` (unfused cache;
+   * k and v may differ in width) and returns all cached ones, `[batch, heads, length + n, ·]`.
+   */
+  append(layer: number, k: tf.Tensor4D, v: tf.Tensor4D): [tf.Tensor4D, tf.Tensor4D] {
+    const n = k.shape[2];
+    const p0 = this.length;
     if (p0 + n > this.maxLength) {
       throw new StrataError(
         'E_USAGE',
@@ -82,14 +97,7 @@ export class KVCache {
     prevV?.dispose();
     this.k[layer] = kAll;
     this.v[layer] = vAll;
-    const L = p0 + n;
-    let scores = tf.mul(tf.matMul(q, kAll, false, true), 1 / Math.sqrt(this.headDim));
-    if (n > 1) {
-      const m = new Float32Array(n * L);
-      for (let i = 0; i < n; i++) for (let j = p0 + i + 1; j < L; j++) m[i * L + j] = -1e9;
-      scores = tf.add(scores, tf.tensor2d(m, [n, L]));
-    }
-    return tf.matMul(tf.softmax(scores), vAll) as tf.Tensor4D;
+    return [kAll, vAll];
   }
 
   /** Marks `n` more positions as cached (after every layer has attended them). */
@@ -115,6 +123,14 @@ export class KVCache {
     this.length = 0;
     this.release();
   }
+}
+
+/** Additive causal mask `[n, p0+n]` of `n` new positions after `p0` cached ones: −1e9 on each one's future. */
+export function cachedCausalMask(n: number, p0: number): tf.Tensor2D {
+  const L = p0 + n;
+  const m = new Float32Array(n * L);
+  for (let i = 0; i < n; i++) for (let j = p0 + i + 1; j < L; j++) m[i * L + j] = -1e9;
+  return tf.tensor2d(m, [n, L]);
 }
 
 /** A model that can run on new positions only, given a {@link KVCache} (the GPT can). */

@@ -44,6 +44,7 @@ export interface EncDecConfig
     | 'normKind'
     | 'normEps'
     | 'normBias'
+    | 'normAffine'
     | 'bias'
     | 'tiedEmbeddings'
     | 'dropout'
@@ -139,7 +140,21 @@ export function parseEncDecConfig(
     resolveNorm,
     ['encoder-decoder'],
   );
-  const { nLayers: _m, ...shared } = base;
+  if (base.block !== 'transformer' || base.embedNorm)
+    throw new StrataError(
+      'E_CONFIG',
+      `model.${base.block !== 'transformer' ? 'block "gau"' : 'embedNorm'} is not supported by the encoder-decoder; use the encoder or GPT family`,
+    );
+  const {
+    nLayers: _m,
+    block: _b,
+    gauDim: _e,
+    gauKeyDim: _s,
+    attentionNorm: _a,
+    softmaxPlusBase: _p,
+    embedNorm: _n,
+    ...shared
+  } = base;
   const ids = configFields('model', own);
   const V = base.vocabSize;
   const cfg: EncDecConfig = {
@@ -293,7 +308,13 @@ export class EncoderDecoder extends StrategyModel implements LanguageModel {
           prefix,
           P,
           rng,
-          { normKind: c.normKind, eps: c.normEps, normBias: c.normBias, dModel: d },
+          {
+            normKind: c.normKind,
+            eps: c.normEps,
+            normBias: c.normBias,
+            dModel: d,
+            ...(c.normAffine === false ? { affine: false } : {}),
+          },
           this.recorder,
         ),
       ) ?? null;

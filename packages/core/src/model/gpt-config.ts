@@ -7,6 +7,17 @@ import type { NormSelection } from '../norm/registry.js';
 export type Activation = 'gelu' | 'gelu_erf' | 'relu' | 'swiglu';
 /** Position encoding: learned absolute embeddings (GPT-2), rotary (RoPE), or none. */
 export type Positions = 'learned' | 'rope' | 'none';
+/**
+ * The layer type of a stack: `transformer` (self-attention + MLP, two residual sublayers per layer) or `gau`
+ * (one gated attention unit per layer, FLASH / GAU-α: one residual sublayer per layer).
+ */
+export type BlockType = 'transformer' | 'gau';
+/**
+ * How a GAU turns its scores `a = q·kᵀ/√s` into weights (n = the keys a query may attend to): `softmax`;
+ * `relu2`, FLASH's `relu(a)²/n`; `softmax_plus`, GAU-α's `softmax(a·log n / log base)` (Su Jianlin,
+ * https://kexue.fm/archives/8823: entropy that does not grow with the length).
+ */
+export type AttentionNormalization = 'softmax' | 'relu2' | 'softmax_plus';
 
 /** Configuration of Strata's GPT family. Defaults make a small byte-level GPT. */
 export interface GPTConfig {
@@ -40,6 +51,23 @@ export interface GPTConfig {
   normEps: number;
   /** Whether LayerNorms have a bias (ignored for RMSNorm). */
   normBias: boolean;
+  /**
+   * False: every norm is parameter-free (no gain, no bias: `x/√(mean x²+eps)` for RMSNorm, as GAU-α and
+   * RoFormerV2 use); the checkpoint then holds no norm weights. Default true.
+   */
+  normAffine: boolean;
+  /** A norm (the model's kind, eps and affinity) on the embedding output before the first layer (BERT, RoFormerV2, GAU-α). */
+  embedNorm: boolean;
+  /** The layer type: `transformer` (attention + MLP) or `gau` (one gated attention unit per layer). */
+  block: BlockType;
+  /** GAU only: width e of u and v (default 2·dModel). */
+  gauDim: number;
+  /** GAU only: key size s of the shared q/k projection z (default min(128, dModel); even with RoPE). */
+  gauKeyDim: number;
+  /** GAU only: the normalization of the attention scores (default `softmax`). */
+  attentionNorm: AttentionNormalization;
+  /** GAU only: the base of `softmax_plus`'s `log n / log base` (GAU-α: 512, its pretraining length). */
+  softmaxPlusBase: number;
   /** Biases on the linear maps (GPT-2: true). */
   bias: boolean;
   /** Output head shares the token-embedding matrix. */
@@ -64,9 +92,13 @@ export interface GPTConfig {
 }
 
 /** Default GPT config (a small byte-level model that trains in minutes on a laptop CPU). */
-export const GPT_DEFAULTS: Omit<GPTConfig, 'dFF' | 'norm'> & {
+export const GPT_DEFAULTS: Omit<GPTConfig, 'dFF' | 'norm' | 'gauDim' | 'gauKeyDim'> & {
   /** `null`: 4·dModel. */
   dFF: number | null;
+  /** `null`: 2·dModel. */
+  gauDim: number | null;
+  /** `null`: min(128, dModel). */
+  gauKeyDim: number | null;
   /** The residual-normalization strategy: Pre-LN with its default options. */
   norm: {
     /** Strategy name (`pre-ln`). */
@@ -88,6 +120,13 @@ export const GPT_DEFAULTS: Omit<GPTConfig, 'dFF' | 'norm'> & {
   normKind: 'layernorm',
   normEps: 1e-5,
   normBias: true,
+  normAffine: true,
+  embedNorm: false,
+  block: 'transformer',
+  gauDim: null,
+  gauKeyDim: null,
+  attentionNorm: 'softmax',
+  softmaxPlusBase: 512,
   bias: true,
   tiedEmbeddings: true,
   dropout: 0,
@@ -146,6 +185,13 @@ export function parseGPTConfig(
     normKind: oneOf('normKind', ['layernorm', 'rmsnorm'] as const),
     normEps: num('normEps', 0, 1, true),
     normBias: bool('normBias'),
+    normAffine: bool('normAffine'),
+    embedNorm: bool('embedNorm'),
+    block: oneOf('block', ['transformer', 'gau'] as const),
+    gauDim: raw.gauDim === null ? 2 * dModel : int('gauDim', 1, 1 << 20),
+    gauKeyDim: raw.gauKeyDim === null ? Math.min(128, dModel) : int('gauKeyDim', 1, 1 << 16),
+    attentionNorm: oneOf('attentionNorm', ['softmax', 'relu2', 'softmax_plus'] as const),
+    softmaxPlusBase: num('softmaxPlusBase', 1, 1e12, true),
     bias: bool('bias'),
     tiedEmbeddings: bool('tiedEmbeddings'),
     dropout: num('dropout', 0, 0.99),
@@ -154,6 +200,7 @@ export function parseGPTConfig(
     architecture: oneOf('architecture', architectures),
     norm: resolveNorm(normName, typeof norm === 'string' ? {} : (norm.options ?? {})),
   };
+  checkGAU(cfg);
   if (cfg.positions === 'rope' && (dModel / nHeads / 2) % cfg.ropeRepeat !== 0) {
     throw new StrataError(
       'E_CONFIG',
@@ -161,6 +208,27 @@ export function parseGPTConfig(
     );
   }
   return cfg;
+}
+
+/** The GAU fields' cross-checks (and the refusal of GAU-only settings on a Transformer stack). */
+function checkGAU(cfg: GPTConfig): void {
+  if (cfg.block !== 'gau') {
+    if (cfg.attentionNorm !== 'softmax')
+      throw new StrataError(
+        'E_CONFIG',
+        `model.attentionNorm "${cfg.attentionNorm}" applies to GAU layers only (model.block "gau"); a Transformer block uses softmax`,
+      );
+    return;
+  }
+  if (cfg.positions === 'rope' && cfg.gauKeyDim % 2 !== 0)
+    throw new StrataError('E_CONFIG', `RoPE needs an even GAU key size; model.gauKeyDim = ${cfg.gauKeyDim}`);
+  if (cfg.positions === 'rope' && cfg.ropeRepeat !== 1)
+    throw new StrataError('E_CONFIG', `model.ropeRepeat must be 1 for GAU layers, got ${cfg.ropeRepeat}`);
+  if (cfg.activation !== GPT_DEFAULTS.activation)
+    throw new StrataError(
+      'E_CONFIG',
+      `model.activation does not apply to GAU layers (they use SiLU on [u|v|z]); drop it or use model.block "transformer"`,
+    );
 }
 
 /** Config of the encoder-only family (`encoder`): the GPT's fields with `architecture: "encoder-only"`, plus the padding id. */

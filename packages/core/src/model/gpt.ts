@@ -16,9 +16,17 @@ import { type InitSpec, initValues, type ParamRole } from '../params.js';
 import type { ModelStages } from '../train/trainer.js';
 import { Rng } from '../util/rng.js';
 import type { ComponentCount, ForwardOptions, LanguageModel, ModelFamily } from './family.js';
+import { GAUBlock } from './gau.js';
 import { type EncoderConfig, type GPTConfig, parseEncoderConfig, parseGPTConfig } from './gpt-config.js';
-import { ParamWeightHost } from './host.js';
-import { paddingMask, type RunContext, StrategyModel, TransformerBlock, UnitBuilder } from './layers.js';
+import { type HostSettings, ParamWeightHost } from './host.js';
+import {
+  paddingMask,
+  type ResidualBlock,
+  type RunContext,
+  StrategyModel,
+  TransformerBlock,
+  UnitBuilder,
+} from './layers.js';
 
 /**
  * Strata's GPT: token embedding, optional learned positions or RoPE, `nLayers` blocks of causal multi-head
@@ -41,8 +49,12 @@ export class GPT extends StrategyModel implements LanguageModel {
   /** Encoder-only: bidirectional attention with a key-padding mask instead of the causal mask. */
   private readonly bidirectional: boolean;
   private readonly padId: number | null;
-  private readonly blocks: TransformerBlock[] = [];
+  private readonly blocks: ResidualBlock[] = [];
   private readonly final: NormFn | null;
+  /** The norm on the embedding output (`embedNorm`). */
+  private readonly embNorm: NormFn | null;
+  /** GAU layers: one residual sublayer each, single-head attention over the key size `gauKeyDim`. */
+  private readonly gau: boolean;
   private readonly tokEmb: tf.Variable;
   private readonly posEmb?: tf.Variable;
   private readonly head_?: tf.Variable;
@@ -74,29 +86,40 @@ export class GPT extends StrategyModel implements LanguageModel {
         tf.tensor(initValues(init, shape, rng), shape, 'float32'),
       );
     const std = c.initStd;
+    this.gau = c.block === 'gau';
     this.tokEmb = add('tok_emb.weight', [c.vocabSize, d], 'tok_embedding', { kind: 'normal', std });
     if (c.positions === 'learned') {
       this.posEmb = add('pos_emb.weight', [c.contextLength, d], 'pos_embedding', { kind: 'normal', std });
     }
+    const hostSettings: HostSettings = {
+      normKind: c.normKind,
+      eps: c.normEps,
+      normBias: c.normBias,
+      dModel: d,
+      ...(c.normAffine === false ? { affine: false } : {}),
+    };
+    this.embNorm = c.embedNorm
+      ? new ParamWeightHost('', P, rng, hostSettings, this.recorder).norm('emb_norm')
+      : null;
     const ctxBase = {
       numLayers: c.nLayers,
       dModel: d,
-      dFF: c.dFF,
+      dFF: this.gau ? c.gauDim : c.dFF,
       normKind: c.normKind,
       eps: c.normEps,
       architecture: c.architecture,
       stack: this.bidirectional ? ('encoder' as const) : ('decoder' as const),
       encoderLayers: this.bidirectional ? c.nLayers : 0,
       decoderLayers: this.bidirectional ? 0 : c.nLayers,
+      ...(this.gau ? { sublayersPerLayer: 1 as const } : {}),
     };
     const units = new UnitBuilder(P, rng, this.strategy, opts, this.recorder, c);
     for (let i = 0; i < c.nLayers; i++) {
+      const place = { ctx: ctxBase, index: i, layer: i, prefix: `blocks.${i}.` };
       this.blocks.push(
-        new TransformerBlock(
-          units,
-          { ctx: ctxBase, index: i, layer: i, prefix: `blocks.${i}.` },
-          { causal: !this.bidirectional, cross: false },
-        ),
+        this.gau
+          ? new GAUBlock(units, place, !this.bidirectional, c)
+          : new TransformerBlock(units, place, { causal: !this.bidirectional, cross: false }),
       );
     }
     const fctx: FinalNormContext = ctxBase;
@@ -104,13 +127,7 @@ export class GPT extends StrategyModel implements LanguageModel {
       this.strategy.createFinal?.(
         fctx,
         opts,
-        new ParamWeightHost(
-          'final.',
-          P,
-          rng,
-          { normKind: c.normKind, eps: c.normEps, normBias: c.normBias, dModel: d },
-          this.recorder,
-        ),
+        new ParamWeightHost('final.', P, rng, hostSettings, this.recorder),
       ) ?? null;
     if (!c.tiedEmbeddings)
       this.head_ = add('lm_head.weight', [d, c.vocabSize], 'head', { kind: 'normal', std }, undefined, true);
@@ -156,7 +173,7 @@ export class GPT extends StrategyModel implements LanguageModel {
     for (const [name, v] of this.params.variables()) {
       const layer = this.params.spec(name).layer;
       if (layer === undefined) {
-        if (v !== this.tokEmb && v !== this.posEmb) rest.push(v);
+        if (v !== this.tokEmb && v !== this.posEmb && !name.startsWith('emb_norm.')) rest.push(v);
         continue;
       }
       const list = byLayer.get(layer) ?? [];
@@ -192,7 +209,12 @@ export class GPT extends StrategyModel implements LanguageModel {
         return quietly(again, () => this.block(i, x, rc));
       },
       head: (x) => tf.reshape(this.head(x, B, T), [B * T, c.vocabSize]) as tf.Tensor2D,
-      embedVariables: () => trainable([this.tokEmb, this.posEmb]),
+      embedVariables: () =>
+        trainable([
+          this.tokEmb,
+          this.posEmb,
+          ...[...this.params.variables()].filter(([n]) => n.startsWith('emb_norm.')).map(([, v]) => v),
+        ]),
       blockVariables: (i) => trainable(byLayer.get(i) ?? []),
       headVariables: () => trainable([...rest, ...(this.head_ ? [] : [this.tokEmb])]),
     };
@@ -218,9 +240,10 @@ export class GPT extends StrategyModel implements LanguageModel {
     let x = this.posEmb
       ? embedWithPositions(this.tokEmb as tf.Tensor2D, flat, this.posEmb as tf.Tensor2D, T)
       : embeddingLookup(this.tokEmb as tf.Tensor2D, flat);
+    if (this.embNorm) x = this.embNorm(x);
     if (rc.dropout) x = rc.dropout(x) as tf.Tensor2D;
     if (c.positions === 'rope' && !rc.rope) {
-      const hd = c.dModel / c.nHeads;
+      const hd = this.ropeDim();
       const tables = ropeTables(T, hd, c.ropeBase, 0, c.ropeRepeat);
       rc.rope = {
         cos: this.cached(`cos${T}`, () => tf.tensor2d(tables.cos, [T, hd])),
@@ -230,9 +253,15 @@ export class GPT extends StrategyModel implements LanguageModel {
     return x;
   }
 
+  /** Width the RoPE tables rotate: the head dim, or the GAU key size. */
+  private ropeDim(): number {
+    const c = this.config;
+    return this.gau ? c.gauKeyDim : c.dModel / c.nHeads;
+  }
+
   /** Block `i` on the residual stream `[B·T, d]`. */
   private block(i: number, x: tf.Tensor2D, rc: RunContext): tf.Tensor2D {
-    if (!this.bidirectional && !rc.kv && !rc.mask && (rc.dropout || !strataKernelsActive()))
+    if (!this.bidirectional && !rc.kv && !rc.mask && (rc.dropout || this.gau || !strataKernelsActive()))
       rc.mask = this.cached(`mask${rc.T}`, () => causalMask(rc.T));
     return this.blocks[i]!.forward(x, rc, i);
   }
@@ -246,6 +275,7 @@ export class GPT extends StrategyModel implements LanguageModel {
   createKVCache(batch: number): KVCache {
     const c = this.config;
     this.requireCausal('createKVCache');
+    if (this.gau) return new KVCache(c.nLayers, batch, 1, c.gauKeyDim, c.contextLength, { fused: false });
     return new KVCache(c.nLayers, batch, c.nHeads, c.dModel / c.nHeads, c.contextLength);
   }
 
@@ -266,7 +296,7 @@ export class GPT extends StrategyModel implements LanguageModel {
         `forwardIncremental: ${p0} cached + ${n} new positions exceed contextLength ${c.contextLength}`,
       );
     const d = c.dModel;
-    const hd = d / c.nHeads;
+    const hd = this.ropeDim();
     const out = tf.tidy(() => {
       const rc: RunContext = {
         B,
@@ -283,6 +313,7 @@ export class GPT extends StrategyModel implements LanguageModel {
         const pos = tf.slice(this.posEmb, [p0, 0], [n, d]);
         x = tf.reshape(tf.add(tf.reshape(x, [B, n, d]), pos), [B * n, d]) as tf.Tensor2D;
       }
+      if (this.embNorm) x = this.embNorm(x);
       if (c.positions === 'rope') {
         const tables = ropeTables(n, hd, c.ropeBase, p0, c.ropeRepeat);
         rc.rope = { cos: tf.tensor2d(tables.cos, [n, hd]), sin: tf.tensor2d(tables.sin, [n, hd]) };
@@ -329,10 +360,13 @@ export class GPT extends StrategyModel implements LanguageModel {
 
   summary(): string[] {
     const c = this.config;
+    const layers = this.gau
+      ? `${c.nLayers} GAU layers, d_model ${c.dModel}, e ${c.gauDim}, key size ${c.gauKeyDim}, ${c.attentionNorm}${c.attentionNorm === 'softmax_plus' ? ` (log n / log ${c.softmaxPlusBase})` : ''}`
+      : `${c.nLayers} layers, d_model ${c.dModel}, ${c.nHeads} heads (head dim ${c.dModel / c.nHeads}), d_ff ${c.dFF}, ${c.activation}`;
     return [
-      `${this.bidirectional ? `Encoder (bidirectional, masked-LM head, pad id ${this.padId ?? 'none'})` : 'GPT'}: ${c.nLayers} layers, d_model ${c.dModel}, ${c.nHeads} heads (head dim ${c.dModel / c.nHeads}), d_ff ${c.dFF}, ${c.activation}`,
+      `${this.bidirectional ? `Encoder (bidirectional, masked-LM head, pad id ${this.padId ?? 'none'})` : 'GPT'}: ${layers}`,
       `positions ${c.positions}${c.positions === 'rope' ? ` (base ${c.ropeBase})` : ''}, context ${c.contextLength}, vocab ${c.vocabSize}, ${c.tiedEmbeddings ? 'tied' : 'untied'} head, biases ${c.bias ? 'on' : 'off'}, dropout ${c.dropout}`,
-      this.normSummary(c.normKind, c.normEps),
+      `${this.normSummary(c.normKind, c.normEps)}${c.normAffine ? '' : ', parameter-free'}${c.embedNorm ? ', norm on the embeddings' : ''}`,
       `parameters ${this.params.count().toLocaleString('en-US')}`,
     ];
   }

@@ -57,6 +57,11 @@ export interface HostSettings {
   dModel: number;
   /** Block index of the site (absent for the final norm); recorded in each weight's spec as `layer`. */
   layer?: number;
+  /**
+   * False: norms without parameters (no gain, no bias; nothing in the checkpoint), as GAU-α and RoFormerV2
+   * use. Absent: true.
+   */
+  affine?: boolean;
 }
 
 /** The {@link WeightHost} that GPT-style models hand to norm strategies: weights go into the ParamStore. */
@@ -91,14 +96,17 @@ export class ParamWeightHost implements WeightHost {
     const kind = options.kind ?? this.settings.normKind;
     const eps = options.eps ?? this.settings.eps;
     const full = this.prefix + name;
-    const gain = this.addWeight(
-      `${name}.weight`,
-      [dim],
-      { kind: 'ones' },
-      { role: 'norm_gain', meta: { norm: kind, eps } },
-    );
+    const affine = this.settings.affine !== false;
+    const gain = affine
+      ? this.addWeight(
+          `${name}.weight`,
+          [dim],
+          { kind: 'ones' },
+          { role: 'norm_gain', meta: { norm: kind, eps } },
+        )
+      : undefined;
     const bias =
-      kind === 'layernorm' && this.settings.normBias
+      affine && kind === 'layernorm' && this.settings.normBias
         ? this.addWeight(`${name}.bias`, [dim], { kind: 'zeros' }, { role: 'norm_bias' })
         : undefined;
     const recorder = this.recorder;

@@ -66,6 +66,8 @@ export interface UnitSettings {
   readonly normEps: number;
   /** Whether the norms have a learned bias. */
   readonly normBias: boolean;
+  /** False: parameter-free norms (no gain, no bias). Absent: true. */
+  readonly normAffine?: boolean;
   /** Standard deviation of the GPT-2 normal init. */
   readonly initStd: number;
   /** Base init of the sublayer matrices: GPT-2 normal or Xavier-normal (see {@link UnitBuilder.baseInits}). */
@@ -212,7 +214,14 @@ export class UnitBuilder {
       prefix,
       this.params,
       this.rng,
-      { normKind: s.normKind, eps: s.normEps, normBias: s.normBias, dModel: s.dModel, layer },
+      {
+        normKind: s.normKind,
+        eps: s.normEps,
+        normBias: s.normBias,
+        dModel: s.dModel,
+        layer,
+        ...(s.normAffine === false ? { affine: false } : {}),
+      },
       this.recorder,
     );
     return this.strategy.createSite(ctx, this.opts, host);
@@ -581,6 +590,14 @@ export class TransformerBlock {
       this.mlp.forward(h, this.u.settings.activation, rc, this.mlpSite.inner),
     );
   }
+}
+
+/** A layer of a stack on the residual stream: a {@link TransformerBlock} or a GAU layer. */
+export interface ResidualBlock {
+  /** Where the layer sits. */
+  readonly place: BlockPlace;
+  /** The layer on the residual stream `[B·T, d]`; `cacheLayer` is its KV-cache slot (used when `rc.kv` is set). */
+  forward(x: tf.Tensor2D, rc: RunContext, cacheLayer?: number): tf.Tensor2D;
 }
 
 /** Concatenates `[rows, cols]` matrices (given as flat row-major arrays) along columns. */

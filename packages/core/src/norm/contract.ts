@@ -10,9 +10,10 @@ export type NormKind = 'layernorm' | 'rmsnorm';
 
 /**
  * The residual sublayers of a block: self-attention, the MLP, and (decoder blocks of an encoder-decoder
- * only) cross-attention over the encoder output.
+ * only) cross-attention over the encoder output; `gau`, the one sublayer of a GAU layer (gated attention
+ * unit: attention and MLP in one).
  */
-export type SublayerSite = 'attn' | 'cross' | 'mlp';
+export type SublayerSite = 'attn' | 'cross' | 'mlp' | 'gau';
 
 /** Transformer layout, for constants that depend on it (DeepNorm's α and β). */
 export type Architecture = 'decoder-only' | 'encoder-only' | 'encoder-decoder';
@@ -23,11 +24,11 @@ export interface NormContext {
   readonly layer: number;
   /** Number of blocks in this stack (N for an encoder, M for a decoder). */
   readonly numLayers: number;
-  /** Which sublayer this residual wraps: `attn` or `mlp`. */
+  /** Which sublayer this residual wraps: `attn`, `cross`, `mlp` or `gau`. */
   readonly site: SublayerSite;
   /** Residual width d_model. */
   readonly dModel: number;
-  /** Hidden width of the MLP (for norms inside the MLP, as SubLN has). */
+  /** Hidden width of the MLP (for norms inside the MLP, as SubLN has); of u and v (e) in a GAU stack. */
   readonly dFF: number;
   /** The model's LN flavor and epsilon. */
   readonly normKind: NormKind;
@@ -41,6 +42,12 @@ export interface NormContext {
   readonly encoderLayers: number;
   /** Decoder depth M (0 for encoder-only). */
   readonly decoderLayers: number;
+  /**
+   * Residual sublayers per layer of this stack: absent (= 2) for Transformer blocks (attention + MLP), 1 for
+   * GAU layers. Depth formulas that count sublayers (DeepNorm's α, β: 2N sublayers for N blocks) read a stack
+   * of L GAU layers as L/2 blocks (see `depthsOf` in @strata/norms).
+   */
+  readonly sublayersPerLayer?: 1 | 2;
 }
 
 /** Context for the model-level final norm. */
@@ -76,8 +83,9 @@ export interface WeightHost {
   addWeight(name: string, shape: number[], init: InitSpec, options?: AddWeightOptions): tf.Variable;
   /**
    * Creates a LayerNorm or RMSNorm (the model's `normKind`, or `kind` if given) of width `dim`
-   * (default `dModel`) with weights `<name>.weight` (and `<name>.bias` for LayerNorm with bias). The returned
-   * function records its input norm when diagnostics are on.
+   * (default `dModel`) with weights `<name>.weight` (and `<name>.bias` for LayerNorm with bias); none when
+   * the model's norms are parameter-free (`normAffine: false`). The returned function records its input norm
+   * when diagnostics are on.
    */
   norm(name: string, options?: { dim?: number; kind?: NormKind; eps?: number }): NormFn;
 }

@@ -16,7 +16,10 @@ export interface FlopBreakdown {
   /** N: weights used as a matrix product per token — attention q/k/v/out, FFN in/gate/out and the output head
    * (the token embedding when the head is tied). Embedding look-ups, norms and biases are not counted. */
   matmulParams: number;
-  /** Σ over layers of the attention width d_attn (= the q width of that layer). */
+  /**
+   * Σ over layers of the attention width d_attn (= the q width of that layer; a GAU layer, whose QKᵀ is over
+   * the key size s and whose A·V over the width e, counts (s + e)/2, recorded as `meta.attentionWidth`).
+   */
   attentionWidth: number;
   /** Sequence length T the attention term was computed for. */
   seqLen: number;
@@ -50,6 +53,7 @@ export function trainingFlops(model: LanguageModel, seqLen: number): FlopBreakdo
   let hasHead = false;
   let embedding = 0;
   let dModel = 0;
+  let attentionWidth = 0;
   const qkvByLayer = new Map<number, number>();
   for (const s of model.params.specs()) {
     const size = s.shape.reduce((a, b) => a * b, 1);
@@ -58,6 +62,8 @@ export function trainingFlops(model: LanguageModel, seqLen: number): FlopBreakdo
       dModel = s.shape[s.shape.length - 1] ?? 0;
     }
     if (s.role === 'head') hasHead = true;
+    const declared = s.meta?.attentionWidth;
+    if (typeof declared === 'number') attentionWidth += declared;
     if (s.shape.length === 2 && MATMUL_ROLES.has(s.role)) {
       matmulParams += size;
       if (s.role === 'qkv') qkvByLayer.set(s.layer ?? -1, (qkvByLayer.get(s.layer ?? -1) ?? 0) + size);
@@ -65,7 +71,6 @@ export function trainingFlops(model: LanguageModel, seqLen: number): FlopBreakdo
   }
   if (!hasHead) matmulParams += embedding;
   if (dModel === 0) dModel = Number(model.config.dModel ?? 0);
-  let attentionWidth = 0;
   // q, k and v each map d_model → d_attn, fused or not: a layer's qkv weights hold 3·d_model·d_attn numbers.
   for (const n of qkvByLayer.values()) attentionWidth += dModel > 0 ? n / (3 * dModel) : 0;
   return {

@@ -73,10 +73,32 @@ export function planResidual(
   const d = info.dModel;
   const d2 = req.dModel;
   const k = d2 / d;
-  const hasNorms = [...specs.values()].some((s) => s.role === 'norm_gain');
+  const paramFree = info.normAffine === false;
+  const hasNorms = paramFree || [...specs.values()].some((s) => s.role === 'norm_gain');
   const headNorm = info.tied ? headNormParams(specs, rules, info) : [];
   let mode: ResidualMode = 'identity';
-  if (d2 !== d && Number.isInteger(k)) {
+  if (d2 !== d && paramFree) {
+    // No γ to divide: only the tile map keeps every norm's input RMS (eps kept), and the head reads the
+    // tiled stream ×k unless it is untied (its rows ÷k). Everything else is refused (Growth guide, "Width").
+    mode = !Number.isInteger(k) ? 'zero-pad' : req.map === 'isometric' ? 'isometric' : 'tile';
+    if (!Number.isInteger(k) || !family.residualModes.includes('tile'))
+      log.reasons.push(
+        `parameter-free norms (normAffine: false) have no gain to rescale: d_model ${d}→${d2} is exact only by the tile map (an integer factor)`,
+      );
+    else if (req.map === 'isometric')
+      log.reasons.push(
+        'parameter-free norms (normAffine: false) have no gain to divide by √k: the isometric map is not exact; use the tile map',
+      );
+    else if (info.tied)
+      log.reasons.push(
+        'parameter-free norms (normAffine: false) with a tied head: the tile map multiplies the logits by k and no norm gain can absorb it; untie the head (tiedEmbeddings: false) before growing',
+      );
+    log.parts.push(
+      mode === 'tile'
+        ? `d_model ${d}→${d2} tile (h′ = [h;…]: readers ÷${k}, parameter-free norms unchanged, eps kept)`
+        : `d_model ${d}→${d2} ${mode} (not exact without norm gains)`,
+    );
+  } else if (d2 !== d && Number.isInteger(k)) {
     const hasTile = family.residualModes.includes('tile');
     const tileOk = hasTile && (!info.tied || headNorm.length > 0);
     const pref = req.map ?? 'auto';

@@ -9,12 +9,16 @@ import { frozen } from '../util.js';
  * path to its output).
  */
 export function adminResidualCount(
-  ctx: Pick<NormContext, 'architecture' | 'stack' | 'numLayers' | 'encoderLayers' | 'decoderLayers'>,
+  ctx: Pick<
+    NormContext,
+    'architecture' | 'stack' | 'numLayers' | 'encoderLayers' | 'decoderLayers' | 'sublayersPerLayer'
+  >,
 ): number {
-  const { encoderLayers: N, decoderLayers: M } = depthsOf(ctx);
-  if (ctx.architecture === 'decoder-only') return 2 * M;
-  if (ctx.architecture === 'encoder-only') return 2 * N;
-  return ctx.stack === 'encoder' ? 2 * N : 2 * N + 3 * M;
+  const { encoderLayers: N, decoderLayers: M, sublayersPerLayer: k } = depthsOf(ctx);
+  // k residual sublayers per layer: 2 per Transformer block, 1 per GAU layer.
+  if (ctx.architecture === 'decoder-only') return k * M;
+  if (ctx.architecture === 'encoder-only') return k * N;
+  return ctx.stack === 'encoder' ? k * N : k * N + 3 * M;
 }
 
 /**

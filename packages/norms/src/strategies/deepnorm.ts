@@ -54,7 +54,10 @@ export type DeepNormOptions = OptionsOf<typeof deepNormOptions>;
  * depths the model was created with).
  */
 export function deepNormConstants(
-  ctx: Pick<NormContext, 'architecture' | 'stack' | 'numLayers' | 'encoderLayers' | 'decoderLayers'>,
+  ctx: Pick<
+    NormContext,
+    'architecture' | 'stack' | 'numLayers' | 'encoderLayers' | 'decoderLayers' | 'sublayersPerLayer'
+  >,
   opts: Pick<DeepNormOptions, 'alpha' | 'beta'> & { constants?: DeepNormOptions['constants'] },
 ): {
   /** The residual multiplier α of `x ← LN(α·x + G(x))`. */
@@ -98,7 +101,10 @@ export function deepNormInit(req: InitRequest, beta: number, mode: DeepNormOptio
  * plus an init that scales the value/output/FFN weights by β (see {@link deepNormInit}); **no final norm**.
  * Decoder-only: α = (2M)^(1/4), β = (8M)^(-1/4); encoder-only: α = (2N)^(1/4), β = (8N)^(-1/4);
  * encoder-decoder: encoder α = 0.81·(N⁴M)^(1/16), β = 0.87·(N⁴M)^(-1/16), decoder α = (3M)^(1/4),
- * β = (12M)^(-1/4) ({@link deepNormAlpha}, {@link deepNormBeta}).
+ * β = (12M)^(-1/4) ({@link deepNormAlpha}, {@link deepNormBeta}). The formulas count blocks of two residual
+ * sublayers; a stack of L GAU layers (one sublayer each) counts as L/2 blocks ({@link depthsOf}), so
+ * DeepNorm-GAU gets α = L^(1/4), β = (4L)^(-1/4) (decoder-only or encoder-only). In a GAU layer β scales u, v
+ * and the output projection; z (the shared q/k projection) keeps gain 1.
  *
  * `constants: 'adam'` switches to α = (2N)^(1/2), β = (2N)^(-1/2) ({@link deepNormAdamConstants}): Su Jianlin's
  * re-derivation for Adam, whose update size does not scale with the weights (https://kexue.fm/archives/8978),

@@ -58,7 +58,10 @@ export const subLN = defineNorm({
       tf.add(x, branch(ln(x) as tf.Tensor2D)) as tf.Tensor2D;
     // Magneto / torchscale: the decoder's cross-attention has only the outer LN.
     if (ctx.site === 'cross') return { forward };
-    const inner = host.norm('inner_norm', { dim: ctx.site === 'mlp' ? ctx.dFF : ctx.dModel });
+    // The MLP's hidden width, or a GAU's u ⊙ A·v (width e, given as dFF in a GAU stack's context).
+    const inner = host.norm('inner_norm', {
+      dim: ctx.site === 'mlp' || ctx.site === 'gau' ? ctx.dFF : ctx.dModel,
+    });
     return { forward, inner };
   },
   createFinal(_ctx, _opts, host) {
