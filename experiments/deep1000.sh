@@ -20,6 +20,6 @@ for L in ${DEPTHS:-100 1000}; do
       --lr "${LR:-2e-3}" --warmup "${WARMUP:-0}" --schedule cosine --beta2 0.98 --weight-decay 0 --grad-clip 0
       --steps "${STEPS:-300}" --eval-every 10 --checkpoint-every 10 --recompute --backend wasm --json --out "$dir")
   fi
-  /usr/bin/time -v node packages/cli/dist/bin.js "${args[@]}" > "$dir.log" 2> "$dir.time" || true
+  /usr/bin/time -v node packages/cli/dist/bin.js "${args[@]}" >> "$dir.log" 2>> "$dir.time" || true
   grep -h "Maximum resident" "$dir.time" || true
 done
