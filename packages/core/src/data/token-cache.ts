@@ -110,7 +110,7 @@ class TokenBuffer {
 const PIECE_CHARS = 1 << 20;
 
 /**
- * Cuts a long text into pieces of about {@link PIECE_CHARS} characters, each cut right after a line break
+ * Cuts a long text into pieces of about 2^20 (1,048,576) characters, each cut right after a line break
  * that follows a non-space character and precedes a letter or digit, where byte-level BPE pre-tokenizers
  * (GPT-2's) split anyway, so the ids equal those of the whole text. A text with no such break stays whole.
  */
