@@ -2,7 +2,7 @@
 # 1,000 layers as DeepNet built them (arXiv 2203.00555 §6): a 500L-500L encoder-decoder with DeepNorm
 # (encoder α = 0.81·(N⁴M)^(1/16), β = 0.87·(N⁴M)^(-1/16); decoder α = (3M)^(1/4), β = (12M)^(-1/4)), thin:
 # d_model 32, 2 heads, FFN 64, source and target 32 tokens, batch 8, on the Brown sentence → POS-tags task
-# (no download), Adam(0.9, 0.98), cosine to lr/10 over the budget, per-block recomputation through both stacks
+# (no download), Adam(0.9, 0.98), linear warmup then cosine to lr/10 over the budget, per-block recomputation through both stacks
 # (the activations of 1,000 blocks do not fit the 4 GB wasm heap otherwise), both cores (--workers 2).
 #
 # Cost, measured on this machine (2 shared cores, load 20–30): `strata bench --backends wasm --suite encdec1000
@@ -15,7 +15,9 @@
 #
 # Reports loss falling (first and last training loss, validation loss and token accuracy), s/step and peak
 # memory (/usr/bin/time -v). Resumable: run it again after an interruption (`--resume` continues the run).
-#   STEPS=300 LR=2e-3 bash experiments/encdec-1000.sh      (runs under ${OUT:-runs/encdec1000})
+# Learning rate 1e-3 with a 20-step warmup, the setting under which the decoder-only 1,000-layer DeepNorm model
+# trained (experiments/deep1000.sh; without warmup it stalled at 2e-3), as DeepNet also warms up.
+#   STEPS=300 LR=1e-3 WARMUP=20 bash experiments/encdec-1000.sh      (runs under ${OUT:-runs/encdec1000})
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/encdec1000}
@@ -27,7 +29,7 @@ else
   args=(train --arch encoder-decoder --task pos --norm deepnorm
     --encoder-layers 500 --decoder-layers 500 --d-model 32 --heads 2 --d-ff 64
     --source-length 32 --target-length 32 --batch-size 8
-    --lr "${LR:-2e-3}" --warmup 0 --schedule cosine --beta2 0.98 --weight-decay 0 --grad-clip 0
+    --lr "${LR:-1e-3}" --warmup "${WARMUP:-20}" --schedule cosine --beta2 0.98 --weight-decay 0 --grad-clip 0
     --steps "${STEPS:-300}" --eval-every 50 --eval-batches 2 --checkpoint-every 25
     --workers "${WORKERS:-2}" --recompute --backend wasm --json --out "$dir")
 fi

@@ -33,9 +33,10 @@ export interface ResumePhase {
 }
 
 /**
- * Decides the schedule of a resumed run from `--phase`, `--rewarm` and `--lr-scale`. `--phase` defaults to
- * `new` for the first resume of a grown checkpoint (its phase starts at the growth step) and to `continue`
- * otherwise.
+ * Decides the schedule of a resumed run from `--phase`, `--rewarm`, `--lr`, `--min-lr` and `--lr-scale`.
+ * `--phase` defaults to `new` for the first resume of a grown checkpoint (its phase starts at the growth step)
+ * and to `continue` otherwise. A new phase may set its own peak rate (`--lr`); its floor is `--min-lr`, or the
+ * saved floor scaled with the peak (the saved lr/minLr ratio is kept).
  */
 export function resumePhase(
   args: ParsedArgs,
@@ -49,12 +50,24 @@ export function resumePhase(
   const training: Partial<TrainConfig> = {};
   if (args['lr-scale'] !== undefined) training.lrScaleSteps = parseLrScale(args['lr-scale']);
   if (phase === 'continue') {
-    if (args.rewarm !== undefined)
-      throw new UsageError('--rewarm sets the warmup of a new phase: give it with --phase new');
+    for (const k of ['rewarm', 'lr', 'min-lr'])
+      if (args[k] !== undefined)
+        throw new UsageError(
+          `--${k} sets the schedule of a new phase: give it with --phase new (a continued schedule keeps its rates)`,
+        );
     return { training };
   }
   training.phaseStart = state.step;
   if (args.rewarm !== undefined) training.warmupSteps = Number(args.rewarm);
+  if (args.lr !== undefined) {
+    const lr = Number(args.lr);
+    if (!(lr > 0 && Number.isFinite(lr)))
+      throw new UsageError(`--lr must be a positive number, got ${String(args.lr)}`);
+    training.lr = lr;
+    const savedLr = saved.lr as number;
+    const savedMin = saved.minLr as number;
+    training.minLr = args['min-lr'] !== undefined ? Number(args['min-lr']) : (savedMin / savedLr) * lr;
+  } else if (args['min-lr'] !== undefined) training.minLr = Number(args['min-lr']);
   const warmupSteps = training.warmupSteps ?? (saved.warmupSteps as number | undefined) ?? 0;
   const lrScaleSteps =
     training.lrScaleSteps ?? (saved.lrScaleSteps as TrainConfig['lrScaleSteps']) ?? 'warmup';
@@ -68,6 +81,7 @@ export function resumePhase(
       phaseStart: state.step,
       reason: pending ? 'growth' : 'resume',
       warmupSteps,
+      lr: training.lr ?? saved.lr,
       lrScaleSteps: lrScaleLifetime({ lrScaleSteps, warmupSteps }),
     },
   };

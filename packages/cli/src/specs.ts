@@ -163,7 +163,8 @@ export const TRAINING_OPTIONS: OptionDef[] = [
   {
     name: 'lr',
     type: 'number',
-    description: 'peak learning rate [default: 2e-3; nGPT 3e-3]',
+    description:
+      "peak learning rate; with --resume --phase new, the new phase's peak (its floor keeps the saved lr/min-lr ratio) [default: 2e-3; nGPT 3e-3]",
     group: 'Training',
   },
   {
@@ -712,7 +713,8 @@ export const compareSpec: CommandDef = {
     'own process; running the same command again resumes (finished runs are kept, interrupted ones continue).\n' +
     "A growth arm (--variant \"g=SMALL-MODEL-FLAGS --grow-at F --grow 'GROW-FLAGS'\", e.g. --grow '--width 2 --noise 0.01')\n" +
     'trains the small model for a fraction F of the FLOP budget, grows it with `strata grow` (exact, Adam state grown)\n' +
-    "and trains the grown model in a new schedule phase (re-warm over --warmup or the variant's --rewarm, fresh cosine);\n" +
+    "and trains the grown model in a new schedule phase (re-warm over --warmup or the variant's --rewarm, fresh cosine\n" +
+    "to a peak of the run's lr, or lr × the variant's --grown-lr FACTOR);\n" +
     '--steps counts grown-model steps, so every arm spends the same FLOPs, and FLOPs are counted per phase.',
   options: [
     {

@@ -392,6 +392,12 @@ describe('compare: growth arms (--grow-at, --grow)', () => {
       /may not set --out/,
     );
     expect(() => growthArmOf({ rewarm: 5 }, 'g')).toThrow(/--rewarm applies to the grown phase/);
+    expect(() => growthArmOf({ 'grown-lr': 0.5 }, 'g')).toThrow(/--grown-lr applies to the grown phase/);
+    expect(() => growthArmOf({ 'grow-at': 0.1, grow: '--width 2', 'grown-lr': 0 }, 'g')).toThrow(
+      /--grown-lr must be a positive factor/,
+    );
+    expect(growthArmOf({ 'grow-at': 0.1, grow: '--width 2', 'grown-lr': 0.25 }, 'g')?.grownLr).toBe(0.25);
+    expect(growthArmOf({ 'grow-at': 0.1, grow: '--width 2' }, 'g')?.grownLr).toBe(1);
   });
 
   it('counts FLOPs at the small model’s cost up to the growth step, at the grown model’s after it', () => {
@@ -409,7 +415,7 @@ describe('compare: growth arms (--grow-at, --grow)', () => {
       '--variant',
       'scratch=--d-model 16 --d-ff 32',
       '--variant',
-      "grown=--d-model 8 --d-ff 16 --grow-at 0.5 --grow '--width 2 --noise 0.01'",
+      "grown=--d-model 8 --d-ff 16 --grow-at 0.5 --grow '--width 2 --noise 0.01' --grown-lr 0.5",
       '--lrs',
       '3e-3',
       '--seeds',
@@ -458,13 +464,21 @@ describe('compare: growth arms (--grow-at, --grow)', () => {
     const metrics = readFileSync(join(grown.runDir, 'grown', 'metrics.jsonl'), 'utf8')
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { event?: string; step?: number; reason?: string });
-    expect(metrics.find((m) => m.event === 'phase')).toMatchObject({ step: g.step, reason: 'growth' });
+      .map((l) => JSON.parse(l) as { event?: string; step?: number; reason?: string; lr?: number });
+    // --grown-lr 0.5: the new phase re-warms (the run's --warmup 2) to half the run's rate
+    expect(metrics.find((m) => m.event === 'phase')).toMatchObject({
+      step: g.step,
+      reason: 'growth',
+      lr: 1.5e-3,
+    });
+    expect(metrics.find((m) => m.event === undefined && m.step === g.step + 1)?.lr).toBeCloseTo(7.5e-4, 12);
+    expect(g.grownLr).toBe(0.5);
     expect(metrics.filter((m) => m.event === undefined && typeof m.step === 'number').at(-1)?.step).toBe(
       grown.steps,
     );
     const report = readFileSync(join(out, 'report.md'), 'utf8');
     expect(report).toMatch(/## Growth arms/);
+    expect(report).toMatch(/\| grown \| \d+ \| 4 \| 0\.5 × lr \|/);
     expect(report).not.toMatch(/budgets differ/);
   });
 });

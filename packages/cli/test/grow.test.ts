@@ -221,6 +221,46 @@ describe('strata grow', () => {
     expect([...ck.optimizer!.keys()].some((k) => k.startsWith('lr_scale.'))).toBe(true);
   });
 
+  it('--resume --phase new --lr: the new phase re-warms to its own peak, the floor keeps the saved ratio', async () => {
+    const out = join(tmp, 'newlr');
+    await runCmd(grow, growSpec, ['--checkpoint', small, '--out', out, '--width', '2', '--json', ...BACKEND]);
+    await expect(
+      runCmd(train, trainSpec, [
+        '--resume',
+        out,
+        '--steps',
+        '6',
+        '--phase',
+        'continue',
+        '--lr',
+        '1e-3',
+        ...BACKEND,
+      ]),
+    ).rejects.toThrow(/--lr sets the schedule of a new phase/);
+    const t = await runCmd(train, trainSpec, [
+      '--resume',
+      out,
+      '--steps',
+      '8',
+      '--rewarm',
+      '0',
+      '--lr',
+      '5e-4',
+      '--json',
+      ...BACKEND,
+    ]);
+    expect(t.code).toBe(0);
+    const metrics = readMetrics(join(out, 'metrics.jsonl'));
+    expect(metrics.find((r) => r.event === 'phase')).toMatchObject({ phaseStart: 4, lr: 5e-4 });
+    const m = metrics.filter((r) => typeof r.loss === 'number');
+    // saved schedule 2e-3 → 2e-4: the new phase goes 5e-4 → 5e-5 by a fresh cosine over the 4 steps left
+    expect(m.find((r) => r.step === 5)!.lr).toBeCloseTo(5e-4, 12);
+    expect(m.find((r) => r.step === 6)!.lr).toBeCloseTo(
+      5e-5 + 0.5 * 4.5e-4 * (1 + Math.cos(Math.PI / 4)),
+      12,
+    );
+  });
+
   it('--verify fails and writes nothing when the difference exceeds --tolerance', async () => {
     const out = join(tmp, 'strict');
     await expect(

@@ -29,7 +29,7 @@ import { run as growRun, growthSpecFromArgs } from './grow.js';
 import { planFreshRun, resumeRun } from './train.js';
 
 /** Variant flags that make a growth arm; they and the grown phase's schedule flags never reach the small run. */
-export const GROWTH_FLAGS = ['grow-at', 'grow', 'rewarm', 'lr-scale'] as const;
+export const GROWTH_FLAGS = ['grow-at', 'grow', 'grown-lr', 'rewarm', 'lr-scale'] as const;
 
 /** `strata grow` flags a growth arm may not give (the comparison chooses them). */
 const GROW_FLAGS_REFUSED = ['checkpoint', 'out', 'force', 'json', 'backend', 'plugin', 'verify'];
@@ -42,6 +42,8 @@ export interface GrowthArm {
   growArgs: ParsedArgs;
   /** The growth they describe. */
   spec: GrowthSpec;
+  /** The grown phase's peak learning rate as a multiple of the run's (`--grown-lr`, default 1). */
+  grownLr: number;
 }
 
 /** The growth arm of a run's flags, or undefined for an ordinary run; bad flags are one-line usage errors. */
@@ -49,7 +51,7 @@ export function growthArmOf(args: ParsedArgs, label = 'variant'): GrowthArm | un
   const at = args['grow-at'];
   const grow = args.grow;
   if (at === undefined && grow === undefined) {
-    for (const k of ['rewarm', 'lr-scale'])
+    for (const k of ['grown-lr', 'rewarm', 'lr-scale'])
       if (args[k] !== undefined)
         throw new UsageError(
           `${label}: --${k} applies to the grown phase of a growth arm; give --grow-at and --grow`,
@@ -75,7 +77,10 @@ export function growthArmOf(args: ParsedArgs, label = 'variant'): GrowthArm | un
     throw new UsageError(
       `${label}: --grow "${String(grow)}" grows nothing (give --width, --heads, --ffn, --depth …)`,
     );
-  return { at: f, growArgs, spec };
+  const grownLr = args['grown-lr'] === undefined ? 1 : Number(args['grown-lr']);
+  if (!(grownLr > 0 && Number.isFinite(grownLr)))
+    throw new UsageError(`${label}: --grown-lr must be a positive factor, got ${String(args['grown-lr'])}`);
+  return { at: f, growArgs, spec, grownLr };
 }
 
 /** The flags of the small phase: the run's flags without the growth arm's. */
@@ -143,6 +148,8 @@ export interface GrowthRecord {
   smallParams: number;
   /** max |Δlogits| of the growth on its probe batch (function preservation, as `strata grow` reports it). */
   maxAbsDeltaLogits: number;
+  /** The grown phase's peak learning rate as a multiple of the run's (`--grown-lr`; absent: 1). */
+  grownLr?: number;
   /** The run's metrics (small phase carried over), relative to the run folder. */
   metrics: string;
 }
@@ -207,6 +214,10 @@ export async function runGrowthJob(
   for (const k of ['rewarm', 'lr-scale', 'backend', 'plugin', 'workers', 'recompute', 'diagnostics'] as const)
     if (args[k] !== undefined) resumeArgs[k] = args[k];
   if (args.rewarm !== undefined) resumeArgs.phase = 'new';
+  if (arm.grownLr !== 1) {
+    resumeArgs.phase = 'new';
+    resumeArgs.lr = Number(args.lr) * arm.grownLr;
+  }
   const { code, result } = await resumeRun(resumeArgs, { sample: false });
   if (result?.interrupted) return undefined;
   if (!result && code !== 0) throw new StrataError('E_IO', `continuing ${grownDir} failed (exit ${code})`);
@@ -222,6 +233,7 @@ export async function runGrowthJob(
     smallFlopsPerToken: budget.smallFlopsPerToken,
     smallParams: budget.smallParams,
     maxAbsDeltaLogits: growthJson.maxAbsDeltaLogits,
+    ...(arm.grownLr !== 1 ? { grownLr: arm.grownLr } : {}),
     metrics: 'grown/metrics.jsonl',
   };
   const outcome: PhaseOutcome = result?.diverged

@@ -35,7 +35,7 @@ import {
   writePlot,
 } from '../plots.js';
 import { formatCount, Progress } from '../progress.js';
-import { createModel, modelConfigFromArgs, runTraining, trainerOptionsFromArgs } from '../run-training.js';
+import { createModel, runTraining, trainerOptionsFromArgs } from '../run-training.js';
 import { setupRuntime, workerSetup } from '../setup.js';
 import { compareSpec, trainSpec } from '../specs.js';
 import { onStop, STOP_EXIT_CODES, type StopReason } from '../stop.js';
@@ -136,7 +136,7 @@ const COMPARE_ONLY = new Set([
   'json',
 ]);
 
-/** `--variant` flags: every `train` flag plus `--lrs` and the growth arm's `--grow-at`, `--grow`. */
+/** `--variant` flags: every `train` flag plus `--lrs` and the growth arm's `--grow-at`, `--grow`, `--grown-lr`. */
 const variantSpec: CommandDef = {
   ...trainSpec,
   options: [
@@ -153,6 +153,13 @@ const variantSpec: CommandDef = {
       type: 'string',
       arg: 'FLAGS',
       description: 'growth arm: the `strata grow` flags (e.g. "--width 2 --noise 0.01")',
+    },
+    {
+      name: 'grown-lr',
+      type: 'number',
+      arg: 'FACTOR',
+      description:
+        "growth arm: the grown phase's peak learning rate as a multiple of the run's lr [default: 1]",
     },
   ],
 };
@@ -1322,15 +1329,15 @@ async function writeReport(
       '',
       'A growth arm trains the small model for its share of the FLOP budget, grows it (function-preserving, Adam state grown) and trains the grown model in a new schedule phase; `--steps` counts grown-model steps, so every arm spends the same FLOPs.',
       '',
-      '| variant | grew at step | then grown steps | params | FLOPs/run | max \\|Δlogits\\| at growth (max over runs) |',
-      '|---|---|---|---|---|---|',
+      '| variant | grew at step | then grown steps | grown phase peak lr | params | FLOPs/run | max \\|Δlogits\\| at growth (max over runs) |',
+      '|---|---|---|---|---|---|---|',
     );
     for (const s of sweeps) {
       const rs = grownRuns.filter((r) => r.variant === s.variant);
       const r = rs[0];
       if (!r?.growth) continue;
       L.push(
-        `| ${s.variant} | ${r.growth.step} | ${r.steps - r.growth.step} | ${fmtSI(r.growth.smallParams)} → ${fmtSI(r.params)} | ${fmtSI(flopsAt(r, r.steps))} | ${Math.max(...rs.map((x) => x.growth!.maxAbsDeltaLogits)).toExponential(1)} |`,
+        `| ${s.variant} | ${r.growth.step} | ${r.steps - r.growth.step} | ${r.growth.grownLr === undefined ? 'lr' : `${r.growth.grownLr} × lr`} | ${fmtSI(r.growth.smallParams)} → ${fmtSI(r.params)} | ${fmtSI(flopsAt(r, r.steps))} | ${Math.max(...rs.map((x) => x.growth!.maxAbsDeltaLogits)).toExponential(1)} |`,
       );
     }
   }

@@ -129,6 +129,8 @@ export const RESUME_HONOURED: Readonly<Record<string, keyof TrainConfig | null>>
   'resume-schedule': null,
   phase: null,
   rewarm: null,
+  lr: null,
+  'min-lr': null,
   'lr-scale': null,
   data: null,
   'text-field': null,
