@@ -291,7 +291,8 @@ export interface SweepCell {
 /**
  * Learning-rate sensitivity: final validation loss against the learning rate (log x), one line per variant,
  * mean with min–max error bars over seeds; a cell where any seed diverged is drawn as a cross at the top edge
- * (labelled with the count), so failed runs are shown, not dropped. The picture DeepNet (Fig. 1) and most
+ * (ln V, labelled with the count), so failed runs are shown, not dropped. Without a failed cell the y range ends
+ * just above the highest bar. The picture DeepNet (Fig. 1) and most
  * normalization papers use to show a stable range.
  */
 export function sensitivityChart(
@@ -303,7 +304,12 @@ export function sensitivityChart(
   const finite = cells.filter((c) => Number.isFinite(c.mean));
   const lows = finite.map((c) => c.lo);
   const yLo = lows.length ? Math.min(...lows) : 0;
-  const top = o.ceiling;
+  // The y range ends at ln V only when a cross must be drawn there; otherwise at the highest bar, so that the
+  // differences between rates that train are not squeezed into the bottom of the plot.
+  const anyFailed = cells.some((c) => c.runs > 0 && (c.diverged > 0 || !Number.isFinite(c.mean)));
+  const his = finite.map((c) => c.hi);
+  const yHi = his.length ? Math.max(...his) : o.ceiling;
+  const top = anyFailed ? o.ceiling : Math.min(o.ceiling, yHi + 0.05 * Math.max(yHi - yLo, 1e-6));
   const yDomain: [number, number] = o.yDomain ?? [yLo - 0.05 * Math.max(top - yLo, 1e-6), top];
   const { x, y } = axes({ ...o, xFormat: o.xFormat ?? '.1e' }, yDomain);
   // One row per cell (the CSV holds them all); failed cells are drawn from the same rows by a filter.

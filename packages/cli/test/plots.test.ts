@@ -69,6 +69,21 @@ describe('plots (Vega-Lite → SVG)', () => {
     expect(JSON.parse(readFileSync(join(tmp, 'sens.vl.json'), 'utf8')).$schema).toMatch(/vega-lite/);
   });
 
+  it('the sensitivity y range reaches ln V only when a failed cell is drawn there', () => {
+    const ok = { variant: 'a', lr: 1e-3, mean: 2, lo: 1.9, hi: 2.1, runs: 3, diverged: 0, stalled: 0 };
+    const o = { title: 'S', xLabel: 'lr', yLabel: 'loss', logX: true, ceiling: Math.log(256) };
+    const domainOf = (spec: unknown) =>
+      JSON.stringify(spec)
+        .match(/"domain":\[([-0-9.e]+),([-0-9.e]+)\]/)!
+        .slice(1)
+        .map(Number);
+    const [lo, hi] = domainOf(sensitivityChart([ok, { ...ok, lr: 2e-3, mean: 2.2, hi: 2.3 }], o));
+    expect(lo).toBeLessThan(1.9);
+    expect(hi).toBeCloseTo(2.3 + 0.05 * 0.4, 10);
+    const failed = { ...ok, lr: 4e-3, mean: Number.NaN, lo: Number.NaN, hi: Number.NaN, diverged: 3 };
+    expect(domainOf(sensitivityChart([ok, failed], o))[1]).toBeCloseTo(Math.log(256), 10);
+  });
+
   it("a run's loss plot marks a new schedule phase and names the run, not the command", async () => {
     const train = Array.from({ length: 100 }, (_, i) => [i + 1, 3 - i / 50] as [number, number]);
     const svg = await renderSVG(
