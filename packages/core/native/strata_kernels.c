@@ -413,13 +413,28 @@ void swiglu_fwd(const float* a, const float* g, const float* su, const float* sv
     const float* ar = a + r * C;
     const float* gr = g + r * C;
     float* yr = y + r * C;
-    for (int c = 0; c < c4; c += 4) {
+    int c = 0;
+    for (; c + 8 <= c4; c += 8) {
+      vf u = LD(ar + c), n = LD(gr + c), u2 = LD(ar + c + 4), n2 = LD(gr + c + 4);
+      if (su) {
+        u = MUL(u, LD(su + c));
+        u2 = MUL(u2, LD(su + c + 4));
+      }
+      if (sv) {
+        n = MUL(n, LD(sv + c));
+        n2 = MUL(n2, LD(sv + c + 4));
+      }
+      vf s1 = sigmoid_v(n), s2 = sigmoid_v(n2);
+      ST(yr + c, MUL(u, MUL(n, s1)));
+      ST(yr + c + 4, MUL(u2, MUL(n2, s2)));
+    }
+    for (; c < c4; c += 4) {
       vf u = LD(ar + c), n = LD(gr + c);
       if (su) u = MUL(u, LD(su + c));
       if (sv) n = MUL(n, LD(sv + c));
       ST(yr + c, MUL(u, MUL(n, sigmoid_v(n))));
     }
-    for (int c = c4; c < C; c++) {
+    for (c = c4; c < C; c++) {
       float u = su ? ar[c] * su[c] : ar[c];
       float n = sv ? gr[c] * sv[c] : gr[c];
       float sg = wasm_f32x4_extract_lane(sigmoid_v(SPLAT(n)), 0);
@@ -461,7 +476,28 @@ void swiglu_bwd(const float* dy, const float* a, const float* g, const float* su
     const float* ar = a + r * C;
     const float* gr = g + r * C;
     const float* dr = dy + r * C;
-    for (int c = 0; c < c4; c += 4) {
+    int c = 0;
+    /* two vectors per iteration: two independent exp/div chains */
+    for (; c + 8 <= c4; c += 8) {
+      vf xa, xg, pu, pv, ya, yg, qu, qv;
+      swiglu_grad_v(LD(ar + c), LD(gr + c), su ? LD(su + c) : zero, sv ? LD(sv + c) : zero, su != 0, sv != 0,
+                    LD(dr + c), &xa, &xg, &pu, &pv);
+      swiglu_grad_v(LD(ar + c + 4), LD(gr + c + 4), su ? LD(su + c + 4) : zero, sv ? LD(sv + c + 4) : zero,
+                    su != 0, sv != 0, LD(dr + c + 4), &ya, &yg, &qu, &qv);
+      ST(da + r * C + c, xa);
+      ST(dg + r * C + c, xg);
+      ST(da + r * C + c + 4, ya);
+      ST(dg + r * C + c + 4, yg);
+      if (su) {
+        ST(dsu + c, ADD(LD(dsu + c), pu));
+        ST(dsu + c + 4, ADD(LD(dsu + c + 4), qu));
+      }
+      if (sv) {
+        ST(dsv + c, ADD(LD(dsv + c), pv));
+        ST(dsv + c + 4, ADD(LD(dsv + c + 4), qv));
+      }
+    }
+    for (; c < c4; c += 4) {
       vf xa, xg, pu, pv;
       swiglu_grad_v(LD(ar + c), LD(gr + c), su ? LD(su + c) : zero, sv ? LD(sv + c) : zero, su != 0, sv != 0,
                     LD(dr + c), &xa, &xg, &pu, &pv);
@@ -470,7 +506,7 @@ void swiglu_bwd(const float* dy, const float* a, const float* g, const float* su
       if (su) ST(dsu + c, ADD(LD(dsu + c), pu));
       if (sv) ST(dsv + c, ADD(LD(dsv + c), pv));
     }
-    for (int c = c4; c < C; c++) {
+    for (c = c4; c < C; c++) {
       vf xa, xg, pu, pv;
       swiglu_grad_v(SPLAT(ar[c]), SPLAT(gr[c]), SPLAT(su ? su[c] : 0.f), SPLAT(sv ? sv[c] : 0.f), su != 0,
                     sv != 0, SPLAT(dr[c]), &xa, &xg, &pu, &pv);
