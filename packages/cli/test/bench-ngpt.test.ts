@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { type BenchReport, type BenchRow, formatReport } from '../src/commands/bench.js';
 import { jsonLines, strata } from './helpers.js';
 
-const row = (config: string, workers: number, ms: number, cpu: number): BenchRow => ({
+const row = (config: string, workers: number, ms: number, cpu: number, minCpu?: number): BenchRow => ({
   config,
   backend: 'wasm',
   workers,
@@ -13,6 +13,7 @@ const row = (config: string, workers: number, ms: number, cpu: number): BenchRow
   msPerStep: ms,
   minMsPerStep: ms,
   cpuMsPerStep: cpu,
+  ...(minCpu !== undefined ? { minCpuMsPerStep: minCpu } : {}),
   tokensPerSec: 1,
   gflopsPerSec: 1,
   peakRssMB: 1,
@@ -27,8 +28,8 @@ describe('strata bench with nGPT', () => {
       machine: { cpus: 2, cpu: 'x', node: 'v20', tfjs: '4', wasmKernels: 'simd128', loadavg: [0, 0] },
       configs: [],
       rows: [
-        row('reference', 1, 100, 90),
-        row('ngpt', 1, 150, 117),
+        row('reference', 1, 100, 90, 80),
+        row('ngpt', 1, 150, 117, 96),
         row('reference', 2, 60, 100),
         row('ngpt', 2, 75, 130),
       ],
@@ -37,8 +38,10 @@ describe('strata bench with nGPT', () => {
     };
     const text = formatReport(report);
     expect(text).toMatch(/nGPT vs reference GPT/);
-    expect(text).toMatch(/ngpt\s+wasm\s+1\s+1\.50×\s+1\.30×/);
-    expect(text).toMatch(/ngpt\s+wasm\s+2\s+1\.25×\s+1\.30×/);
+    expect(text).toMatch(/min CPU ms\/step ratio/);
+    // the smallest CPU time per step, the least load-sensitive ratio; '-' for rows from before it was recorded
+    expect(text).toMatch(/ngpt\s+wasm\s+1\s+1\.50×\s+1\.30×\s+1\.20×/);
+    expect(text).toMatch(/ngpt\s+wasm\s+2\s+1\.25×\s+1\.30×\s+-/);
   });
 
   it('measures nGPT at the reference size (tiny run)', () => {
@@ -78,5 +81,7 @@ describe('strata bench with nGPT', () => {
     );
     expect(gpt.params).not.toBe(ngpt.params);
     expect(ngpt.numTensorsFlat).toBe(true);
+    expect(ngpt.minCpuMsPerStep).toBeGreaterThan(0);
+    expect(ngpt.minCpuMsPerStep).toBeLessThanOrEqual(ngpt.cpuMsPerStep);
   });
 });

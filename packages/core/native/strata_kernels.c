@@ -400,6 +400,125 @@ void gelu_bwd(const float* x, const float* dy, float* dx, int n) {
 }
 
 /* ------------------------------------------------------------------------------------------------
+ * SwiGLU with optional per-feature scales: y = (a∘su) ∘ SiLU(g∘sv), SiLU(x) = x·σ(x), σ(x) = 1/(1 + e^{−x}),
+ * rows of C; su, sv [C] may be null (no scale). The products in the order of the tfjs composition
+ * mul(mul(a, su), mul(n, sigmoid(n))), n = mul(g, sv); σ uses the exp above.
+ * --------------------------------------------------------------------------------------------- */
+static inline vf sigmoid_v(vf x) { return DIV(SPLAT(1.f), ADD(SPLAT(1.f), v_exp(wasm_f32x4_neg(x)))); }
+
+EXPORT(swiglu_fwd)
+void swiglu_fwd(const float* a, const float* g, const float* su, const float* sv, float* y, int R, int C) {
+  int c4 = C & ~3;
+  for (int r = 0; r < R; r++) {
+    const float* ar = a + r * C;
+    const float* gr = g + r * C;
+    float* yr = y + r * C;
+    int c = 0;
+    for (; c + 8 <= c4; c += 8) {
+      vf u = LD(ar + c), n = LD(gr + c), u2 = LD(ar + c + 4), n2 = LD(gr + c + 4);
+      if (su) {
+        u = MUL(u, LD(su + c));
+        u2 = MUL(u2, LD(su + c + 4));
+      }
+      if (sv) {
+        n = MUL(n, LD(sv + c));
+        n2 = MUL(n2, LD(sv + c + 4));
+      }
+      vf s1 = sigmoid_v(n), s2 = sigmoid_v(n2);
+      ST(yr + c, MUL(u, MUL(n, s1)));
+      ST(yr + c + 4, MUL(u2, MUL(n2, s2)));
+    }
+    for (; c < c4; c += 4) {
+      vf u = LD(ar + c), n = LD(gr + c);
+      if (su) u = MUL(u, LD(su + c));
+      if (sv) n = MUL(n, LD(sv + c));
+      ST(yr + c, MUL(u, MUL(n, sigmoid_v(n))));
+    }
+    for (c = c4; c < C; c++) {
+      float u = su ? ar[c] * su[c] : ar[c];
+      float n = sv ? gr[c] * sv[c] : gr[c];
+      float sg = wasm_f32x4_extract_lane(sigmoid_v(SPLAT(n)), 0);
+      yr[c] = u * (n * sg);
+    }
+  }
+}
+
+/*
+ * Gradients of swiglu_fwd for dy: da, dg [R, C]; dsu, dsv [C] (when the scale is given; rows accumulated in
+ * order). With s = σ(n), l = n·s: du = dy·l, dl = dy·u, dn = dl·s + (dl·n)·(s·(1 − s)), da = du·su,
+ * dg = dn·sv, dsu = Σ du·a, dsv = Σ dn·g.
+ */
+static inline void swiglu_grad_v(vf a, vf g, vf su, vf sv, int hasU, int hasV, vf d, vf* da, vf* dg, vf* dsu,
+                                 vf* dsv) {
+  vf u = hasU ? MUL(a, su) : a;
+  vf n = hasV ? MUL(g, sv) : g;
+  vf s = sigmoid_v(n);
+  vf l = MUL(n, s);
+  vf du = MUL(d, l);
+  vf dl = MUL(d, u);
+  vf dn = ADD(MUL(dl, s), MUL(MUL(dl, n), MUL(s, SUB(SPLAT(1.f), s))));
+  *dsu = MUL(du, a);
+  *dsv = MUL(dn, g);
+  *da = hasU ? MUL(du, su) : du;
+  *dg = hasV ? MUL(dn, sv) : dn;
+}
+
+EXPORT(swiglu_bwd)
+void swiglu_bwd(const float* dy, const float* a, const float* g, const float* su, const float* sv, float* da,
+                float* dg, float* dsu, float* dsv, int R, int C) {
+  int c4 = C & ~3;
+  if (su)
+    for (int c = 0; c < C; c++) dsu[c] = 0.f;
+  if (sv)
+    for (int c = 0; c < C; c++) dsv[c] = 0.f;
+  vf zero = SPLAT(0.f);
+  for (int r = 0; r < R; r++) {
+    const float* ar = a + r * C;
+    const float* gr = g + r * C;
+    const float* dr = dy + r * C;
+    int c = 0;
+    /* two vectors per iteration: two independent exp/div chains */
+    for (; c + 8 <= c4; c += 8) {
+      vf xa, xg, pu, pv, ya, yg, qu, qv;
+      swiglu_grad_v(LD(ar + c), LD(gr + c), su ? LD(su + c) : zero, sv ? LD(sv + c) : zero, su != 0, sv != 0,
+                    LD(dr + c), &xa, &xg, &pu, &pv);
+      swiglu_grad_v(LD(ar + c + 4), LD(gr + c + 4), su ? LD(su + c + 4) : zero, sv ? LD(sv + c + 4) : zero,
+                    su != 0, sv != 0, LD(dr + c + 4), &ya, &yg, &qu, &qv);
+      ST(da + r * C + c, xa);
+      ST(dg + r * C + c, xg);
+      ST(da + r * C + c + 4, ya);
+      ST(dg + r * C + c + 4, yg);
+      if (su) {
+        ST(dsu + c, ADD(LD(dsu + c), pu));
+        ST(dsu + c + 4, ADD(LD(dsu + c + 4), qu));
+      }
+      if (sv) {
+        ST(dsv + c, ADD(LD(dsv + c), pv));
+        ST(dsv + c + 4, ADD(LD(dsv + c + 4), qv));
+      }
+    }
+    for (; c < c4; c += 4) {
+      vf xa, xg, pu, pv;
+      swiglu_grad_v(LD(ar + c), LD(gr + c), su ? LD(su + c) : zero, sv ? LD(sv + c) : zero, su != 0, sv != 0,
+                    LD(dr + c), &xa, &xg, &pu, &pv);
+      ST(da + r * C + c, xa);
+      ST(dg + r * C + c, xg);
+      if (su) ST(dsu + c, ADD(LD(dsu + c), pu));
+      if (sv) ST(dsv + c, ADD(LD(dsv + c), pv));
+    }
+    for (c = c4; c < C; c++) {
+      vf xa, xg, pu, pv;
+      swiglu_grad_v(SPLAT(ar[c]), SPLAT(gr[c]), SPLAT(su ? su[c] : 0.f), SPLAT(sv ? sv[c] : 0.f), su != 0,
+                    sv != 0, SPLAT(dr[c]), &xa, &xg, &pu, &pv);
+      da[r * C + c] = wasm_f32x4_extract_lane(xa, 0);
+      dg[r * C + c] = wasm_f32x4_extract_lane(xg, 0);
+      if (su) dsu[c] += wasm_f32x4_extract_lane(pu, 0);
+      if (sv) dsv[c] += wasm_f32x4_extract_lane(pv, 0);
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------
  * LayerNorm / RMSNorm over the last axis (rows of D). gain/bias may be null (0).
  * --------------------------------------------------------------------------------------------- */
 static inline void row_moments(const float* x, int D, float* mean, float* rstd, float eps) {
@@ -514,64 +633,200 @@ static inline float row_rms(const float* x, int D, float eps) {
   return 1.0f / __builtin_sqrtf(qq / (float)D + eps);
 }
 
+/* One row of RMSNorm: y = x·rs (·g) (·post), rs = 1/√(mean(x²) + eps); g may be null, post = 1 skips it. */
+static inline void rms_fwd_row(const float* xr, const float* g, float* yr, int D, float eps, float post) {
+  int d4 = D & ~3;
+  float rs = row_rms(xr, D, eps);
+  vf rv = SPLAT(rs), pv = SPLAT(post);
+  for (int c = 0; c < d4; c += 4) {
+    vf t = MUL(LD(xr + c), rv);
+    if (g) t = MUL(t, LD(g + c));
+    if (post != 1.f) t = MUL(t, pv);
+    ST(yr + c, t);
+  }
+  for (int c = d4; c < D; c++) {
+    float t = g ? xr[c] * rs * g[c] : xr[c] * rs;
+    yr[c] = post != 1.f ? t * post : t;
+  }
+}
+
+/*
+ * One row of the RMSNorm gradient for the incoming gradient dy·dscale (dscale = 1 skips the product):
+ * dx = rs·(g∘d − x̂·mean(g∘d∘x̂)), x̂ = x·rs; dg (may be null) accumulates d∘x̂. dx may be null.
+ */
+static inline void rms_bwd_row(const float* dyr, const float* xr, const float* g, float* dxr, float* dg, int D,
+                               float eps, float dscale) {
+  int d4 = D & ~3;
+  float invD = 1.0f / (float)D;
+  float rs = row_rms(xr, D, eps);
+  vf rv = SPLAT(rs), sv = SPLAT(dscale);
+  vf s2 = SPLAT(0.f);
+  for (int c = 0; c < d4; c += 4) {
+    vf xh = MUL(LD(xr + c), rv);
+    vf d = LD(dyr + c);
+    if (dscale != 1.f) d = MUL(d, sv);
+    if (dg) ST(dg + c, ADD(LD(dg + c), MUL(d, xh)));
+    vf gd = g ? MUL(d, LD(g + c)) : d;
+    s2 = ADD(s2, MUL(gd, xh));
+  }
+  float a2 = hsum(s2);
+  for (int c = d4; c < D; c++) {
+    float xh = xr[c] * rs;
+    float d = dscale != 1.f ? dyr[c] * dscale : dyr[c];
+    if (dg) dg[c] += d * xh;
+    float gd = g ? d * g[c] : d;
+    a2 += gd * xh;
+  }
+  if (!dxr) return;
+  vf m2v = SPLAT(a2 * invD);
+  float m2 = a2 * invD;
+  for (int c = 0; c < d4; c += 4) {
+    vf xh = MUL(LD(xr + c), rv);
+    vf d = LD(dyr + c);
+    if (dscale != 1.f) d = MUL(d, sv);
+    vf gd = g ? MUL(d, LD(g + c)) : d;
+    ST(dxr + c, MUL(rv, SUB(gd, MUL(xh, m2v))));
+  }
+  for (int c = d4; c < D; c++) {
+    float xh = xr[c] * rs;
+    float d = dscale != 1.f ? dyr[c] * dscale : dyr[c];
+    float gd = g ? d * g[c] : d;
+    dxr[c] = rs * (gd - xh * m2);
+  }
+}
+
 EXPORT(rmsnorm_fwd)
 void rmsnorm_fwd(const float* x, const float* g, float* y, int R, int D, float eps) {
-  int d4 = D & ~3;
-  for (int r = 0; r < R; r++) {
-    const float* xr = x + r * D;
-    float* yr = y + r * D;
-    float rs = row_rms(xr, D, eps);
-    vf rv = SPLAT(rs);
-    for (int c = 0; c < d4; c += 4) {
-      vf t = MUL(LD(xr + c), rv);
-      if (g) t = MUL(t, LD(g + c));
-      ST(yr + c, t);
-    }
-    for (int c = d4; c < D; c++) yr[c] = g ? xr[c] * rs * g[c] : xr[c] * rs;
-  }
+  for (int r = 0; r < R; r++) rms_fwd_row(x + r * D, g, y + r * D, D, eps, 1.f);
 }
 
 EXPORT(rmsnorm_bwd)
 void rmsnorm_bwd(const float* dy, const float* x, const float* g, float* dx, float* dg, int R, int D, float eps) {
-  int d4 = D & ~3;
   if (dg)
     for (int c = 0; c < D; c++) dg[c] = 0.f;
-  float invD = 1.0f / (float)D;
+  for (int r = 0; r < R; r++) rms_bwd_row(dy + r * D, x + r * D, g, dx ? dx + r * D : 0, dg, D, eps, 1.f);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * nGPT's Norm(x) = x/√(Σx² + ε) over rows of D, computed as RMSNorm(x; eps = ε/D)·post with post = 1/√D
+ * (the caller passes both, rounded to float32): the same float32 operations as an RMSNorm kernel followed by
+ * a multiplication by the scalar post, forward and backward, in one pass each.
+ * --------------------------------------------------------------------------------------------- */
+EXPORT(l2norm_fwd)
+void l2norm_fwd(const float* x, float* y, int R, int D, float eps, float post) {
+  for (int r = 0; r < R; r++) rms_fwd_row(x + r * D, 0, y + r * D, D, eps, post);
+}
+
+EXPORT(l2norm_bwd)
+void l2norm_bwd(const float* dy, const float* x, float* dx, int R, int D, float eps, float post) {
+  for (int r = 0; r < R; r++) rms_bwd_row(dy + r * D, x + r * D, 0, dx + r * D, 0, D, eps, post);
+}
+
+/*
+ * Norm along the columns of x [R, C] (each column divided by √(Σ_r x² + eps)): the unit-norm projection of
+ * a matrix whose d_model axis is its first. Sums of squares accumulate row by row. ws: C floats.
+ */
+EXPORT(l2norm_cols_fwd)
+void l2norm_cols_fwd(const float* x, float* y, int R, int C, float eps, float* ws) {
+  int c4 = C & ~3;
+  float* rs = ws;
+  for (int c = 0; c < C; c++) rs[c] = 0.f;
   for (int r = 0; r < R; r++) {
-    const float* xr = x + r * D;
-    const float* dyr = dy + r * D;
-    float rs = row_rms(xr, D, eps);
-    vf rv = SPLAT(rs);
-    vf s2 = SPLAT(0.f);
+    const float* xr = x + r * C;
+    for (int c = 0; c < c4; c += 4) {
+      vf t = LD(xr + c);
+      ST(rs + c, ADD(LD(rs + c), MUL(t, t)));
+    }
+    for (int c = c4; c < C; c++) rs[c] += xr[c] * xr[c];
+  }
+  for (int c = 0; c < C; c++) rs[c] = 1.0f / __builtin_sqrtf(rs[c] + eps);
+  for (int r = 0; r < R; r++) {
+    const float* xr = x + r * C;
+    float* yr = y + r * C;
+    for (int c = 0; c < c4; c += 4) ST(yr + c, MUL(LD(xr + c), LD(rs + c)));
+    for (int c = c4; c < C; c++) yr[c] = xr[c] * rs[c];
+  }
+}
+
+/* dx = rs·(dy − y·Σ_r(dy∘y)) per column, y = x·rs. ws: 2·C floats. */
+EXPORT(l2norm_cols_bwd)
+void l2norm_cols_bwd(const float* dy, const float* x, float* dx, int R, int C, float eps, float* ws) {
+  float* rs = ws;
+  float* a = ws + C;
+  for (int c = 0; c < C; c++) rs[c] = a[c] = 0.f;
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) rs[c] += x[r * C + c] * x[r * C + c];
+  for (int c = 0; c < C; c++) rs[c] = 1.0f / __builtin_sqrtf(rs[c] + eps);
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) a[c] += dy[r * C + c] * (x[r * C + c] * rs[c]);
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) dx[r * C + c] = rs[c] * (dy[r * C + c] - (x[r * C + c] * rs[c]) * a[c]);
+}
+
+/*
+ * nGPT's residual update on rows of D (NVIDIA's form, the stream normalized again first):
+ *   A = Norm(h), B = Norm(b), out = Norm(A + (B − A)∘α)
+ * with Norm as in l2norm_fwd (eps = ε/D, post = 1/√D). The same float32 operations as that composition of
+ * l2norm, subtraction, per-feature product and addition. ws: 3·D floats (fwd and bwd).
+ */
+static inline void ngpt_residual_row(const float* hr, const float* br, const float* alpha, float* A, float* Bn,
+                                     float* P, int D, float eps, float post) {
+  int d4 = D & ~3;
+  rms_fwd_row(hr, 0, A, D, eps, post);
+  rms_fwd_row(br, 0, Bn, D, eps, post);
+  for (int c = 0; c < d4; c += 4) {
+    vf a = LD(A + c);
+    ST(P + c, ADD(a, MUL(SUB(LD(Bn + c), a), LD(alpha + c))));
+  }
+  for (int c = d4; c < D; c++) P[c] = A[c] + (Bn[c] - A[c]) * alpha[c];
+}
+
+EXPORT(ngpt_residual_fwd)
+void ngpt_residual_fwd(const float* h, const float* b, const float* alpha, float* out, int R, int D, float eps,
+                       float post, float* ws) {
+  float* A = ws;
+  float* Bn = A + D;
+  float* P = Bn + D;
+  for (int r = 0; r < R; r++) {
+    ngpt_residual_row(h + r * D, b + r * D, alpha, A, Bn, P, D, eps, post);
+    rms_fwd_row(P, 0, out + r * D, D, eps, post);
+  }
+}
+
+/*
+ * Gradients of ngpt_residual_fwd: dh, db [R, D], dalpha [D] (rows accumulated in order, as a column sum).
+ * dP = Norm'(P)ᵀ dy; dα += dP∘(B − A); dB = dP∘α; dA = dP − dB; dh = Norm'(h)ᵀ dA; db = Norm'(b)ᵀ dB.
+ */
+EXPORT(ngpt_residual_bwd)
+void ngpt_residual_bwd(const float* dy, const float* h, const float* b, const float* alpha, float* dh, float* db,
+                       float* dalpha, int R, int D, float eps, float post, float* ws) {
+  int d4 = D & ~3;
+  float* A = ws;
+  float* Bn = A + D;
+  float* P = Bn + D;
+  for (int c = 0; c < D; c++) dalpha[c] = 0.f;
+  for (int r = 0; r < R; r++) {
+    ngpt_residual_row(h + r * D, b + r * D, alpha, A, Bn, P, D, eps, post);
+    /* dP into P (its values are no longer needed after the gradient of the outer Norm) */
+    rms_bwd_row(dy + r * D, P, 0, P, 0, D, eps, post);
+    /* dα, then dB into Bn, dA into A */
     for (int c = 0; c < d4; c += 4) {
-      vf xh = MUL(LD(xr + c), rv);
-      vf d = LD(dyr + c);
-      if (dg) ST(dg + c, ADD(LD(dg + c), MUL(d, xh)));
-      vf gd = g ? MUL(d, LD(g + c)) : d;
-      s2 = ADD(s2, MUL(gd, xh));
-    }
-    float a2 = hsum(s2);
-    for (int c = d4; c < D; c++) {
-      float xh = xr[c] * rs;
-      if (dg) dg[c] += dyr[c] * xh;
-      float gd = g ? dyr[c] * g[c] : dyr[c];
-      a2 += gd * xh;
-    }
-    if (!dx) continue;
-    vf m2v = SPLAT(a2 * invD);
-    float m2 = a2 * invD;
-    float* dxr = dx + r * D;
-    for (int c = 0; c < d4; c += 4) {
-      vf xh = MUL(LD(xr + c), rv);
-      vf d = LD(dyr + c);
-      vf gd = g ? MUL(d, LD(g + c)) : d;
-      ST(dxr + c, MUL(rv, SUB(gd, MUL(xh, m2v))));
+      vf dp = LD(P + c), a = LD(A + c);
+      vf diff = SUB(LD(Bn + c), a);
+      ST(dalpha + c, ADD(LD(dalpha + c), MUL(dp, diff)));
+      vf dbv = MUL(dp, LD(alpha + c));
+      ST(Bn + c, dbv);
+      ST(A + c, SUB(dp, dbv));
     }
     for (int c = d4; c < D; c++) {
-      float xh = xr[c] * rs;
-      float gd = g ? dyr[c] * g[c] : dyr[c];
-      dxr[c] = rs * (gd - xh * m2);
+      float dp = P[c];
+      dalpha[c] += dp * (Bn[c] - A[c]);
+      float dbv = dp * alpha[c];
+      Bn[c] = dbv;
+      A[c] = dp - dbv;
     }
+    rms_bwd_row(A, h + r * D, 0, dh + r * D, 0, D, eps, post);
+    rms_bwd_row(Bn, b + r * D, 0, db + r * D, 0, D, eps, post);
   }
 }
 
@@ -713,6 +968,81 @@ static void store_head_grad(const float* g, int T, int hd, const float* cosT, co
       for (int c = 0; c < hd; c++) o[c] = s[c] * scale;
     }
   }
+}
+
+/*
+ * nGPT's q/k normalization on a fused QKV activation [N, 3D] (row n is position n % T), per head of hd:
+ *   q ← s ∘ Norm(RoPE(q)),  k ← s ∘ Norm(RoPE(k)),  v unchanged (copied),
+ * RoPE as load_head (cosT/sinT [T, hd], or null for none), Norm as l2norm_fwd (eps = ε/hd, post = 1/√hd),
+ * s [D] (head h uses s[h·hd …]). The same float32 operations as the composition RoPE → l2norm → product.
+ * ws: hd floats.
+ */
+EXPORT(qknorm_fwd)
+void qknorm_fwd(const float* qkv, const float* cosT, const float* sinT, const float* s, float* out, int N, int T,
+                int H, int hd, float eps, float post, float* ws) {
+  int D = H * hd, D3 = 3 * D, h4 = hd & ~3;
+  float* rot = ws;
+  for (int n = 0; n < N; n++) {
+    int t = n % T;
+    const float* row = qkv + n * D3;
+    float* o = out + n * D3;
+    for (int part = 0; part < 2; part++)
+      for (int h = 0; h < H; h++) {
+        const float* sh = s + h * hd;
+        float* oh = o + part * D + h * hd;
+        load_head(row + part * D + h * hd, D3, 1, hd, cosT ? cosT + t * hd : 0, sinT ? sinT + t * hd : 0, 1.0f,
+                  rot);
+        rms_fwd_row(rot, 0, oh, hd, eps, post);
+        for (int c = 0; c < h4; c += 4) ST(oh + c, MUL(LD(oh + c), LD(sh + c)));
+        for (int c = h4; c < hd; c++) oh[c] *= sh[c];
+      }
+    for (int c = 0; c < D; c++) o[2 * D + c] = row[2 * D + c];
+  }
+}
+
+/*
+ * Gradients of qknorm_fwd for dy [N, 3D]: dqkv [N, 3D] and ds [D] = Σ_rows dy_q∘q̂ + Σ_rows dy_k∘k̂ (q̂, k̂ the
+ * normalized rows before the scale; each sum accumulated row by row, then the two added).
+ * ws: 3·hd + 2·D floats.
+ */
+EXPORT(qknorm_bwd)
+void qknorm_bwd(const float* dy, const float* qkv, const float* cosT, const float* sinT, const float* s,
+                float* dqkv, float* ds, int N, int T, int H, int hd, float eps, float post, float* ws) {
+  int D = H * hd, D3 = 3 * D, h4 = hd & ~3;
+  float* rot = ws;
+  float* nrm = rot + hd;
+  float* g = nrm + hd;
+  float* acc = g + hd; /* [2][D]: the q and k column sums */
+  for (int c = 0; c < 2 * D; c++) acc[c] = 0.f;
+  for (int n = 0; n < N; n++) {
+    int t = n % T;
+    const float* row = qkv + n * D3;
+    const float* drow = dy + n * D3;
+    float* orow = dqkv + n * D3;
+    const float* cr = cosT ? cosT + t * hd : 0;
+    const float* sr = sinT ? sinT + t * hd : 0;
+    for (int part = 0; part < 2; part++)
+      for (int h = 0; h < H; h++) {
+        const float* sh = s + h * hd;
+        const float* dh = drow + part * D + h * hd;
+        float* ah = acc + part * D + h * hd;
+        load_head(row + part * D + h * hd, D3, 1, hd, cr, sr, 1.0f, rot);
+        rms_fwd_row(rot, 0, nrm, hd, eps, post);
+        for (int c = 0; c < h4; c += 4) {
+          vf d = LD(dh + c);
+          ST(ah + c, ADD(LD(ah + c), MUL(d, LD(nrm + c))));
+          ST(g + c, MUL(d, LD(sh + c)));
+        }
+        for (int c = h4; c < hd; c++) {
+          ah[c] += dh[c] * nrm[c];
+          g[c] = dh[c] * sh[c];
+        }
+        rms_bwd_row(g, rot, 0, g, 0, hd, eps, post);
+        store_head_grad(g, 1, hd, cr, sr, 1.0f, orow + part * D + h * hd, D3);
+      }
+    for (int c = 0; c < D; c++) orow[2 * D + c] = drow[2 * D + c];
+  }
+  for (int c = 0; c < D; c++) ds[c] = acc[c] + acc[D + c];
 }
 
 static void causal_softmax(float* S, int T, float* stats) {

@@ -9,11 +9,16 @@ import {
   crossEntropyFast,
   embeddingFast,
   geluFast,
+  l2NormColsFast,
+  l2NormFast,
   layerNormFast,
   matMulFast,
+  ngptResidualFast,
+  qkNormFast,
   rmsNormFast,
   strataKernelsActive,
   sumSquaresFast,
+  swigluFast,
 } from './kernels/index.js';
 
 export {
@@ -209,17 +214,37 @@ function isLastAxisVector(x: tf.Tensor, v: tf.Tensor | undefined): boolean {
 }
 
 /**
- * L2 normalization along `axis`: `x / sqrt(Σx² + eps)` (nGPT's `Norm`, eps guards zero vectors). Along the
- * last axis on wasm it runs the fused RMSNorm kernel (forward and backward in one pass each), since
- * `x/√(Σx² + ε) = RMSNorm(x; ε/n)/√n` for n entries; the same value to float32 rounding.
+ * L2 normalization along `axis`: `x / sqrt(Σx² + eps)` (nGPT's `Norm`, eps guards zero vectors). On wasm, along
+ * the last axis it is one fused kernel (forward and backward in one pass each) computing
+ * `x/√(Σx² + ε) = RMSNorm(x; ε/n)/√n` for n entries, the same value to float32 rounding; down the columns of a
+ * matrix (axis 0 of a 2-D tensor: nGPT's re-projection of `[d, ·]` weights) another one.
  */
 export function l2Normalize(x: tf.Tensor, axis = -1, eps = 1e-12) {
   const ax = axis < 0 ? x.rank + axis : axis;
-  if (ax === x.rank - 1 && fast(x)) {
-    const n = x.shape[ax]!;
-    return tf.mul(rmsNormFast(x, undefined, eps / n), 1 / Math.sqrt(n));
-  }
+  if (ax === x.rank - 1 && fast(x)) return l2NormFast(x, eps);
+  if (ax === 0 && x.rank === 2 && fast(x)) return l2NormColsFast(x as tf.Tensor2D, eps);
   return tf.mul(x, tf.rsqrt(tf.add(tf.sum(tf.mul(x, x), ax, true), eps)));
+}
+
+/**
+ * nGPT's normalized residual update over the last axis, in NVIDIA's form (the stream normalized again first):
+ * `A = Norm(h)`, `Norm(A + alpha ⊙ (Norm(b) − A))` with `Norm` = {@link l2Normalize}. In the forward pass the
+ * first `Norm` changes nothing when `h` is unit-norm; in the backward pass it removes the radial part of the
+ * gradient flowing into `h`. One fused kernel (forward and backward) on wasm, the same float32 operations as
+ * the composition shown here.
+ * @param h the stream `[…, d]`
+ * @param b the branch output `[…, d]` (`h_A` or `h_M`)
+ * @param alpha effective eigen learning rates `[d]`
+ */
+export function normalizedResidual(h: tf.Tensor, b: tf.Tensor, alpha: tf.Tensor, eps = 1e-12): tf.Tensor {
+  const d = h.shape[h.rank - 1]!;
+  if (alpha.rank !== 1 || alpha.shape[0] !== d || b.shape.join() !== h.shape.join())
+    throw new Error(
+      `normalizedResidual: h [${h.shape}], b [${b.shape}] and alpha [${alpha.shape}] must share the last axis`,
+    );
+  if (fast(h, b, alpha)) return ngptResidualFast(h, b, alpha, eps);
+  const a = l2Normalize(h, -1, eps);
+  return l2Normalize(tf.add(a, mulLastAxis(tf.sub(l2Normalize(b, -1, eps), a), alpha)), -1, eps);
 }
 
 /**
@@ -266,6 +291,31 @@ export function geluErf(x: tf.Tensor) {
 /** SiLU / swish: `x·σ(x)`. */
 export function silu(x: tf.Tensor) {
   return tf.mul(x, tf.sigmoid(x));
+}
+
+/**
+ * The SwiGLU product `(up ⊙ upScale) ⊙ SiLU(gate ⊙ gateScale)`, with optional per-feature scales over the
+ * last axis (nGPT's `s_u`, `s_ν`; give both or neither). One fused kernel (forward and backward) on wasm; the
+ * composition with {@link mulLastAxis} and {@link silu} elsewhere (the same products; σ's exp differs by
+ * float32 round-off).
+ */
+export function swiGLU(
+  up: tf.Tensor,
+  gate: tf.Tensor,
+  upScale?: tf.Tensor,
+  gateScale?: tf.Tensor,
+): tf.Tensor {
+  if (up.shape.join() !== gate.shape.join())
+    throw new Error(`swiGLU: up [${up.shape}] and gate [${gate.shape}] differ in shape`);
+  if (!upScale !== !gateScale) throw new Error('swiGLU: give both upScale and gateScale, or neither');
+  const C = up.shape[up.rank - 1]!;
+  for (const s of [upScale, gateScale])
+    if (s && (s.rank !== 1 || s.shape[0] !== C))
+      throw new Error(`swiGLU: scale of shape [${s.shape}] does not match the last axis of [${up.shape}]`);
+  if (fast(up, gate, upScale, gateScale)) return swigluFast(up, gate, upScale, gateScale);
+  const u = upScale ? mulLastAxis(up, upScale) : up;
+  const g = gateScale ? mulLastAxis(gate, gateScale) : gate;
+  return tf.mul(u, silu(g));
 }
 
 /**
@@ -403,12 +453,25 @@ export interface AttentionOptions {
   mask?: tf.Tensor;
   /** Dropout on the attention probabilities (training only); forces the composite path. */
   dropout?: (t: tf.Tensor) => tf.Tensor;
+  /** Softmax scale: `softmax(scale · q·kᵀ + mask)` (default `1/√d_k`; nGPT uses `√d_k`). */
+  scale?: number;
+  /**
+   * nGPT's q/k normalization, after RoPE: `q ← gain ⊙ Norm(q)`, `k ← gain ⊙ Norm(k)` per head, Norm =
+   * {@link l2Normalize} over the head dimension.
+   */
+  qkNorm?: {
+    /** Per-feature gain `[d]` (head h uses entries `h·d_k … (h+1)·d_k − 1`): nGPT's effective `s_qk`. */
+    gain: tf.Tensor;
+    /** `eps` of the Norm. */
+    eps: number;
+  };
 }
 
 /**
  * Causal multi-head self-attention on a fused QKV activation: splits q | k | v (heads contiguous inside each),
- * applies RoPE if given, `softmax(q·kᵀ/√d_k + mask)·v` per head, and merges the heads back.
- * One fused kernel (forward and backward) on wasm; the tfjs composition below elsewhere or with dropout.
+ * applies RoPE if given (then nGPT's q/k normalization if given), `softmax(scale · q·kᵀ + mask)·v` per head,
+ * and merges the heads back. On wasm, fused kernels (forward and backward): the q/k normalization with its RoPE
+ * in one pass over `qkv`, then the attention; the tfjs composition below elsewhere or with dropout.
  * @param qkv `[B·T, 3d]`
  * @returns `[B·T, d]`
  */
@@ -418,21 +481,41 @@ export function causalSelfAttention(qkv: tf.Tensor2D, o: AttentionOptions): tf.T
   if (!Number.isInteger(d) || d % H !== 0)
     throw new Error(`causalSelfAttention: qkv width ${qkv.shape[1]} is not 3·d with d divisible by ${H}`);
   const hd = d / H;
-  if (!o.dropout && fast(qkv, o.rope?.cos, o.rope?.sin)) return attentionFast(qkv, B, T, H, o.rope);
+  const scale = o.scale ?? 1 / Math.sqrt(hd);
+  const qn = o.qkNorm;
+  if (qn && (qn.gain.rank !== 1 || qn.gain.shape[0] !== d))
+    throw new Error(`causalSelfAttention: qkNorm.gain of shape [${qn.gain.shape}] is not [${d}]`);
+  if (!o.dropout && fast(qkv, o.rope?.cos, o.rope?.sin, qn?.gain)) {
+    if (!qn) return attentionFast(qkv, B, T, H, o.rope, scale);
+    return attentionFast(
+      qkNormFast(qkv, T, H, qn.gain as tf.Tensor1D, qn.eps, o.rope),
+      B,
+      T,
+      H,
+      undefined,
+      scale,
+    );
+  }
   return tf.tidy(() => {
     const heads = (t: tf.Tensor) =>
       tf.reshape(tf.transpose(tf.reshape(t, [B, T, H, hd]), [0, 2, 1, 3]), [B * H, T, hd]);
     const [q0, k0, v0] = tf.split(qkv, 3, 1);
-    let q = heads(q0!);
-    let k = heads(k0!);
+    // nGPT: RoPE, Norm over each head, then the gain over [B·T, d] (per head and feature)
+    const normed = (t: tf.Tensor) => {
+      let x = tf.reshape(t, [B, T, H, hd]);
+      if (o.rope) x = applyRope(x, tf.reshape(o.rope.cos, [T, 1, hd]), tf.reshape(o.rope.sin, [T, 1, hd]));
+      return heads(mulLastAxis(tf.reshape(l2Normalize(x, -1, qn!.eps), [B * T, d]), qn!.gain));
+    };
+    let q = qn ? normed(q0!) : heads(q0!);
+    let k = qn ? normed(k0!) : heads(k0!);
     const v = heads(v0!) as tf.Tensor3D;
-    if (o.rope) {
+    if (o.rope && !qn) {
       q = applyRope(q, o.rope.cos, o.rope.sin);
       k = applyRope(k, o.rope.cos, o.rope.sin);
     }
     const mask = o.mask ?? causalMask(T);
     const scores = tf.add(
-      tf.mul(batchMatmul(q as tf.Tensor3D, tf.transpose(k, [0, 2, 1]) as tf.Tensor3D), 1 / Math.sqrt(hd)),
+      tf.mul(batchMatmul(q as tf.Tensor3D, tf.transpose(k, [0, 2, 1]) as tf.Tensor3D), scale),
       mask,
     );
     const probs = tf.softmax(scores);

@@ -1,7 +1,7 @@
 import {
-  batchMatmul,
   type ComponentCount,
   causalMask,
+  causalSelfAttention,
   embeddingLookup,
   type ForwardOptions,
   initValues,
@@ -10,13 +10,14 @@ import {
   matmul2d,
   mulLastAxis,
   NormInputRecorder,
+  normalizedResidual,
   type ParamRole,
   ParamStore,
   Rng,
   ropeTables,
   type ScaleSummary,
   StrataError,
-  silu,
+  swiGLU,
 } from '@strata/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { NGPTConfig } from './config.js';
@@ -44,20 +45,6 @@ interface NGPTBlock {
   /** W_oM, `[dFF, d]`. */
   readonly out: tf.Variable;
   readonly alphaM: Scale;
-}
-
-/**
- * The `[n, n]` matrix R with `x·R = rotateHalf(x) = [−x₂, x₁]` (x = [x₁, x₂], halves of length n/2): the
- * rotate-half of RoPE as one matrix product.
- */
-export function rotateHalfMatrix(n: number): tf.Tensor2D {
-  const h = n / 2;
-  const r = new Float32Array(n * n);
-  for (let j = 0; j < h; j++) {
-    r[(j + h) * n + j] = -1; // out[j] = −x[j + h]
-    r[j * n + j + h] = 1; // out[j + h] = x[j]
-  }
-  return tf.tensor2d(r, [n, n]);
 }
 
 /** Result of {@link NGPT.forwardWithHidden}. */
@@ -257,26 +244,26 @@ export class NGPT implements LanguageModel {
     const rec = this.recorder;
 
     const mask = this.cached(`mask${T}`, () => causalMask(T));
-    // RoPE tables [T, 1, d_k] broadcast over heads of q viewed as [B, T, H, d_k].
-    const cos = this.cached(`cos${T}`, () =>
-      tf.tensor3d(ropeTables(T, dk, c.ropeBase, 0, c.ropeRepeat).cos, [T, 1, dk]),
-    );
-    const sin = this.cached(`sin${T}`, () =>
-      tf.tensor3d(ropeTables(T, dk, c.ropeBase, 0, c.ropeRepeat).sin, [T, 1, dk]),
-    );
-    // rotateHalf as a product with a fixed ±1 permutation matrix (one GEMM instead of split + neg + concat,
-    // and their gradients); every product is exact, so the result is bit-identical to `applyRope`.
-    const rot = this.cached(`rot${dk}`, () => rotateHalfMatrix(dk));
-    const rope = (t: tf.Tensor) =>
-      tf.add(
-        tf.mul(t, cos),
-        tf.mul(
-          tf.reshape(matmul2d(tf.reshape(t, [-1, dk]) as tf.Tensor2D, rot as tf.Tensor2D), t.shape),
-          sin,
-        ),
-      );
-    const toHeads = (t: tf.Tensor) =>
-      tf.reshape(tf.transpose(t, [0, 2, 1, 3]), [B * H, T, dk]) as tf.Tensor3D;
+    // RoPE tables [T, d_k] (each head's features; nGPT applies RoPE before the per-head Norm).
+    const rope = {
+      cos: this.cached(`cos${T}`, () =>
+        tf.tensor2d(ropeTables(T, dk, c.ropeBase, 0, c.ropeRepeat).cos, [T, dk]),
+      ),
+      sin: this.cached(`sin${T}`, () =>
+        tf.tensor2d(ropeTables(T, dk, c.ropeBase, 0, c.ropeRepeat).sin, [T, dk]),
+      ),
+    };
+    // NVIDIA's residual update: the stream is normalized again before the interpolation. In the forward pass
+    // this changes nothing (h is unit-norm), but in the backward pass it projects out the radial part of the
+    // gradient that flows back into h along the residual path (see the nGPT guide).
+    const update = (h: tf.Tensor, branch: tf.Tensor, alpha: Scale, name: string) => {
+      const a = eff(alpha);
+      if (rec.enabled) {
+        const hn = this.norm(h);
+        rec.record(name, tf.add(hn, mulLastAxis(tf.sub(this.norm(branch), hn), a)));
+      }
+      return normalizedResidual(h, branch, a, c.normEps);
+    };
 
     const flat = tf.reshape(ids, [B * T]) as tf.Tensor1D;
     // h⁰ = E_in[token]: rows are unit-norm by the projection; no re-normalization (as NVIDIA).
@@ -284,53 +271,32 @@ export class NGPT implements LanguageModel {
     keepHidden(h);
 
     this.blocks.forEach((blk, i) => {
-      // ---- attention ----
+      // ---- attention: RoPE → Norm (over d_k, per head) → × s_qk on q and k, then √d_k-scaled causal softmax ----
       const qkv = matmul2d(h as tf.Tensor2D, blk.qkv as tf.Tensor2D);
-      const [q0, k0, v0] = tf.split(qkv, 3, 1) as [tf.Tensor, tf.Tensor, tf.Tensor];
-      const sQK = eff(blk.sQK); // [d] = [H·d_k], per head
-      // RoPE → Norm (over d_k, per head) → × s_qk, on both q and k.
-      const qk = (t: tf.Tensor) =>
-        toHeads(
-          tf.reshape(
-            mulLastAxis(tf.reshape(this.norm(rope(tf.reshape(t, [B, T, H, dk]))), [B * T, d]), sQK),
-            [B, T, H, dk],
-          ),
-        );
-      const q = qk(q0);
-      const k = qk(k0);
-      const v = toHeads(tf.reshape(v0, [B, T, H, dk]));
-      const scores = tf.add(
-        tf.mul(batchMatmul(q, tf.transpose(k, [0, 2, 1]) as tf.Tensor3D), c.attnScale),
+      const merged = causalSelfAttention(qkv, {
+        batch: B,
+        seqLen: T,
+        heads: H,
+        rope,
         mask,
-      );
-      const y = batchMatmul(tf.softmax(scores) as tf.Tensor3D, v);
-      const merged = tf.reshape(tf.transpose(tf.reshape(y, [B, H, T, dk]), [0, 2, 1, 3]), [
-        B * T,
-        d,
-      ]) as tf.Tensor2D;
+        scale: c.attnScale,
+        qkNorm: { gain: eff(blk.sQK), eps: c.normEps },
+      });
       const hA = matmul2d(merged, blk.proj as tf.Tensor2D);
       rec.record(`blocks.${i}.attn.h_A`, hA);
-      // NVIDIA's residual update: the stream is normalized again before the interpolation. In the forward pass
-      // this changes nothing (h is unit-norm), but in the backward pass it projects out the radial part of the
-      // gradient that flows back into h along the residual path (see the nGPT guide).
-      const hnA = this.norm(h);
-      const preA = tf.add(hnA, mulLastAxis(tf.sub(this.norm(hA), hnA), eff(blk.alphaA)));
-      rec.record(`blocks.${i}.attn.residual`, preA);
-      h = this.norm(preA);
+      h = update(h, hA, blk.alphaA, `blocks.${i}.attn.residual`);
       keepHidden(h);
 
-      // ---- MLP (SwiGLU) ----
-      const u = mulLastAxis(matmul2d(h as tf.Tensor2D, blk.fc as tf.Tensor2D), eff(blk.sU));
-      const nu = mulLastAxis(
+      // ---- MLP (SwiGLU): (s_u ⊙ h W_u) ⊙ SiLU(s_ν·nuGain ⊙ h W_ν), then W_oM ----
+      const hidden = swiGLU(
+        matmul2d(h as tf.Tensor2D, blk.fc as tf.Tensor2D),
         matmul2d(h as tf.Tensor2D, blk.gate as tf.Tensor2D),
+        eff(blk.sU),
         tf.mul(eff(blk.sNu), blk.sNu.meta.gain),
       );
-      const hM = matmul2d(tf.mul(u, silu(nu)) as tf.Tensor2D, blk.out as tf.Tensor2D);
+      const hM = matmul2d(hidden as tf.Tensor2D, blk.out as tf.Tensor2D);
       rec.record(`blocks.${i}.mlp.h_M`, hM);
-      const hnM = this.norm(h);
-      const preM = tf.add(hnM, mulLastAxis(tf.sub(this.norm(hM), hnM), eff(blk.alphaM)));
-      rec.record(`blocks.${i}.mlp.residual`, preM);
-      h = this.norm(preM);
+      h = update(h, hM, blk.alphaM, `blocks.${i}.mlp.residual`);
       keepHidden(h);
     });
 

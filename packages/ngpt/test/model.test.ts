@@ -1,4 +1,4 @@
-import { crossEntropy } from '@strata/core';
+import { crossEntropy, setStrataKernels } from '@strata/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -376,5 +376,78 @@ describe('language-model behaviour', () => {
     m.setDiagnostics(false);
     x.dispose();
     m.dispose();
+  });
+});
+
+describe('fused wasm kernels', () => {
+  /** Logits and every parameter gradient of the mean next-token loss. */
+  async function lossGrads(model: NGPT, ids: number[][], targets: number[][]) {
+    const V = model.config.vocabSize;
+    const x = idsTensor(ids);
+    const y = tf.tensor1d(targets.flat(), 'int32');
+    const vars = model.params.variables();
+    const logits = tf.tidy(() => model.forward(x));
+    const { grads } = tf.variableGrads(
+      () => crossEntropy(tf.reshape(model.forward(x), [-1, V]) as tf.Tensor2D, y),
+      vars.map(([, v]) => v),
+    );
+    const out = new Map<string, Float32Array>();
+    for (const [name, v] of vars) out.set(name, (await grads[v.name]!.data()) as Float32Array);
+    const l = (await logits.data()) as Float32Array;
+    tf.dispose([x, y, logits, ...Object.values(grads)]);
+    return { logits: l, grads: out };
+  }
+
+  it('run the whole step (q/k norm + attention, SwiGLU, residual updates) and equal the tfjs ops to round-off', async () => {
+    const model = tinyModel({ dModel: 12, nHeads: 2, dFF: 10 }); // d_k 6, d_ff 10: SIMD tails everywhere
+    randomizeScales(model, { seed: 9 });
+    const ids = randomIds(2, 8, 11, 41);
+    const targets = randomIds(2, 8, 11, 42);
+    const x = idsTensor(ids);
+    const used = new Set((await tf.profile(() => tf.tidy(() => model.forward(x)))).kernelNames);
+    x.dispose();
+    for (const k of ['StrataQKNormRope', 'StrataAttention', 'StrataSwiGLUScaled', 'StrataNGPTResidual'])
+      expect(used, k).toContain(k);
+    for (const k of ['SplitV', 'Softmax', 'Sigmoid', 'BatchMatMul']) expect(used, k).not.toContain(k);
+
+    const fused = await lossGrads(model, ids, targets);
+    setStrataKernels(false);
+    const plain = await lossGrads(model, ids, targets).finally(() => setStrataKernels(true));
+    expect(maxAbsDiff(Array.from(fused.logits), Array.from(plain.logits))).toBeLessThan(2e-6);
+    for (const [name, g] of fused.grads) {
+      const p = plain.grads.get(name)!;
+      const scale = Math.max(...Array.from(p, Math.abs));
+      expect(maxAbsDiff(Array.from(g), Array.from(p)) / scale, name).toBeLessThan(5e-5);
+    }
+    model.dispose();
+  });
+
+  it('re-projection in one kernel per matrix, equal to the tfjs ops to round-off', async () => {
+    const model = tinyModel();
+    for (const [name, v] of model.params.variables())
+      if (v.shape.length === 2)
+        v.assign(tf.mul(v, tf.randomUniform(v.shape, 0.5, 2, 'float32', name.length)));
+    const perturbed = await model.params.read();
+    const profile = await tf.profile(() => normalizeMatrices(model.params));
+    const matrices = model.params.specs().filter((s) => unitNormAxisOf(s) !== undefined).length;
+    expect(profile.kernels.map((k) => k.name).filter((n) => n.startsWith('StrataL2Norm')).length).toBe(
+      matrices,
+    );
+    expect(profile.kernels.length).toBe(matrices); // nothing else: one launch per matrix
+    const fused = await model.params.read();
+    for (const [name, data] of perturbed)
+      model.params.get(name).assign(tf.tensor(data, model.params.get(name).shape));
+    setStrataKernels(false);
+    try {
+      normalizeMatrices(model.params);
+    } finally {
+      setStrataKernels(true);
+    }
+    const plain = await model.params.read();
+    for (const [name, f] of fused) {
+      expect(maxAbsDiff(Array.from(f), Array.from(plain.get(name)!)), name).toBeLessThan(1e-6);
+    }
+    expect(await maxUnitNormError(model)).toBeLessThan(1e-6);
+    model.dispose();
   });
 });

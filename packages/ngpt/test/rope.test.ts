@@ -1,7 +1,6 @@
-import { applyRope, matmul2d, ropeTables } from '@strata/core';
+import { applyRope, ropeTables } from '@strata/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { rotateHalfMatrix } from '../src/model.js';
 import { maxAbsDiff, setup } from './helpers.js';
 import { refRope } from './reference.js';
 
@@ -59,29 +58,5 @@ describe('RoPE as nGPT uses it (standard rotate-half, not NVIDIA’s broken port
       const b = r.map((v) => v / norm(r));
       expect(maxAbsDiff(a, b)).toBeLessThan(1e-12);
     }
-  });
-});
-
-describe('rotate-half as a matrix product (what the model runs)', () => {
-  it('x·R is bit-identical to applyRope’s split/neg/concat, forward and gradient', async () => {
-    const [B, T, H, dk] = [2, 5, 3, 8];
-    const { cos: c, sin: s } = ropeTables(T, dk, 10000);
-    const cos = tf.tensor3d(c, [T, 1, dk]);
-    const sin = tf.tensor3d(s, [T, 1, dk]);
-    const R = rotateHalfMatrix(dk);
-    const x = tf.randomNormal([B, T, H, dk], 0, 1, 'float32', 5);
-    const dy = tf.randomNormal([B, T, H, dk], 0, 1, 'float32', 6);
-    const viaMatrix = (t: tf.Tensor) =>
-      tf.add(
-        tf.mul(t, cos),
-        tf.mul(tf.reshape(matmul2d(tf.reshape(t, [-1, dk]) as tf.Tensor2D, R), t.shape), sin),
-      );
-    const a = tf.valueAndGrad((t: tf.Tensor) => tf.sum(tf.mul(applyRope(t, cos, sin), dy)))(x);
-    const b = tf.valueAndGrad((t: tf.Tensor) => tf.sum(tf.mul(viaMatrix(t), dy)))(x);
-    const fa = await tf.tidy(() => applyRope(x, cos, sin)).data();
-    const fb = await tf.tidy(() => viaMatrix(x)).data();
-    expect(Array.from(fb)).toEqual(Array.from(fa));
-    expect(Array.from(await b.grad.data())).toEqual(Array.from(await a.grad.data()));
-    tf.dispose([cos, sin, R, x, dy, a.value, a.grad, b.value, b.grad]);
   });
 });

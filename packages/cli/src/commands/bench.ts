@@ -162,6 +162,8 @@ export interface BenchRow {
   minMsPerStep: number;
   /** CPU time of the process per step (all threads), median: close to the unloaded wall time on a busy machine. */
   cpuMsPerStep: number;
+  /** The smallest CPU time of a step: the least sensitive to other processes' load (ratios use it too). */
+  minCpuMsPerStep?: number;
   tokensPerSec: number;
   gflopsPerSec: number;
   peakRssMB: number;
@@ -342,6 +344,7 @@ async function benchTraining(
       msPerStep: ms,
       minMsPerStep: Math.min(...times),
       cpuMsPerStep: median(cpuTimes),
+      minCpuMsPerStep: Math.min(...cpuTimes),
       tokensPerSec: (tokens * 1000) / ms,
       gflopsPerSec: (trainingFlopsPerToken(model, L) * tokens) / (ms / 1000) / 1e9,
       peakRssMB: peakRss / 2 ** 20,
@@ -746,10 +749,22 @@ function ratioTable(
         String(n.workers),
         `${(n.msPerStep / g.msPerStep).toFixed(2)}×`,
         `${(n.cpuMsPerStep / g.cpuMsPerStep).toFixed(2)}×`,
+        n.minCpuMsPerStep && g.minCpuMsPerStep
+          ? `${(n.minCpuMsPerStep / g.minCpuMsPerStep).toFixed(2)}×`
+          : '-',
       ]);
   }
   if (ratios.length > 0)
-    parts.push(fmt(ratios, [title, 'backend', 'workers', 'ms/step ratio', 'CPU ms/step ratio']));
+    parts.push(
+      fmt(ratios, [
+        title,
+        'backend',
+        'workers',
+        'ms/step ratio',
+        'CPU ms/step ratio',
+        'min CPU ms/step ratio',
+      ]),
+    );
 }
 
 const list = (v: unknown, fallback: string) =>

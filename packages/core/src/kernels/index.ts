@@ -9,6 +9,10 @@
  * - `StrataAttention` (fused causal multi-head attention on a fused QKV activation, optional RoPE);
  * - `StrataLayerNorm`, `StrataRMSNorm`, `StrataGelu`, `StrataCrossEntropy`, `StrataEmbedding` (+ their
  *   `…Grad` kernels), `StrataColSum`, `StrataSumSquares`, `StrataAdamW`;
+ * - for nGPT: `StrataL2Norm` (Norm over the last axis), `StrataL2NormCols` (down the columns: the post-step
+ *   re-projection), `StrataNGPTResidual` (the normalized residual update), `StrataSwiGLU` (optionally with
+ *   per-feature scales) and `StrataQKNorm` (RoPE → per-head Norm → scale on q and k of a fused QKV), each with
+ *   its `…Grad` kernel;
  * - overrides of `Identity` and same-dtype `Cast` that share the input's buffer instead of copying it (tfjs's
  *   tape clones every tensor it saves for backprop through `Identity`).
  *
@@ -283,6 +287,186 @@ function rmsNormGradKernel({ inputs, backend, attrs }: KernelArgs): Info[] {
   return dg ? [dx, dg] : [dx];
 }
 
+function l2NormKernel({ inputs, backend, attrs }: KernelArgs): Info {
+  const { x } = inputs as { x: Info };
+  f32(x, 'StrataL2Norm');
+  const { eps, post } = attrs as { eps: number; post: number };
+  const D = x.shape[x.shape.length - 1]!;
+  const s = K(backend);
+  const y = s.out([...x.shape]);
+  s.k.l2norm_fwd(s.ptr(x), s.ptr(y), size(x.shape) / D, D, eps, post);
+  return y;
+}
+
+function l2NormGradKernel({ inputs, backend, attrs }: KernelArgs): Info {
+  const { dy, x } = inputs as { dy: Info; x: Info };
+  const { eps, post } = attrs as { eps: number; post: number };
+  const D = x.shape[x.shape.length - 1]!;
+  const s = K(backend);
+  const dx = s.out([...x.shape]);
+  s.k.l2norm_bwd(s.ptr(dy), s.ptr(x), s.ptr(dx), size(x.shape) / D, D, eps, post);
+  return dx;
+}
+
+function l2NormColsKernel({ inputs, backend, attrs }: KernelArgs): Info {
+  const { x } = inputs as { x: Info };
+  f32(x, 'StrataL2NormCols');
+  const [R, C] = x.shape as [number, number];
+  const s = K(backend);
+  const y = s.out([R, C]);
+  s.k.l2norm_cols_fwd(s.ptr(x), s.ptr(y), R, C, attrs!.eps as number, s.ws(C));
+  return y;
+}
+
+function l2NormColsGradKernel({ inputs, backend, attrs }: KernelArgs): Info {
+  const { dy, x } = inputs as { dy: Info; x: Info };
+  const [R, C] = x.shape as [number, number];
+  const s = K(backend);
+  const dx = s.out([R, C]);
+  s.k.l2norm_cols_bwd(s.ptr(dy), s.ptr(x), s.ptr(dx), R, C, attrs!.eps as number, s.ws(2 * C));
+  return dx;
+}
+
+function ngptResidualKernel({ inputs, backend, attrs }: KernelArgs): Info {
+  const { h, b, alpha } = inputs as { h: Info; b: Info; alpha: Info };
+  f32(h, 'StrataNGPTResidual');
+  const { eps, post } = attrs as { eps: number; post: number };
+  const D = h.shape[h.shape.length - 1]!;
+  const s = K(backend);
+  const out = s.out([...h.shape]);
+  s.k.ngpt_residual_fwd(
+    s.ptr(h),
+    s.ptr(b),
+    s.ptr(alpha),
+    s.ptr(out),
+    size(h.shape) / D,
+    D,
+    eps,
+    post,
+    s.ws(3 * D),
+  );
+  return out;
+}
+
+function ngptResidualGradKernel({ inputs, backend, attrs }: KernelArgs): Info[] {
+  const { dy, h, b, alpha } = inputs as { dy: Info; h: Info; b: Info; alpha: Info };
+  const { eps, post } = attrs as { eps: number; post: number };
+  const D = h.shape[h.shape.length - 1]!;
+  const s = K(backend);
+  const dh = s.out([...h.shape]);
+  const db = s.out([...h.shape]);
+  const da = s.out([D]);
+  s.k.ngpt_residual_bwd(
+    s.ptr(dy),
+    s.ptr(h),
+    s.ptr(b),
+    s.ptr(alpha),
+    s.ptr(dh),
+    s.ptr(db),
+    s.ptr(da),
+    size(h.shape) / D,
+    D,
+    eps,
+    post,
+    s.ws(3 * D),
+  );
+  return [dh, db, da];
+}
+
+function swigluKernel({ inputs, backend }: KernelArgs): Info {
+  const { a, g, su, sv } = inputs as { a: Info; g: Info; su?: Info; sv?: Info };
+  f32(a, 'StrataSwiGLU');
+  f32(g, 'StrataSwiGLU');
+  const C = a.shape[a.shape.length - 1]!;
+  const s = K(backend);
+  const y = s.out([...a.shape]);
+  s.k.swiglu_fwd(s.ptr(a), s.ptr(g), s.ptr(su), s.ptr(sv), s.ptr(y), size(a.shape) / C, C);
+  return y;
+}
+
+function swigluGradKernel({ inputs, backend }: KernelArgs): Info[] {
+  const { dy, a, g, su, sv } = inputs as { dy: Info; a: Info; g: Info; su?: Info; sv?: Info };
+  const C = a.shape[a.shape.length - 1]!;
+  const s = K(backend);
+  const da = s.out([...a.shape]);
+  const dg = s.out([...a.shape]);
+  const dsu = su ? s.out([C]) : undefined;
+  const dsv = sv ? s.out([C]) : undefined;
+  s.k.swiglu_bwd(
+    s.ptr(dy),
+    s.ptr(a),
+    s.ptr(g),
+    s.ptr(su),
+    s.ptr(sv),
+    s.ptr(da),
+    s.ptr(dg),
+    s.ptr(dsu),
+    s.ptr(dsv),
+    size(a.shape) / C,
+    C,
+  );
+  return [da, dg, ...(dsu ? [dsu] : []), ...(dsv ? [dsv] : [])];
+}
+
+function qkNormKernel({ inputs, backend, attrs }: KernelArgs): Info {
+  const { qkv, scale, cos, sin } = inputs as { qkv: Info; scale: Info; cos?: Info; sin?: Info };
+  f32(qkv, 'StrataQKNorm');
+  const { seqLen, heads, eps, post } = attrs as { seqLen: number; heads: number; eps: number; post: number };
+  const [N, D3] = qkv.shape as [number, number];
+  const hd = D3 / 3 / heads;
+  const s = K(backend);
+  const out = s.out([N, D3]);
+  s.k.qknorm_fwd(
+    s.ptr(qkv),
+    s.ptr(cos),
+    s.ptr(sin),
+    s.ptr(scale),
+    s.ptr(out),
+    N,
+    seqLen,
+    heads,
+    hd,
+    eps,
+    post,
+    s.ws(hd),
+  );
+  return out;
+}
+
+function qkNormGradKernel({ inputs, backend, attrs }: KernelArgs): Info[] {
+  const { dy, qkv, scale, cos, sin } = inputs as {
+    dy: Info;
+    qkv: Info;
+    scale: Info;
+    cos?: Info;
+    sin?: Info;
+  };
+  const { seqLen, heads, eps, post } = attrs as { seqLen: number; heads: number; eps: number; post: number };
+  const [N, D3] = qkv.shape as [number, number];
+  const D = D3 / 3;
+  const hd = D / heads;
+  const s = K(backend);
+  const dqkv = s.out([N, D3]);
+  const ds = s.out([D]);
+  s.k.qknorm_bwd(
+    s.ptr(dy),
+    s.ptr(qkv),
+    s.ptr(cos),
+    s.ptr(sin),
+    s.ptr(scale),
+    s.ptr(dqkv),
+    s.ptr(ds),
+    N,
+    seqLen,
+    heads,
+    hd,
+    eps,
+    post,
+    s.ws(3 * hd + 2 * D),
+  );
+  return [dqkv, ds];
+}
+
 function crossEntropyKernel({ inputs, backend }: KernelArgs): Info {
   const { logits, targets } = inputs as { logits: Info; targets: Info };
   f32(logits, 'StrataCrossEntropy');
@@ -468,6 +652,18 @@ const KERNELS: [string, KernelFunc][] = [
   ['StrataRMSNorm', rmsNormKernel],
   ['StrataRMSNormNoGain', rmsNormKernel],
   ['StrataRMSNormGrad', rmsNormGradKernel],
+  ['StrataL2Norm', l2NormKernel],
+  ['StrataL2NormGrad', l2NormGradKernel],
+  ['StrataL2NormCols', l2NormColsKernel],
+  ['StrataL2NormColsGrad', l2NormColsGradKernel],
+  ['StrataNGPTResidual', ngptResidualKernel],
+  ['StrataNGPTResidualGrad', ngptResidualGradKernel],
+  ['StrataSwiGLU', swigluKernel],
+  ['StrataSwiGLUScaled', swigluKernel],
+  ['StrataSwiGLUGrad', swigluGradKernel],
+  ['StrataQKNorm', qkNormKernel],
+  ['StrataQKNormRope', qkNormKernel],
+  ['StrataQKNormGrad', qkNormGradKernel],
   ['StrataCrossEntropy', crossEntropyKernel],
   ['StrataCrossEntropyGrad', crossEntropyGradKernel],
   ['StrataEmbedding', embeddingKernel],
@@ -624,6 +820,69 @@ function registerGradients(): void {
       },
     });
   }
+  for (const [kernelName, gradName] of [
+    ['StrataL2Norm', 'StrataL2NormGrad'],
+    ['StrataL2NormCols', 'StrataL2NormColsGrad'],
+  ] as const) {
+    tf.registerGradient({
+      kernelName,
+      inputsToSave: ['x'],
+      gradFunc: (dy, saved, attrs) => ({
+        x: () => run(gradName, { dy: dy as tf.Tensor, x: saved[0] }, attrs) as tf.Tensor,
+      }),
+    });
+  }
+  tf.registerGradient({
+    kernelName: 'StrataNGPTResidual',
+    inputsToSave: ['h', 'b', 'alpha'],
+    gradFunc: (dy, saved, attrs) => {
+      const [h, b, alpha] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+      const outs = run('StrataNGPTResidualGrad', { dy: dy as tf.Tensor, h, b, alpha }, attrs) as tf.Tensor[];
+      return { h: () => outs[0]!, b: () => outs[1]!, alpha: () => outs[2]! };
+    },
+  });
+  for (const [kernelName, scaled] of [
+    ['StrataSwiGLU', false],
+    ['StrataSwiGLUScaled', true],
+  ] as const) {
+    tf.registerGradient({
+      kernelName,
+      inputsToSave: scaled ? ['a', 'g', 'su', 'sv'] : ['a', 'g'],
+      gradFunc: (dy, saved) => {
+        const [a, g, su, sv] = saved;
+        const outs = run('StrataSwiGLUGrad', { dy: dy as tf.Tensor, a, g, su, sv }) as tf.Tensor[];
+        const grads: Record<string, () => tf.Tensor> = { a: () => outs[0]!, g: () => outs[1]! };
+        if (scaled) {
+          grads.su = () => outs[2]!;
+          grads.sv = () => outs[3]!;
+        }
+        return grads;
+      },
+    });
+  }
+  for (const [kernelName, rope] of [
+    ['StrataQKNorm', false],
+    ['StrataQKNormRope', true],
+  ] as const) {
+    tf.registerGradient({
+      kernelName,
+      inputsToSave: rope ? ['qkv', 'scale', 'cos', 'sin'] : ['qkv', 'scale'],
+      gradFunc: (dy, saved, attrs) => {
+        const [qkv, scale, cos, sin] = saved;
+        const outs = run(
+          'StrataQKNormGrad',
+          { dy: dy as tf.Tensor, qkv, scale, cos, sin },
+          attrs,
+        ) as tf.Tensor[];
+        const g: Record<string, () => tf.Tensor> = { qkv: () => outs[0]!, scale: () => outs[1]! };
+        if (cos && sin) {
+          g.cos = zerosFor(cos);
+          g.sin = zerosFor(sin);
+        }
+        return g;
+      },
+    });
+  }
   tf.registerGradient({
     kernelName: 'StrataCrossEntropy',
     inputsToSave: ['logits', 'targets'],
@@ -668,16 +927,18 @@ export function matMulFast(
   return run('StrataMatMul', { a, b, bias }, { transA, transB }) as tf.Tensor2D;
 }
 
-/** Fused causal multi-head attention; see `causalSelfAttention` in ops.ts. */
+/**
+ * Fused causal multi-head attention, `softmax(scale · q·kᵀ + causal)·v` per head (default scale 1/√d_k); see
+ * `causalSelfAttention` in ops.ts.
+ */
 export function attentionFast(
   qkv: tf.Tensor2D,
   batch: number,
   seqLen: number,
   heads: number,
   rope?: { cos: tf.Tensor; sin: tf.Tensor },
+  scale = 1 / Math.sqrt(qkv.shape[1] / 3 / heads),
 ): tf.Tensor2D {
-  const D = qkv.shape[1] / 3;
-  const scale = 1 / Math.sqrt(D / heads);
   const name = rope ? 'StrataAttentionRope' : 'StrataAttention';
   const [y, stats] = run(name, { qkv, cos: rope?.cos, sin: rope?.sin }, { batch, seqLen, heads, scale }) as [
     tf.Tensor2D,
@@ -708,6 +969,54 @@ export function attnDecodeFast(
     'StrataAttnDecode',
     { qkv, kc, vc, cos: rope?.cos, sin: rope?.sin },
     { batch, n, heads, p0, scale },
+  ) as tf.Tensor2D;
+}
+
+/**
+ * `x / √(Σx² + eps)` over the last axis (nGPT's `Norm`), as `RMSNorm(x; eps/n)·(1/√n)` in one kernel: the same
+ * float32 operations as {@link rmsNormFast} followed by a product with `1/√n`, forward and backward.
+ */
+export function l2NormFast(x: tf.Tensor, eps: number): tf.Tensor {
+  const n = x.shape[x.rank - 1]!;
+  return run('StrataL2Norm', { x }, { eps: eps / n, post: 1 / Math.sqrt(n) }) as tf.Tensor;
+}
+
+/** `x / √(Σx² + eps)` down each column of a matrix `[R, C]` (sums of squares accumulated row by row). */
+export function l2NormColsFast(x: tf.Tensor2D, eps: number): tf.Tensor2D {
+  return run('StrataL2NormCols', { x }, { eps }) as tf.Tensor2D;
+}
+
+/**
+ * nGPT's residual update `Norm(A + (Norm(b) − A) ⊙ alpha)`, `A = Norm(h)`, over the last axis, in one kernel
+ * (the same float32 operations as the composition with {@link l2NormFast}).
+ */
+export function ngptResidualFast(h: tf.Tensor, b: tf.Tensor, alpha: tf.Tensor, eps: number): tf.Tensor {
+  const n = h.shape[h.rank - 1]!;
+  return run('StrataNGPTResidual', { h, b, alpha }, { eps: eps / n, post: 1 / Math.sqrt(n) }) as tf.Tensor;
+}
+
+/** `(a ⊙ su) ⊙ SiLU(g ⊙ sv)` over the last axis (scales both given or both absent), forward and backward fused. */
+export function swigluFast(a: tf.Tensor, g: tf.Tensor, su?: tf.Tensor, sv?: tf.Tensor): tf.Tensor {
+  return run(su && sv ? 'StrataSwiGLUScaled' : 'StrataSwiGLU', { a, g, su, sv }) as tf.Tensor;
+}
+
+/**
+ * nGPT's q/k normalization on a fused QKV activation `[B·T, 3d]`: q and k of each head become
+ * `scale ⊙ Norm(RoPE(·))` (Norm as {@link l2NormFast} over the head dimension, `scale` `[d]`), v is copied.
+ */
+export function qkNormFast(
+  qkv: tf.Tensor2D,
+  seqLen: number,
+  heads: number,
+  scale: tf.Tensor1D,
+  eps: number,
+  rope?: { cos: tf.Tensor; sin: tf.Tensor },
+): tf.Tensor2D {
+  const hd = qkv.shape[1] / 3 / heads;
+  return run(
+    rope ? 'StrataQKNormRope' : 'StrataQKNorm',
+    { qkv, scale, cos: rope?.cos, sin: rope?.sin },
+    { seqLen, heads, eps: eps / hd, post: 1 / Math.sqrt(hd) },
   ) as tf.Tensor2D;
 }
 

@@ -123,6 +123,79 @@ export interface KernelExports {
     scale: number,
     ws: Ptr,
   ): void;
+  l2norm_fwd(x: Ptr, y: Ptr, R: number, D: number, eps: number, post: number): void;
+  l2norm_bwd(dy: Ptr, x: Ptr, dx: Ptr, R: number, D: number, eps: number, post: number): void;
+  l2norm_cols_fwd(x: Ptr, y: Ptr, R: number, C: number, eps: number, ws: Ptr): void;
+  l2norm_cols_bwd(dy: Ptr, x: Ptr, dx: Ptr, R: number, C: number, eps: number, ws: Ptr): void;
+  ngpt_residual_fwd(
+    h: Ptr,
+    b: Ptr,
+    alpha: Ptr,
+    out: Ptr,
+    R: number,
+    D: number,
+    eps: number,
+    post: number,
+    ws: Ptr,
+  ): void;
+  ngpt_residual_bwd(
+    dy: Ptr,
+    h: Ptr,
+    b: Ptr,
+    alpha: Ptr,
+    dh: Ptr,
+    db: Ptr,
+    dalpha: Ptr,
+    R: number,
+    D: number,
+    eps: number,
+    post: number,
+    ws: Ptr,
+  ): void;
+  swiglu_fwd(a: Ptr, g: Ptr, su: Ptr, sv: Ptr, y: Ptr, R: number, C: number): void;
+  swiglu_bwd(
+    dy: Ptr,
+    a: Ptr,
+    g: Ptr,
+    su: Ptr,
+    sv: Ptr,
+    da: Ptr,
+    dg: Ptr,
+    dsu: Ptr,
+    dsv: Ptr,
+    R: number,
+    C: number,
+  ): void;
+  qknorm_fwd(
+    qkv: Ptr,
+    cos: Ptr,
+    sin: Ptr,
+    s: Ptr,
+    out: Ptr,
+    N: number,
+    T: number,
+    H: number,
+    hd: number,
+    eps: number,
+    post: number,
+    ws: Ptr,
+  ): void;
+  qknorm_bwd(
+    dy: Ptr,
+    qkv: Ptr,
+    cos: Ptr,
+    sin: Ptr,
+    s: Ptr,
+    dqkv: Ptr,
+    ds: Ptr,
+    N: number,
+    T: number,
+    H: number,
+    hd: number,
+    eps: number,
+    post: number,
+    ws: Ptr,
+  ): void;
   sumsq(x: Ptr, n: number): number;
   adamw(
     p: Ptr,

@@ -17,7 +17,7 @@ import type {
   SublayerSite,
 } from '../norm/contract.js';
 import { getNorm, type NormSelection } from '../norm/registry.js';
-import { applyRope, batchMatmul, causalSelfAttention, geluErf, geluTanh, linear, silu } from '../ops.js';
+import { applyRope, batchMatmul, causalSelfAttention, geluErf, geluTanh, linear, swiGLU } from '../ops.js';
 import { type InitSpec, initValues, type ParamRole, ParamStore } from '../params.js';
 import type { Rng } from '../util/rng.js';
 import type { Activation } from './gpt-config.js';
@@ -509,7 +509,7 @@ export class MLP {
         hidden = tf.relu(a);
         break;
       case 'swiglu':
-        hidden = tf.mul(a, silu(linear(h, this.gateW as tf.Tensor2D, this.gateB as tf.Tensor1D | undefined)));
+        hidden = swiGLU(a, linear(h, this.gateW as tf.Tensor2D, this.gateB as tf.Tensor1D | undefined));
         break;
     }
     if (inner) hidden = inner(hidden);
