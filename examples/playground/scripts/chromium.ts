@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { PlaygroundState } from '../src/setup.js';
 
 /** Where a Chromium binary is looked for, after `$STRATA_CHROMIUM`. */
 export const CHROMIUM_PATHS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
@@ -38,23 +39,8 @@ export function launchChromium(executablePath: string): Promise<Browser> {
   return puppeteer.launch({ executablePath, headless: true, args: CHROMIUM_FLAGS, protocolTimeout: 600_000 });
 }
 
-/** `window.playground` as the page exposes it (see src/main.ts). */
-export interface PlaygroundSnapshot {
-  state: string;
-  backend?: { name: string; device: string };
-  corpusBytes: number;
-  runs: {
-    strategy: string;
-    steps: number;
-    losses: [number, number][];
-    valLosses: [number, number][];
-    gradNorms: number[];
-    secondsPerStep: number;
-    sample: string;
-  }[];
-  error?: string;
-  redraws: number;
-}
+/** `window.playground` as the page exposes it. */
+export type PlaygroundSnapshot = PlaygroundState;
 
 /** Reads `window.playground`. */
 export function snapshot(page: Page): Promise<PlaygroundSnapshot> {

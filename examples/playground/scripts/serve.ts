@@ -68,7 +68,11 @@ export async function serveStatic(dir = DIST, port = 0, isolated = false): Promi
   const { port: bound } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${bound}/`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections(); // a browser keeps its connections alive: close() alone waits for them
+      }),
   };
 }
 

@@ -29,44 +29,25 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
-import { modelConfig, type PlaygroundSettings, SEEDS, trainConfig } from './setup.js';
+import {
+  modelConfig,
+  type PlaygroundSettings,
+  type PlaygroundState,
+  type RunSummary,
+  SEEDS,
+  trainConfig,
+} from './setup.js';
 
 /** One model being trained. */
-interface Run {
-  strategy: string;
+interface Run extends Pick<RunSummary, 'strategy' | 'losses' | 'valLosses' | 'gradNorms' | 'sample'> {
   color: string;
   model: LanguageModel;
   trainer: Trainer;
-  /** `[step, training loss]`. */
-  losses: [number, number][];
-  /** `[step, validation loss]`. */
-  valLosses: [number, number][];
-  /** Per-block gradient norms at the last step that recorded diagnostics. */
-  gradNorms: number[];
+  /** The step whose diagnostics `gradNorms` are. */
   gradNormsStep: number;
   last?: StepMetrics;
   /** Wall seconds of each step after the first (the first compiles shaders / kernels). */
   stepSeconds: number[];
-  sample: string;
-}
-
-/** What the page exposes as `window.playground`. */
-interface PlaygroundState {
-  state: 'loading' | 'idle' | 'training' | 'sampling' | 'done' | 'error';
-  backend?: { name: string; device: string };
-  corpusBytes: number;
-  runs: {
-    strategy: string;
-    steps: number;
-    losses: [number, number][];
-    valLosses: [number, number][];
-    gradNorms: number[];
-    secondsPerStep: number;
-    sample: string;
-  }[];
-  error?: string;
-  /** How many times the charts were redrawn. */
-  redraws: number;
 }
 
 const PALETTE = ['#d62728', '#1f77b4', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];

@@ -52,3 +52,34 @@ export function trainConfig(s: PlaygroundSettings): TrainConfig {
 
 /** Model seed, dataset seed and validation fraction: one text, one split, one initialization per strategy. */
 export const SEEDS = { model: 1, data: 1, valFraction: 0.05 } as const;
+
+/** One model's progress, as the page exposes it. */
+export interface RunSummary {
+  /** Its residual-normalization strategy. */
+  strategy: string;
+  /** Completed steps. */
+  steps: number;
+  /** `[step, training loss]`. */
+  losses: [number, number][];
+  /** `[step, validation loss]`. */
+  valLosses: [number, number][];
+  /** Per-block gradient norms at the last step that recorded diagnostics. */
+  gradNorms: number[];
+  /** Mean wall seconds of the steps after the first. */
+  secondsPerStep: number;
+  /** The prompt and what the model sampled after it (empty until training ends). */
+  sample: string;
+}
+
+/** What the page exposes as `window.playground` (the browser test and the scripts read it). */
+export interface PlaygroundState {
+  state: 'loading' | 'idle' | 'training' | 'sampling' | 'done' | 'error';
+  /** The active backend and its device. */
+  backend?: { name: string; device: string };
+  /** Characters of training text. */
+  corpusBytes: number;
+  runs: RunSummary[];
+  error?: string;
+  /** How many times the charts were redrawn. */
+  redraws: number;
+}

@@ -105,11 +105,12 @@ describe.skipIf(!chromium)('playground in headless Chromium', () => {
     backend: string,
     s: PlaygroundSettings,
     timeoutMs: number,
+    url: string,
   ): Promise<{ final: PlaygroundSnapshot; errors: string[]; seen: number[]; page: Page }> {
     const page = await browser.newPage();
     const errors = collectErrors(page);
     const seen: number[] = [];
-    const final = await runPlayground(page, server.url, query(s, backend), {
+    const final = await runPlayground(page, url, query(s, backend), {
       timeoutMs,
       pollMs: 100,
       onProgress: (p) => {
@@ -120,9 +121,14 @@ describe.skipIf(!chromium)('playground in headless Chromium', () => {
     return { final, errors, seen, page };
   }
 
-  async function check(backend: string, s: PlaygroundSettings, timeoutMs: number): Promise<void> {
+  async function check(
+    backend: string,
+    s: PlaygroundSettings,
+    timeoutMs: number,
+    url = server.url,
+  ): Promise<PlaygroundSnapshot> {
     const reference = await cpuReference(s, corpus);
-    const { final, errors, seen, page } = await train(backend, s, timeoutMs);
+    const { final, errors, seen, page } = await train(backend, s, timeoutMs, url);
     expect(final.error).toBeUndefined();
     expect(errors).toEqual([]);
     expect(final.state).toBe('done');
@@ -153,13 +159,25 @@ describe.skipIf(!chromium)('playground in headless Chromium', () => {
     const samples = await page.$$eval('#samples pre', (ps) => ps.map((p) => p.textContent ?? ''));
     expect(samples).toEqual(final.runs.map((r) => r.sample));
     await page.close();
+    return final;
   }
 
-  it(
-    'trains on wasm (Strata kernels), matching the cpu backend',
-    () => check('wasm', SMALL, 60_000),
-    120_000,
-  );
+  it('trains on wasm (Strata kernels), matching the cpu backend', async () => {
+    const final = await check('wasm', SMALL, 60_000);
+    expect(final.backend?.device).toContain("Strata's kernels");
+  }, 120_000);
+
+  it('trains on wasm in a cross-origin-isolated page (tfjs threaded build, tfjs kernels)', async () => {
+    const isolated = await serveStatic(DIST, 0, true);
+    try {
+      const final = await check('wasm', { ...SMALL, strategies: ['pre-ln'], steps: 4 }, 60_000, isolated.url);
+      expect(final.backend?.device).toContain(
+        "tfjs's kernels (Strata's: tfjs-backend-wasm exposes no memory)",
+      );
+    } finally {
+      await isolated.close();
+    }
+  }, 120_000);
 
   it(
     'trains on webgl (SwiftShader), matching the cpu backend',
