@@ -10,7 +10,6 @@
 import {
   ByteTokenizer,
   generate,
-  getModelFamily,
   initBackend,
   type LanguageModel,
   lineChartSVG,
@@ -23,6 +22,7 @@ import {
   TextDataset,
   Trainer,
 } from '@strata/core';
+import { registerNGPT } from '@strata/ngpt';
 import { registerBuiltinNorms } from '@strata/norms';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
@@ -30,7 +30,9 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
 import {
+  familyOf,
   modelConfig,
+  NGPT,
   type PlaygroundSettings,
   type PlaygroundState,
   type RunSummary,
@@ -51,8 +53,18 @@ interface Run extends Pick<RunSummary, 'strategy' | 'losses' | 'valLosses' | 'gr
 }
 
 const PALETTE = ['#d62728', '#1f77b4', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
-/** Strategies offered (those `@strata/norms` registers for the GPT), with the first three checked. */
-const OFFERED = ['post-ln', 'pre-ln', 'deepnorm', 'sandwich-ln', 'rezero', 'admin', 'layerscale', 'subln'];
+/** Strategies offered (those `@strata/norms` registers for the GPT, and nGPT), with the first three checked. */
+const OFFERED = [
+  'post-ln',
+  'pre-ln',
+  'deepnorm',
+  'sandwich-ln',
+  'rezero',
+  'admin',
+  'layerscale',
+  'subln',
+  NGPT,
+];
 const DEFAULT_CHECKED = ['post-ln', 'pre-ln', 'deepnorm'];
 const PROMPT = 'The ';
 /** Bytes each model samples after training (URL parameter `sample`). */
@@ -261,15 +273,14 @@ async function train(): Promise<void> {
   await activate(backend);
   dataset ??= new TextDataset(corpus, tokenizer, { valFraction: SEEDS.valFraction, seed: SEEDS.data });
   disposeRuns();
-  const gpt = getModelFamily('gpt');
-  const training = trainConfig(settings);
+  const evalEvery = trainConfig(settings, strategies[0]!).evalEvery;
   runs = strategies.map((strategy, i) => {
-    const model = gpt.create(modelConfig(settings, strategy), { seed: SEEDS.model });
+    const model = familyOf(strategy).create(modelConfig(settings, strategy), { seed: SEEDS.model });
     return {
       strategy,
       color: PALETTE[i % PALETTE.length]!,
       model,
-      trainer: new Trainer(model, dataset!, training),
+      trainer: new Trainer(model, dataset!, trainConfig(settings, strategy)),
       losses: [],
       valLosses: [],
       gradNorms: [],
@@ -296,7 +307,7 @@ async function train(): Promise<void> {
           r.gradNorms = m.diagnostics.layerGradNorms;
           r.gradNormsStep = m.step;
         }
-        if (m.step % training.evalEvery === 0 || m.step === steps) {
+        if (m.step % evalEvery === 0 || m.step === steps) {
           r.valLosses.push([m.step, (await r.trainer.evaluate()).loss]);
         }
       }
@@ -329,7 +340,8 @@ async function train(): Promise<void> {
 
 async function main(): Promise<void> {
   registerBuiltinNorms();
-  const known = new Set(listNorms().map((n) => n.name));
+  registerNGPT();
+  const known = new Set([...listNorms().map((n) => n.name), NGPT]);
   const params = new URL(location.href).searchParams;
   const preset = params.get('strategies')?.split(',') ?? DEFAULT_CHECKED;
   const box = $('strategies');
@@ -339,7 +351,7 @@ async function main(): Promise<void> {
     input.type = 'checkbox';
     input.value = name;
     input.checked = preset.includes(name);
-    label.append(input, name);
+    label.append(input, name === NGPT ? 'nGPT' : name);
     box.appendChild(label);
   }
   for (const id of ['backend', 'layers', 'width', 'heads', 'context', 'batch', 'steps', 'lr']) {

@@ -2,11 +2,17 @@
  * The playground's model and training settings, shared by the page and by the test that repeats its training
  * in Node on the cpu backend (the reference the browser backends are compared with).
  */
-import { type GPTConfig, getModelFamily, parseTrainConfig, type TrainConfig } from '@strata/core';
+import {
+  getModelFamily,
+  type ModelConfigBase,
+  type ModelFamily,
+  parseTrainConfig,
+  type TrainConfig,
+} from '@strata/core';
 
 /** What the form sets. */
 export interface PlaygroundSettings {
-  /** Residual-normalization strategy of each model. */
+  /** Residual-normalization strategy of each model (a GPT), or `ngpt` for the normalized Transformer. */
   strategies: string[];
   nLayers: number;
   dModel: number;
@@ -17,27 +23,39 @@ export interface PlaygroundSettings {
   lr: number;
 }
 
-/** The GPT config of one strategy's model (byte-level: vocabulary 256). */
-export function modelConfig(s: PlaygroundSettings, strategy: string): GPTConfig {
-  return getModelFamily('gpt').parseConfig({
+/** The pseudo-strategy that stands for `@strata/ngpt`'s model (it has no residual norms to choose). */
+export const NGPT = 'ngpt';
+
+/** The model family of a strategy: `gpt`, or `ngpt` for {@link NGPT} (registered by `registerNGPT`). */
+export function familyOf(strategy: string): ModelFamily {
+  return getModelFamily(strategy === NGPT ? 'ngpt' : 'gpt');
+}
+
+/** The config of one strategy's model (byte-level: vocabulary 256). */
+export function modelConfig(s: PlaygroundSettings, strategy: string): ModelConfigBase {
+  const dims = {
     vocabSize: 256,
     contextLength: s.contextLength,
     dModel: s.dModel,
     nLayers: s.nLayers,
     nHeads: s.nHeads,
-    norm: strategy,
-  }) as GPTConfig;
+  };
+  return familyOf(strategy).parseConfig(strategy === NGPT ? dims : { ...dims, norm: strategy });
 }
 
-/** The training config every model of a comparison shares. */
-export function trainConfig(s: PlaygroundSettings): TrainConfig {
+/**
+ * The training config of one strategy's model: the form's steps, batch and learning rate over the family's own
+ * recipe (nGPT: no warmup, no weight decay, cosine to 0), and the same data, evaluation and diagnostics for all.
+ */
+export function trainConfig(s: PlaygroundSettings, strategy: string): TrainConfig {
   return parseTrainConfig(
     {
+      warmupSteps: Math.min(20, Math.floor(s.steps / 10)),
+      ...(familyOf(strategy).trainingDefaults ?? {}),
       steps: s.steps,
       batchSize: s.batchSize,
       seqLen: s.contextLength,
       lr: s.lr,
-      warmupSteps: Math.min(20, Math.floor(s.steps / 10)),
       // Strata's AdamW adds eps itself (1e-8 unless set), in float32 on every backend. tfjs's own Adam takes its
       // default from the backend: 1e-4 on webgl, which reports float precision 16. Keep it explicit.
       eps: 1e-8,

@@ -9,7 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ByteTokenizer, getModelFamily, initBackend, TextDataset, Trainer } from '@strata/core';
+import { ByteTokenizer, initBackend, TextDataset, Trainer } from '@strata/core';
+import { registerNGPT } from '@strata/ngpt';
 import { registerBuiltinNorms } from '@strata/norms';
 import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,7 +22,7 @@ import {
   runPlayground,
 } from '../scripts/chromium.js';
 import { DIST, type StaticServer, serveStatic } from '../scripts/serve.js';
-import { modelConfig, type PlaygroundSettings, SEEDS, trainConfig } from '../src/setup.js';
+import { familyOf, modelConfig, type PlaygroundSettings, SEEDS, trainConfig } from '../src/setup.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const chromium = findChromium();
@@ -67,8 +68,8 @@ async function cpuReference(s: PlaygroundSettings, corpus: string): Promise<Reco
   });
   const out: Record<string, number[]> = {};
   for (const strategy of s.strategies) {
-    const model = getModelFamily('gpt').create(modelConfig(s, strategy), { seed: SEEDS.model });
-    const trainer = new Trainer(model, data, trainConfig(s));
+    const model = familyOf(strategy).create(modelConfig(s, strategy), { seed: SEEDS.model });
+    const trainer = new Trainer(model, data, trainConfig(s, strategy));
     const losses: number[] = [];
     for (let i = 0; i < s.steps; i++) losses.push((await trainer.step()).loss);
     trainer.dispose();
@@ -90,6 +91,7 @@ describe.skipIf(!chromium)('playground in headless Chromium', () => {
     });
     corpus = readFileSync(join(DIST, 'corpus.txt'), 'utf8');
     registerBuiltinNorms();
+    registerNGPT();
     await initBackend('cpu');
     server = await serveStatic();
     browser = await launchChromium(chromium!);
@@ -163,7 +165,8 @@ describe.skipIf(!chromium)('playground in headless Chromium', () => {
   }
 
   it('trains on wasm (Strata kernels), matching the cpu backend', async () => {
-    const final = await check('wasm', SMALL, 60_000);
+    // nGPT (@strata/ngpt) trains in the page too.
+    const final = await check('wasm', { ...SMALL, strategies: [...SMALL.strategies, 'ngpt'] }, 90_000);
     expect(final.backend?.device).toContain("Strata's kernels");
   }, 120_000);
 
