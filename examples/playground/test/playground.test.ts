@@ -5,10 +5,11 @@
  *
  * Skipped, with a notice, where no Chromium binary exists (`$STRATA_CHROMIUM`, /usr/bin/chromium, …).
  */
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { ByteTokenizer, initBackend, TextDataset, Trainer } from '@strata/core';
 import { registerNGPT } from '@strata/ngpt';
 import { registerBuiltinNorms } from '@strata/norms';
@@ -86,9 +87,8 @@ describe.skipIf(!chromium)('playground in headless Chromium', () => {
 
   beforeAll(async () => {
     // Build the page from the current sources (the packages' dist must be built: `npm run build`).
-    execFileSync(process.execPath, ['--import', 'tsx', join(here, '..', 'scripts', 'build.ts')], {
-      stdio: 'pipe',
-    });
+    // (asynchronously: a blocked event loop starves vitest's worker RPC on a loaded machine)
+    await promisify(execFile)(process.execPath, ['--import', 'tsx', join(here, '..', 'scripts', 'build.ts')]);
     corpus = readFileSync(join(DIST, 'corpus.txt'), 'utf8');
     registerBuiltinNorms();
     registerNGPT();
