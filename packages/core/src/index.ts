@@ -3,47 +3,14 @@
  * contract and registry, training (AdamW, schedules, clipping), data and tokenizer, checkpoints,
  * evaluation, sampling and metrics.
  *
+ * Bundlers that honour the `browser` export condition get the browser entry instead: the same API without
+ * checkpoints, file formats, interop and data files, which need Node's file system.
+ *
  * @packageDocumentation
  */
 
-export * from './backend.js';
+export * from './browser.js';
 export * from './checkpoint.js';
-export * from './config-fields.js';
-export * from './data/index.js';
-export * from './decode.js';
-export * from './errors.js';
+export * from './data/node.js';
 export * from './interop/index.js';
 export * from './io/index.js';
-export {
-  type EncDecConfig,
-  EncoderDecoder,
-  encDecFamily,
-  parseEncDecConfig,
-  Seq2SeqCache,
-} from './model/encdec.js';
-export * from './model/family.js';
-export * from './model/gau.js';
-export { encoderFamily, GPT, gptFamily } from './model/gpt.js';
-export * from './model/gpt-config.js';
-export { type HostSettings, NormInputRecorder, ParamWeightHost } from './model/host.js';
-export * from './model/layers.js';
-export * from './model/presets.js';
-export { getModelFamily, listModelFamilies } from './model/registry.js';
-export * from './norm/contract.js';
-export { preLN } from './norm/pre-ln.js';
-export * from './norm/registry.js';
-export * from './ops.js';
-export * from './options.js';
-export type { WorkerSetup } from './parallel/pool.js';
-export * from './params.js';
-export * from './sample.js';
-export * from './train/adamw.js';
-export * from './train/config.js';
-export * from './train/flops.js';
-export * from './train/memory.js';
-export * from './train/schedule.js';
-export * from './train/task-eval.js';
-export * from './train/trainer.js';
-export * from './util/plot.js';
-export * from './util/rng.js';
-export * from './webgpu.js';

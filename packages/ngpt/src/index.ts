@@ -11,10 +11,12 @@
  * const model = ngptFamily.create(ngptFamily.parseConfig({ dModel: 64, nLayers: 2, nHeads: 2 }), { seed: 1 });
  * ```
  *
+ * In a browser bundle (the `browser` export condition) the interop with NVIDIA's checkpoint files is left out:
+ * it reads and writes files with Node's file system.
+ *
  * @packageDocumentation
  */
-export { NGPT_DEFAULTS, type NGPTConfig, parseNGPTConfig } from './config.js';
-export { ngptFamily, registerNGPT } from './family.js';
+export * from './browser.js';
 export {
   exportNvidiaNGPT,
   fromNvidiaNGPTConfig,
@@ -24,23 +26,3 @@ export {
   nvidiaNGPTProblems,
   toNvidiaNGPTConfig,
 } from './interop.js';
-export { NGPT, type NGPTForwardWithHidden } from './model.js';
-export {
-  normalizeMatrices,
-  UNIT_NORM_AXIS,
-  unitNormAxisOf,
-  unitNormErrors,
-  vectorNorms,
-} from './normalize.js';
-export {
-  absSignGrad,
-  type EffectiveScale,
-  effectiveScale,
-  effectiveScales,
-  SCALE_SYMBOLS,
-  type ScaleMeta,
-  type ScaleSymbol,
-  scaleMetaOf,
-  summarizeScales,
-} from './scales.js';
-export { NGPT_TRAINING_DEFAULTS } from './training.js';

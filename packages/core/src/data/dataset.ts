@@ -3,9 +3,9 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
 import { StrataError } from '../errors.js';
 import { Rng } from '../util/rng.js';
+import { createSha256 } from '../util/sha256.js';
 import { ByteTokenizer, type TokenArray, type Tokenizer } from './tokenizer.js';
 
 /** Options of {@link TextDataset}. */
@@ -357,10 +357,10 @@ export class TextDataset {
   datasetFingerprint(): string {
     if (this.fingerprint === undefined) {
       const t = this.tokens;
-      const h = createHash('sha256');
+      const h = createSha256();
       h.update(`${this.tokenizer.kind}:${t.constructor.name}:${t.length}:`);
       h.update(new Uint8Array(t.buffer, t.byteOffset, t.byteLength));
-      this.fingerprint = `sha256:${h.digest('hex')}`;
+      this.fingerprint = `sha256:${h.hex()}`;
     }
     return this.fingerprint;
   }

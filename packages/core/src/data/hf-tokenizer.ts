@@ -6,12 +6,10 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
 import { Tokenizer as HFImpl } from '@huggingface/tokenizers';
 import { StrataError } from '../errors.js';
+import { nodeBuiltin } from '../util/node-builtin.js';
+import { createSha256 } from '../util/sha256.js';
 import type { SpecialTokenIds, StreamDecoder, Tokenizer } from './tokenizer.js';
 
 /** The file a checkpoint keeps beside `config.json` for a subword tokenizer (the HF format, as is). */
@@ -247,7 +245,7 @@ export class HFTokenizer implements Tokenizer {
 
 /** `sha256:` + the hex SHA-256 of a text's UTF-8 bytes. */
 export function sha256Text(text: string): string {
-  return `sha256:${createHash('sha256').update(text).digest('hex')}`;
+  return `sha256:${createSha256().update(text).hex()}`;
 }
 
 /**
@@ -257,6 +255,8 @@ export function sha256Text(text: string): string {
  * @throws StrataError `E_CONFIG` naming the path when it is missing or not a tokenizer.json.
  */
 export function loadTokenizerFile(path: string, kind = 'hf'): HFTokenizer {
+  const { existsSync, readFileSync } = nodeBuiltin('node:fs', `reading the tokenizer file ${path}`);
+  const { dirname, join, resolve } = nodeBuiltin('node:path', `reading the tokenizer file ${path}`);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -310,6 +310,7 @@ let gpt2Cache: string | undefined;
 export function gpt2TokenizerJSON(): string {
   if (gpt2Cache !== undefined) return gpt2Cache;
   let ranks: { bpe_ranks: string; special_tokens: Record<string, number> };
+  const { createRequire } = nodeBuiltin('node:module', "loading GPT-2's vocabulary (js-tiktoken)");
   try {
     const req = createRequire(import.meta.url);
     const mod = req('js-tiktoken/ranks/gpt2') as { default?: typeof ranks } & typeof ranks;

@@ -1,6 +1,8 @@
 /**
- * Data: the embedded default corpus (Brown), user text files and folders, tokenizers, and the
- * train/validation dataset with stateless batch sampling. Pure Node and typed arrays (no tensors).
+ * Data: the default corpus (Brown), tokenizers, and the train/validation dataset with stateless batch
+ * sampling, typed arrays only (no tensors). These modules run in a browser too: the functions that read files
+ * (the corpus, a tokenizer.json, a pairs file) fail there with a clear error. Reading user files and folders
+ * and the token cache are Node-only (`data/node.ts`).
  *
  * @module
  */
@@ -21,7 +23,6 @@ export {
   type TextDatasetOptions,
   type TokenBatch,
 } from './dataset.js';
-export { binaryReason, firstInvalidUtf8, loadTextSource, TEXT_EXTENSIONS } from './files.js';
 export {
   byteLevelAlphabet,
   GPT2_EOS,
@@ -35,13 +36,6 @@ export {
   TOKENIZER_FILE,
 } from './hf-tokenizer.js';
 export { MarkovDataset, type MarkovOptions } from './markov.js';
-export {
-  type DataFormat,
-  detectFormat,
-  type RecordOptions,
-  readRecords,
-  recordFiles,
-} from './records.js';
 export {
   brownPosPairs,
   encodePairs,
@@ -60,17 +54,6 @@ export {
   type TaskBatch,
   type TextPair,
 } from './tasks.js';
-export {
-  dataFingerprint,
-  defaultTokenCacheDir,
-  documentSeparator,
-  pieces,
-  type TokenizedSource,
-  type TokenizeOptions,
-  type TokenSourceSpec,
-  tokenizerFingerprint,
-  tokenizeSource,
-} from './token-cache.js';
 export {
   ByteSpecialTokenizer,
   ByteTokenizer,

