@@ -14,7 +14,7 @@
 # log n / log base keeps the attention entropy from growing with the number of keys n, which is why GAU-α uses
 # softmax_plus): each arm's best-learning-rate runs, trained at context 64, are evaluated on the held-out split at
 # 64, 128 and 256 tokens per sequence with `strata eval --context` (RoPE: the weights do not depend on the
-# context); experiments/gau-length-eval.mjs writes $OUT/length.md (mean ± std over seeds) and length.jsonl.
+# context); experiments/length-eval.mjs writes $OUT/length.md (mean ± std over seeds) and length.jsonl.
 #
 # Cost (2026-11-29, wasm, 1 worker, load ~30 on 2 cores; `strata bench --suite reference,gau --d-model 64 --layers 4
 # --context 64 --batch-size 16`: 129 ms CPU/step for 4 blocks, 472 ms for 8 GAU layers):
@@ -36,5 +36,5 @@ mkdir -p "$OUT"
 node packages/cli/dist/bin.js compare "${ARMS[@]}" --lrs "$LRS" --seeds "${SEEDS:-1,2,3}" --extend-grid 2 \
   --target-from block --steps "$STEPS" --context 64 --batch-size 16 --eval-every $((STEPS / 8)) --eval-batches 8 \
   --backend wasm --json --out "$OUT/compare" > "$OUT/compare.log" 2>&1
-node experiments/gau-length-eval.mjs "$OUT" 64 128 256
+node experiments/length-eval.mjs "$OUT" 64 128 256
 echo "report: $OUT/compare/report.md; lengths: $OUT/length.md"

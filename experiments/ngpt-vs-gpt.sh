@@ -1,24 +1,33 @@
 #!/usr/bin/env bash
-# nGPT vs a RoPE GPT (Pre-LN), tuned per arm (EXPERIMENTS.md): d_model 64, 4 layers, 4 heads at equal parameter
-# budget (GPT's GELU MLP 2·64·256 per block = nGPT's SwiGLU 3·64·171), the Brown corpus, 1,024 tokens per step at
-# every context (64 × 16, 256 × 4, 512 × 2), budgets of 200, 400 and 800 steps each with its own schedule (each
-# family's defaults: GPT warmup + cosine to lr/10, nGPT no warmup, decay to 0), 5 learning rates per arm bracketing
-# its optimum (the grid extends past an edge automatically), 3 seeds. nGPT's step multiplier at equal loss is the
-# "cost to reach" table of each report (--target-from gpt: steps and seconds each arm needs to reach GPT's final
-# loss). One resumable grid per (context, budget):
-#   CONTEXTS="64 256 512" BUDGETS="200 400 800" bash experiments/ngpt-vs-gpt.sh   (reports under runs/ngpt-vs-gpt)
+# nGPT vs a RoPE GPT (Pre-LN), tuned per arm (EXPERIMENTS.md; docs/guides/ngpt.md): d_model 32, 4 layers, 2 heads of
+# 16 at equal parameters (67.3k vs 66.7k: GPT's GELU MLP 2·32·128 per block ≈ nGPT's SwiGLU 3·32·85, and GPT's head
+# untied as nGPT's is), the Brown corpus,
+# 1,024 tokens per step at every context (64 × 16, 256 × 4, 512 × 2), budgets of 200, 400 and 800 steps each with its
+# own schedule (each family's defaults: GPT warmup + cosine to lr/10; nGPT no warmup, decay to 0), 5 learning rates
+# per arm bracketing its optimum (the grid extends past an edge automatically), 3 seeds. nGPT's step multiplier at
+# equal loss is the "cost to reach" table of each report (--target-from gpt: the steps, FLOPs and seconds each arm
+# needs to reach GPT's final loss). After each grid, experiments/length-eval.mjs evaluates the best runs at the
+# training context and at twice it (RoPE in both arms: the weights do not depend on the context). One resumable grid
+# per (budget, context), cheapest budget first so that every context has a finished report early:
+#   bash experiments/ngpt-vs-gpt.sh        (reports: runs/ngpt-vs-gpt/ctxC-stepsS/report.md, ctxC-stepsS-length.md)
+#
+# Cost (2026-11-29, `strata bench --suite reference,ngpt-matched --d-model 32 --layers 4 --context C --batch-size
+# 1024/C --workers 1`, wasm, load 3–5 on 2 cores): 63–120 ms CPU per GPT step and 83–124 ms per nGPT step
+# (min over 5 steps) at contexts 64–512; 30 runs × 1,400 steps × 3 contexts × ≈0.1 s ≈ 3.5 CPU-hours (+ evals and
+# grid extensions: budget 4 CPU-hours; ≈2 hours wall with two runs at a time). d_model 64 costs 1.6× that.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/ngpt-vs-gpt}
 mkdir -p "$OUT"
-GPT="--model gpt --positions rope --d-model 64 --layers 4 --heads 4 --d-ff 256 --lrs ${GPT_LRS:-1e-3,2e-3,4e-3,8e-3,1.6e-2}"
-NGPT="--model ngpt --d-model 64 --layers 4 --heads 4 --d-ff 171 --lrs ${NGPT_LRS:-2e-3,4e-3,8e-3,1.6e-2,3.2e-2}"
-for ctx in ${CONTEXTS:-64 256 512}; do
-  for steps in ${BUDGETS:-200 400 800}; do
+GPT="--model gpt --positions rope --d-model 32 --layers 4 --heads 2 --d-ff 128 --model-opt tiedEmbeddings=false --lrs ${GPT_LRS:-1e-3,2e-3,4e-3,8e-3,1.6e-2}"
+NGPT="--model ngpt --d-model 32 --layers 4 --heads 2 --d-ff 85 --lrs ${NGPT_LRS:-2e-3,4e-3,8e-3,1.6e-2,3.2e-2}"
+for steps in ${BUDGETS:-200 400 800}; do
+  for ctx in ${CONTEXTS:-64 512 256}; do
     node packages/cli/dist/bin.js compare --variant "gpt=$GPT" --variant "ngpt=$NGPT" --seeds "${SEEDS:-1,2,3}" \
       --extend-grid 2 --target-from gpt --steps "$steps" --context "$ctx" --batch-size $((1024 / ctx)) \
       --eval-every $((steps / 8)) --eval-batches 8 --backend wasm --json --out "$OUT/ctx$ctx-steps$steps" \
       > "$OUT/ctx$ctx-steps$steps.log" 2>&1
-    echo "context $ctx, $steps steps: $OUT/ctx$ctx-steps$steps/report.md"
+    node experiments/length-eval.mjs "$OUT/ctx$ctx-steps$steps" "$ctx" $((2 * ctx)) > /dev/null
+    echo "context $ctx, $steps steps: $OUT/ctx$ctx-steps$steps/report.md, $OUT/ctx$ctx-steps$steps-length.md"
   done
 done

@@ -9,7 +9,7 @@ import {
   type TensorData,
   writeCheckpoint,
 } from './io/index.js';
-import type { LanguageModel } from './model/family.js';
+import type { AnyFamily, LanguageModel } from './model/family.js';
 import { getModelFamily } from './model/registry.js';
 import { getNorm } from './norm/registry.js';
 import type { OptimizerState } from './train/adamw.js';
@@ -132,7 +132,7 @@ export async function loadCheckpoint(
   }
   let config: ReturnType<typeof family.parseConfig>;
   try {
-    config = family.parseConfig(withContext(stripVersion(data.config.model), options.contextLength, dir));
+    config = family.parseConfig(withContext(family, stripVersion(data.config.model), options.contextLength, dir));
   } catch (e) {
     throw new StrataError('E_CHECKPOINT', `${dir}/config.json: ${(e as Error).message}`, { cause: e });
   }
@@ -158,6 +158,7 @@ export async function loadCheckpoint(
 
 /** The model config with `contextLength` replaced (refused where a weight's shape depends on it). */
 function withContext(
+  family: AnyFamily,
   model: Record<string, unknown>,
   n: number | undefined,
   dir: string,
@@ -170,7 +171,12 @@ function withContext(
       'E_USAGE',
       `${dir}: an encoder-decoder's lengths are sourceLength and targetLength; it cannot be evaluated at another context`,
     );
-  if (model.positions === 'learned' || model.positions === undefined)
+  if (family.contextFree && !family.contextFree(model))
+    throw new StrataError(
+      'E_USAGE',
+      `${dir}: the ${family.name} model's weights depend on its context length (${String(model.contextLength)}); it cannot run at context ${n}`,
+    );
+  if (!family.contextFree && (model.positions === 'learned' || model.positions === undefined))
     throw new StrataError(
       'E_USAGE',
       `${dir}: the model has a learned position table of ${String(model.contextLength)} rows; only RoPE or position-free models can run at context ${n}`,

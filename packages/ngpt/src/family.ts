@@ -16,6 +16,8 @@ export const ngptFamily: ModelFamily<NGPTConfig> = {
   create: (config, options) => new NGPT(parseNGPTConfig(config), options),
   // nGPT trains with no weight decay and no warmup (NVIDIA/ngpt `train.py`); the CLI applies these under user flags.
   trainingDefaults: NGPT_TRAINING_DEFAULTS,
+  // RoPE only, no position table: a checkpoint runs at any context (`strata eval --context`).
+  contextFree: () => true,
 };
 
 /**

@@ -1,10 +1,14 @@
-import { crossEntropy, setStrataKernels } from '@strata/core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ByteTokenizer, crossEntropy, loadCheckpoint, saveCheckpoint, setStrataKernels } from '@strata/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   effectiveScales,
   type NGPT,
   normalizeMatrices,
+  registerNGPT,
   unitNormAxisOf,
   unitNormErrors,
   vectorNorms,
@@ -312,6 +316,31 @@ describe('scale re-parameterization', () => {
 });
 
 describe('language-model behaviour', () => {
+  it('loads from a checkpoint at twice its context (RoPE, no position table) and keeps its prefix logits', async () => {
+    registerNGPT();
+    const m = tinyModel({ vocabSize: 256 });
+    randomizeScales(m, { signed: true });
+    const dir = mkdtempSync(join(tmpdir(), 'strata-ngpt-ctx-'));
+    try {
+      await saveCheckpoint(join(dir, 'ckpt'), m, { tokenizer: new ByteTokenizer().toJSON() });
+      const long = await loadCheckpoint(join(dir, 'ckpt'), { contextLength: 16 });
+      expect((long.model as unknown as NGPT).config.contextLength).toBe(16);
+      const ids = randomIds(2, 16, 256, 9);
+      const short = ids.map((row) => row.slice(0, 8));
+      const [a, b] = [m.forward(idsTensor(short)), long.model.forward(idsTensor(ids))];
+      const av = (await a.array()) as number[][][];
+      const bv = (await b.array()) as number[][][];
+      expect(bv[0]!.length).toBe(16);
+      for (let bi = 0; bi < 2; bi++)
+        expect(maxAbsDiff(av[bi]!.flat(), bv[bi]!.slice(0, 8).flat())).toBeLessThan(1e-5);
+      tf.dispose([a, b]);
+      long.model.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      m.dispose();
+    }
+  });
+
   it('is causal: changing a future token leaves earlier logits unchanged', async () => {
     const m = tinyModel();
     randomizeScales(m, { signed: true });

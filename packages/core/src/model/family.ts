@@ -96,6 +96,12 @@ export interface ModelFamily<C extends ModelConfigBase = ModelConfigBase> {
    * them under the user's explicit flags.
    */
   readonly trainingDefaults?: Readonly<Record<string, unknown>>;
+  /**
+   * Whether a model of this config may run at another context length than it was trained at: true when no
+   * weight's shape depends on `contextLength` (RoPE or no positions; no learned position table). Absent: decided
+   * from the config's `positions` field (`"learned"` or missing: no).
+   */
+  contextFree?(config: Record<string, unknown>): boolean;
 }
 
 /** A model family of any config type (what the registry holds). */

@@ -1,25 +1,32 @@
 // Evaluates the best-learning-rate runs of a `strata compare` grid at several contexts (`strata eval --context`)
-// and writes OUT/length.jsonl (one line per run and context) and OUT/length.md (mean ± std over seeds).
-// Usage: node experiments/gau-length-eval.mjs OUT CTX1 CTX2 …   (OUT holds compare/ and compare.log)
+// and writes length.jsonl (one line per run and context) and length.md (mean ± std over seeds) beside its log.
+// Usage: node experiments/length-eval.mjs OUT CTX1 CTX2 …
+//   OUT is a folder holding compare/ and compare.log (gau-decoder.sh), or a grid's output folder whose log is
+//   OUT.log (ngpt-vs-gpt.sh: runs/ngpt-vs-gpt/ctx64-steps800 and ctx64-steps800.log); the first context is the
+//   training context.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const [out, ...contexts] = process.argv.slice(2);
-if (!out || contexts.length === 0) throw new Error('usage: gau-length-eval.mjs OUT CTX1 CTX2 …');
-const event = readFileSync(join(out, 'compare.log'), 'utf8')
+if (!out || contexts.length === 0) throw new Error('usage: length-eval.mjs OUT CTX1 CTX2 …');
+const nested = existsSync(join(out, 'compare.log'));
+const grid = nested ? join(out, 'compare') : out;
+const log = nested ? join(out, 'compare.log') : `${out.replace(/\/$/, '')}.log`;
+const dest = (name) => (nested ? join(out, name) : `${out.replace(/\/$/, '')}-${name}`);
+const event = readFileSync(log, 'utf8')
   .split('\n')
   .filter((l) => l.startsWith('{'))
   .map((l) => JSON.parse(l))
   .findLast((e) => e.event === 'compare');
-if (!event) throw new Error(`${out}/compare.log: no {"event":"compare"} line (did the comparison finish?)`);
-const spec = JSON.parse(readFileSync(join(out, 'compare', 'compare.json'), 'utf8'));
+if (!event) throw new Error(`${log}: no {"event":"compare"} line (did the comparison finish?)`);
+const spec = JSON.parse(readFileSync(join(grid, 'compare.json'), 'utf8'));
 const seeds = spec.seeds;
 const rows = [];
 for (const { variant, bestLr } of event.best) {
   if (bestLr === null) continue;
   for (const seed of seeds) {
-    const run = join(out, 'compare', 'runs', variant, `lr${bestLr.toExponential(3)}`, `s${seed}`);
+    const run = join(grid, 'runs', variant, `lr${bestLr.toExponential(3)}`, `s${seed}`);
     if (!existsSync(join(run, 'checkpoint'))) continue;
     for (const ctx of contexts) {
       const text = execFileSync(
@@ -43,7 +50,7 @@ for (const { variant, bestLr } of event.best) {
     }
   }
 }
-writeFileSync(join(out, 'length.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+writeFileSync(dest('length.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
 const stat = (xs) => {
   const m = xs.reduce((a, b) => a + b, 0) / xs.length;
   const sd = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1));
@@ -62,7 +69,7 @@ const lines = [
   }),
 ];
 writeFileSync(
-  join(out, 'length.md'),
+  dest('length.md'),
   `Held-out loss (nats/token) by evaluation context, trained at ${contexts[0]}; mean ± std over seeds.\n\n${lines.join('\n')}\n`,
 );
 process.stdout.write(`${lines.join('\n')}\n`);
