@@ -132,7 +132,9 @@ export async function loadCheckpoint(
   }
   let config: ReturnType<typeof family.parseConfig>;
   try {
-    config = family.parseConfig(withContext(family, stripVersion(data.config.model), options.contextLength, dir));
+    config = family.parseConfig(
+      withContext(family, stripVersion(data.config.model), options.contextLength, dir),
+    );
   } catch (e) {
     throw new StrataError('E_CHECKPOINT', `${dir}/config.json: ${(e as Error).message}`, { cause: e });
   }
