@@ -1,0 +1,196 @@
+// Summarizes the grids of experiments/ngpt-vs-gpt.sh across contexts and budgets: for every finished grid
+// OUT/ctxC-stepsS, nGPT's step and wall-time multipliers at equal loss against the RoPE GPT, with their spread over
+// seeds, and the length check (OUT/ctxC-stepsS-length.jsonl) at the training context and twice it.
+// Writes OUT/summary.md, OUT/multiplier.svg (+ .vl.json, .csv: step multiplier against context, one line per budget,
+// band = min–max over seeds) and prints the table.
+// Usage: node experiments/ngpt-summary.mjs [OUT]      (default runs/ngpt-vs-gpt; needs `npm run build`)
+//
+// Definitions (the same target as each grid's "cost to reach" table):
+//   target        GPT's mean final validation loss over seeds at its best learning rate (budget S steps)
+//   nGPT steps    per nGPT seed at its best rate, the first evaluation step with validation loss ≤ target
+//   step mult.    S / nGPT steps (GPT needs its whole budget, on average, to reach its own mean final loss)
+//   time mult.    (S × GPT's median s/step, mean over seeds) / (nGPT steps × that seed's median s/step): medians,
+//                 so that a load spike on the shared machine does not decide the figure
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PALETTE, writePlot } from '../packages/cli/dist/plots.js';
+
+const out = process.argv[2] ?? 'runs/ngpt-vs-gpt';
+const lines = (f) =>
+  readFileSync(f, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const sd = (xs) => Math.sqrt(xs.reduce((a, b) => a + (b - mean(xs)) ** 2, 0) / Math.max(1, xs.length - 1));
+const spread = (xs, d = 2) =>
+  xs.length === 0
+    ? '—'
+    : `${mean(xs).toFixed(d)} [${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)}]`;
+const pm = (xs, d = 3) => `${mean(xs).toFixed(d)} ± ${sd(xs).toFixed(d)}`;
+
+const grids = existsSync(out)
+  ? readdirSync(out)
+      .map((name) => ({ name, m: /^ctx(\d+)-steps(\d+)$/.exec(name) }))
+      .filter(({ name, m }) => m && existsSync(join(out, name, 'summary.json')))
+      .map(({ name, m }) => ({ name, context: Number(m[1]), steps: Number(m[2]) }))
+      .sort((a, b) => a.steps - b.steps || a.context - b.context)
+  : [];
+if (grids.length === 0) throw new Error(`${out}: no finished grid (ctxC-stepsS/summary.json)`);
+
+const rows = [];
+for (const g of grids) {
+  const s = JSON.parse(readFileSync(join(out, g.name, 'summary.json'), 'utf8'));
+  const best = Object.fromEntries(s.variants.map((v) => [v.variant, v.bestLr]));
+  const edge = Object.fromEntries(s.variants.map((v) => [v.variant, v.bestAtEdge]));
+  const at = (variant) => s.runs.filter((r) => r.variant === variant && r.lr === best[variant]);
+  const perRun = (r) => {
+    const m = lines(join(r.runDir, 'metrics.jsonl'));
+    const reach = m.find((e) => typeof e.valLoss === 'number' && e.step > 0 && e.valLoss <= s.target);
+    const secPerStep = median(m.filter((e) => typeof e.ms === 'number').map((e) => e.ms)) / 1000;
+    return { seed: r.seed, final: r.finalValLoss, reach: reach?.step, secPerStep };
+  };
+  const gpt = at('gpt').map(perRun);
+  const ngpt = at('ngpt').map(perRun);
+  const gptSec = mean(gpt.map((r) => r.secPerStep)) * g.steps;
+  const reached = ngpt.filter((r) => r.reach !== undefined);
+  rows.push({
+    ...g,
+    target: s.target,
+    gptLr: best.gpt,
+    ngptLr: best.ngpt,
+    edge,
+    gptFinal: gpt.map((r) => r.final),
+    ngptFinal: ngpt.map((r) => r.final),
+    reached: `${reached.length}/${ngpt.length}`,
+    ngptSteps: reached.map((r) => r.reach),
+    stepMult: reached.map((r) => g.steps / r.reach),
+    timeMult: reached.map((r) => gptSec / (r.reach * r.secPerStep)),
+    stepCost: mean(ngpt.map((r) => r.secPerStep)) / mean(gpt.map((r) => r.secPerStep)),
+  });
+}
+
+const lengthRows = [];
+for (const g of grids) {
+  const f = join(out, `${g.name}-length.jsonl`);
+  if (!existsSync(f)) continue;
+  const rs = lines(f);
+  const by = (variant, ctx) =>
+    rs.filter((r) => r.variant === variant && r.context === ctx).map((r) => r.loss);
+  lengthRows.push(
+    `| ${g.context} | ${g.steps} | ${['gpt', 'ngpt'].map((v) => `${pm(by(v, g.context))} → ${pm(by(v, 2 * g.context))}`).join(' | ')} |`,
+  );
+}
+
+const fmtLr = (x, e) => `${x.toExponential(1)}${e ? ` (${e} edge)` : ''}`;
+const table = [
+  '| context | steps | best lr GPT / nGPT | final val loss GPT | final val loss nGPT | nGPT reaching | nGPT steps to GPT final | step multiplier | s/step nGPT ÷ GPT | wall-time multiplier |',
+  '|---|---|---|---|---|---|---|---|---|---|',
+  ...rows.map(
+    (r) =>
+      `| ${r.context} | ${r.steps} | ${fmtLr(r.gptLr, r.edge.gpt)} / ${fmtLr(r.ngptLr, r.edge.ngpt)} | ${pm(r.gptFinal)} | ${pm(r.ngptFinal)} | ${r.reached} | ${spread(r.ngptSteps, 0)} | ${spread(r.stepMult)}× | ${r.stepCost.toFixed(2)} | ${spread(r.timeMult)}× |`,
+  ),
+];
+const md = [
+  '# nGPT vs RoPE GPT: multipliers at equal loss',
+  '',
+  `From \`node experiments/ngpt-summary.mjs ${out}\` over the grids of \`experiments/ngpt-vs-gpt.sh\`. Each row is one`,
+  'grid (5+ learning rates per arm, 3 seeds); both arms at their own best rate. Target: GPT’s mean final validation',
+  'loss. Step multiplier = budget ÷ the first nGPT evaluation step at or below the target (mean [min–max] over',
+  'seeds); wall-time multiplier = GPT’s budget × its median s/step ÷ (nGPT’s steps × its median s/step).',
+  '',
+  ...table,
+  '',
+  ...(lengthRows.length
+    ? [
+        '## Length check: held-out loss at the training context → at twice it',
+        '',
+        'Best-rate runs of each grid evaluated with `strata eval --context` (mean ± std over seeds).',
+        '',
+        '| context | steps | GPT (RoPE) | nGPT |',
+        '|---|---|---|---|',
+        ...lengthRows,
+        '',
+      ]
+    : []),
+].join('\n');
+writeFileSync(join(out, 'summary.md'), md);
+
+// mean with min–max error bars per (context, budget), budgets side by side, steps and wall time side by side;
+// Vega-Lite, as the CLI's plots are
+const values = rows
+  .filter((r) => r.stepMult.length > 0)
+  .flatMap((r) =>
+    [
+      ['steps', r.stepMult],
+      ['wall time', r.timeMult],
+    ].map(([metric, xs]) => ({
+      metric,
+      context: String(r.context),
+      budget: `${r.steps} steps`,
+      mean: mean(xs),
+      lo: Math.min(...xs),
+      hi: Math.max(...xs),
+      one: 1,
+    })),
+  );
+const budgets = [...new Set(values.map((v) => v.budget))];
+const x = {
+  field: 'context',
+  type: 'ordinal',
+  title: 'training context (tokens; 1,024 tokens per step)',
+  sort: null,
+  axis: { labelAngle: 0 },
+};
+const color = { field: 'budget', type: 'nominal', title: 'budget', sort: budgets, scale: { range: PALETTE } };
+const xOffset = { field: 'budget', type: 'nominal', sort: budgets };
+const yMax = Math.max(2, ...values.map((v) => v.hi)) * 1.1;
+const panel = (metric, title) => ({
+  title: { text: title, fontSize: 12 },
+  width: 300,
+  height: 260,
+  transform: [{ filter: { field: 'metric', equal: metric } }],
+  layer: [
+    {
+      mark: { type: 'rule', strokeDash: [4, 4], color: '#555' },
+      encoding: { y: { field: 'one', type: 'quantitative', aggregate: 'max' } },
+    },
+    {
+      mark: { type: 'rule', strokeWidth: 2 },
+      encoding: {
+        x,
+        xOffset,
+        color,
+        y: {
+          field: 'lo',
+          type: 'quantitative',
+          scale: { domain: [0, yMax] },
+          title: 'multiplier (×), nGPT vs GPT',
+        },
+        y2: { field: 'hi' },
+      },
+    },
+    {
+      mark: { type: 'point', filled: true, size: 70 },
+      encoding: { x, xOffset, color, y: { field: 'mean', type: 'quantitative' } },
+    },
+  ],
+});
+await writePlot(out, 'multiplier', {
+  $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+  title: {
+    text: 'nGPT against the RoPE GPT: how many times less it needs to reach GPT’s final loss',
+    subtitle:
+      'each arm at its own best learning rate; mean over 3 seeds (point), min–max (bar); dashed: no gain',
+    anchor: 'start',
+  },
+  data: { values },
+  hconcat: [panel('steps', 'in steps'), panel('wall time', 'in wall time (median s/step)')],
+  resolve: { scale: { y: 'shared' } },
+  config: { font: 'DejaVu Sans', axis: { labelFontSize: 11, titleFontSize: 12 } },
+});
+process.stdout.write(`${table.join('\n')}\n`);
