@@ -12,6 +12,7 @@ export * from './config-fields.js';
 export * from './data/index.js';
 export * from './decode.js';
 export * from './errors.js';
+export * from './model/attention-entropy.js';
 export {
   type EncDecConfig,
   EncoderDecoder,

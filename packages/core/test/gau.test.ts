@@ -1,7 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  AttentionEntropyStats,
   type AttentionNormalization,
+  type AttentionObserver,
+  attentionRowEntropy,
   causalMask,
   GatedAttentionUnit,
   type GPTConfig,
@@ -31,7 +34,7 @@ const s = 4;
 const NORMS: AttentionNormalization[] = ['softmax', 'relu2', 'softmax_plus'];
 
 /** A GAU with biases and non-trivial scales/offsets, its weights as plain arrays, and its run inputs. */
-function makeUnit(causal: boolean, norm: AttentionNormalization, seed = 3) {
+function makeUnit(causal: boolean, norm: AttentionNormalization, seed = 3, softmaxPlusBase = 512) {
   const params = new ParamStore();
   const rng = new Rng(seed);
   const settings = {
@@ -64,7 +67,7 @@ function makeUnit(causal: boolean, norm: AttentionNormalization, seed = 3) {
     gauDim: e,
     gauKeyDim: s,
     attentionNorm: norm,
-    softmaxPlusBase: 512,
+    softmaxPlusBase,
   });
   // Random biases, scales and offsets (their inits are 0 / 1 / 0), so every term is exercised.
   const r = new Rng(seed + 100);
@@ -99,7 +102,13 @@ const B = IDS.length;
 const T = IDS[0]!.length;
 const valid = IDS.map((r) => r.map((t) => t !== 256));
 
-function runUnit(unit: GatedAttentionUnit, h: tf.Tensor2D, causal: boolean, padded: boolean) {
+function runUnit(
+  unit: GatedAttentionUnit,
+  h: tf.Tensor2D,
+  causal: boolean,
+  padded: boolean,
+  observeAttention?: AttentionObserver,
+) {
   const tables = ropeTables(T, s);
   let mask: tf.Tensor | undefined;
   const pad = padded ? paddingMask(tf.tensor2d(IDS, [B, T], 'int32'), 256) : undefined;
@@ -117,6 +126,7 @@ function runUnit(unit: GatedAttentionUnit, h: tf.Tensor2D, causal: boolean, padd
       dropout: undefined,
       rope: { cos: tf.tensor2d(tables.cos, [T, s]), sin: tf.tensor2d(tables.sin, [T, s]) },
       mask,
+      ...(observeAttention ? { observeAttention } : {}),
     },
     0,
   );
@@ -352,5 +362,212 @@ describe('parameter-free norms', () => {
     expect(b[0]![2]![5]).toBeCloseTo(a[0]![2]![5]!, 5);
     withNorms.dispose();
     without.dispose();
+  });
+});
+
+describe('attention entropy (the observeAttention hook)', () => {
+  /** Float64 entropy of a row of weights, normalized to sum 1 (NaN for a row of zeros). */
+  const entropy64 = (A: number[]) => {
+    const m = A.reduce((acc, a) => acc + a, 0);
+    if (m === 0) return Number.NaN;
+    let h = 0;
+    for (const a of A) if (a > 0) h -= (a / m) * Math.log(a / m);
+    return h;
+  };
+  const allValid = IDS.map((r) => r.map(() => true));
+
+  /** The unit's observed attention weights `[B][T][T]`, their row entropies and sums `[B·T]`. */
+  function observe(unit: GatedAttentionUnit, causal: boolean, padded: boolean, h: number[][][]) {
+    const got = { entropy: [] as number[], mass: [] as number[], weights: [] as number[][][], calls: 0 };
+    tf.tidy(() => {
+      runUnit(unit, tf.tensor2d(h.flat(), [B * T, d]), causal, padded, (layer, A) => {
+        expect(layer).toBe(0);
+        const r = attentionRowEntropy(A);
+        got.entropy = Array.from(r.entropy.dataSync());
+        got.mass = Array.from(r.mass.dataSync());
+        got.weights = A.arraySync();
+        got.calls++;
+      });
+    });
+    expect(got.calls).toBe(1);
+    return got;
+  }
+
+  /** Float64 rows of the reference: entropy, sum and n per query `[B·T]`. */
+  function referenceRows(
+    weights: GAUWeights,
+    causal: boolean,
+    norm: AttentionNormalization,
+    padded: boolean,
+    plusBase = 512,
+  ) {
+    const rows: { H: number; mass: number; n: number; A: number[] }[] = [];
+    gauReference(input(), {
+      weights,
+      causal,
+      norm,
+      rope: true,
+      plusBase,
+      valid: padded ? valid : allValid,
+      onRow: (b, t, n, A) => {
+        rows[b * T + t] = { H: entropy64(A), mass: A.reduce((acc, a) => acc + a, 0), n, A };
+      },
+    });
+    return rows;
+  }
+
+  for (const causal of [false, true])
+    for (const norm of NORMS)
+      for (const padded of [false, true])
+        it(`${causal ? 'causal' : 'bidirectional'}, ${norm}, ${padded ? 'with' : 'without'} padding: H_i matches float64 and 0 ≤ H_i ≤ ln n_i`, () => {
+          const { unit, weights, params } = makeUnit(causal, norm);
+          const got = observe(unit, causal, padded, input());
+          const ref = referenceRows(weights, causal, norm, padded);
+          let sharp = 0;
+          for (let i = 0; i < B * T; i++) {
+            const r = ref[i]!;
+            expect(r.n).toBeGreaterThanOrEqual(1);
+            expect(got.mass[i]).toBeCloseTo(r.mass, 5);
+            if (Number.isNaN(r.H)) {
+              // relu2: every allowed score was negative, so the row has no distribution.
+              expect(norm).toBe('relu2');
+              expect(got.entropy[i]).toBeNaN();
+              continue;
+            }
+            expect(Math.abs(got.entropy[i]! - r.H)).toBeLessThan(1e-5);
+            expect(r.H).toBeGreaterThanOrEqual(0);
+            expect(r.H).toBeLessThanOrEqual(Math.log(r.n) + 1e-12);
+            expect(got.entropy[i]).toBeGreaterThanOrEqual(-1e-6);
+            expect(got.entropy[i]).toBeLessThanOrEqual(Math.log(r.n) + 1e-5);
+            if (r.H < Math.log(r.n) - 1e-3) sharp++;
+          }
+          // Several rows are measurably non-uniform (100× the tolerance), so the check could not pass on ln n alone.
+          expect(sharp).toBeGreaterThanOrEqual(2);
+          params.dispose();
+        });
+
+  for (const zero of ['q', 'k'] as const)
+    for (const norm of NORMS)
+      it(`${zero} = 0 gives uniform attention: H_i = ln n_i exactly (${norm}; relu2: zero rows, no entropy)`, () => {
+        for (const causal of [false, true]) {
+          const { unit, weights, params } = makeUnit(causal, norm);
+          const [scale, offset] = zero === 'q' ? [unit.qScale, unit.qOffset!] : [unit.kScale, unit.kOffset!];
+          scale.assign(tf.zerosLike(scale));
+          offset.assign(tf.zerosLike(offset));
+          const got = observe(unit, causal, true, input());
+          const ref = referenceRows(weights, causal, norm, true);
+          for (let i = 0; i < B * T; i++) {
+            if (norm === 'relu2') {
+              expect(got.mass[i]).toBe(0);
+              expect(got.entropy[i]).toBeNaN();
+            } else expect(Math.abs(got.entropy[i]! - Math.log(ref[i]!.n))).toBeLessThan(1e-6);
+          }
+          params.dispose();
+        }
+      });
+
+  it('softmax_plus with base n equals softmax on rows with n keys, and differs on the others', () => {
+    for (const causal of [false, true]) {
+      const soft = makeUnit(causal, 'softmax');
+      const plus = makeUnit(causal, 'softmax_plus', 3, T);
+      const a = observe(soft.unit, causal, false, input());
+      const b = observe(plus.unit, causal, false, input());
+      for (let i = 0; i < B; i++)
+        for (let t = 0; t < T; t++) {
+          const n = causal ? t + 1 : T;
+          const diff = Math.max(...a.weights[i]![t]!.map((x, j) => Math.abs(x - b.weights[i]![t]![j]!)));
+          if (n === T) {
+            expect(diff).toBeLessThan(1e-6);
+            expect(b.entropy[i * T + t]).toBeCloseTo(a.entropy[i * T + t]!, 6);
+          } else if (n > 1) expect(diff).toBeGreaterThan(1e-3);
+        }
+      soft.params.dispose();
+      plus.params.dispose();
+    }
+  });
+
+  it('GPT.attentionEntropy: per layer and query of a causal GAU LM, with n = t + 1 keys', async () => {
+    const m = gauModel({ attentionNorm: 'softmax', initStd: 0.5 });
+    const ids = tf.tensor2d([[5, 9, 2, 7, 1, 3, 8, 4]], [1, 8], 'int32');
+    const r = await m.attentionEntropy!(ids);
+    expect([r.layers, r.batch, r.length]).toEqual([2, 1, 8]);
+    expect(Array.from(r.keys)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    for (let l = 0; l < 2; l++)
+      for (let t = 0; t < 8; t++) {
+        expect(r.mass[l]![t]).toBeCloseTo(1, 5);
+        expect(r.entropy[l]![t]).toBeGreaterThanOrEqual(-1e-6);
+        expect(r.entropy[l]![t]).toBeLessThanOrEqual(Math.log(t + 1) + 1e-5);
+      }
+    expect(r.entropy[0]![0]).toBeCloseTo(0, 6);
+    ids.dispose();
+    m.dispose();
+  });
+
+  it('GPT.attentionEntropy in an encoder leaves padding out: pad queries get n = 0, real ones n = real tokens', async () => {
+    const m = gauModel({ attentionNorm: 'softmax_plus', initStd: 0.5 }, 'encoder');
+    const padded = tf.tensor2d(
+      [
+        [3, 4, 5, 256, 256],
+        [1, 2, 3, 4, 5],
+      ],
+      [2, 5],
+      'int32',
+    );
+    const alone = tf.tensor2d([[3, 4, 5]], [1, 3], 'int32');
+    const r = await m.attentionEntropy!(padded);
+    const s = await m.attentionEntropy!(alone);
+    expect(Array.from(r.keys)).toEqual([3, 3, 3, 0, 0, 5, 5, 5, 5, 5]);
+    // The padded sequence's real queries see exactly what the unpadded one's do.
+    for (let l = 0; l < 2; l++)
+      for (let t = 0; t < 3; t++) expect(r.entropy[l]![t]).toBeCloseTo(s.entropy[l]![t]!, 5);
+    tf.dispose([padded, alone]);
+    m.dispose();
+  });
+
+  it('refuses a model with standard Transformer blocks, saying their fused attention never materializes A', async () => {
+    const m = gauModel({ block: 'transformer', gauKeyDim: undefined });
+    const ids = tf.tensor2d([[1, 2, 3]], [1, 3], 'int32');
+    await expect(m.attentionEntropy!(ids)).rejects.toThrow(
+      /GAU layers.*fused kernel that never materializes/,
+    );
+    ids.dispose();
+    m.dispose();
+  });
+
+  it('AttentionEntropyStats: power-of-two buckets of n, bucket means, ln n and the slope of H on ln n', () => {
+    const stats = new AttentionEntropyStats();
+    const n = 10;
+    // Two sequences of 10 causal positions (and one padding query, n = 0, left out); layer 0 has
+    // H = 0.5 ln n + 0.1, layer 1 H = ln n, except one row with no distribution (NaN).
+    for (let rep = 0; rep < 2; rep++) {
+      const keys = Int32Array.from([...Array.from({ length: n }, (_, t) => t + 1), 0]);
+      const l0 = Float32Array.from(keys, (k) => (k > 0 ? 0.5 * Math.log(k) + 0.1 : 99));
+      const l1 = Float32Array.from(keys, (k) =>
+        k === 5 && rep === 0 ? Number.NaN : k > 0 ? Math.log(k) : 99,
+      );
+      stats.add({ layers: 2, batch: 1, length: 11, entropy: [l0, l1], mass: [l0, l1], keys });
+    }
+    const r = stats.report();
+    expect(r.layers).toBe(2);
+    expect(r.rows).toBe(20);
+    expect(r.buckets.map((b) => [b.nMin, b.nMax, b.rows])).toEqual([
+      [1, 1, 2],
+      [2, 3, 4],
+      [4, 7, 8],
+      [8, 10, 6],
+    ]);
+    const b = r.buckets[2]!;
+    const ln = [4, 5, 6, 7].map(Math.log);
+    const meanLn = ln.reduce((a, x) => a + x, 0) / 4;
+    expect(b.meanLogN).toBeCloseTo(meanLn, 12);
+    expect(b.layers[0]).toBeCloseTo(0.5 * meanLn + 0.1, 6);
+    // Layer 1 lost one row of n = 5: the mean of its 7 rows.
+    expect(b.layers[1]).toBeCloseTo((2 * (ln[0]! + ln[2]! + ln[3]!) + ln[1]!) / 7, 6);
+    expect(b.emptyRows).toEqual([0, 1]);
+    expect(b.meanEntropy).toBeCloseTo((b.layers[0]! + b.layers[1]!) / 2, 12);
+    expect(r.buckets[0]!.layers[0]).toBeCloseTo(0.1, 6);
+    expect(r.slope.layers[0]).toBeCloseTo(0.5, 5);
+    expect(r.slope.layers[1]).toBeCloseTo(1, 5);
+    expect(r.slope.mean).toBeCloseTo(0.75, 5);
   });
 });

@@ -27,6 +27,8 @@ export interface GAURefOptions {
   rope: boolean;
   ropeBase?: number;
   plusBase?: number;
+  /** Receives every attention row: sequence b, query t, the n keys it may see and their weights. */
+  onRow?: (b: number, t: number, n: number, weights: number[]) => void;
 }
 
 const silu = (x: number) => x / (1 + Math.exp(-x));
@@ -99,6 +101,7 @@ export function gauReference(h: number[][][], w: GAURefOptions & { weights: GAUW
         const z = ex.reduce((p, x) => p + x, 0);
         A = ex.map((x) => x / z);
       }
+      w.onRow?.(b, t, allowed.length, A);
       const gated: number[] = [];
       for (let c = 0; c < e; c++) {
         let av = 0;

@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { formatChoices, StrataError } from '../errors.js';
 import type { ParamStore } from '../params.js';
+import type { AttentionEntropy, AttentionObserver } from './attention-entropy.js';
 
 /** Options for one forward pass. */
 export interface ForwardOptions {
@@ -8,6 +9,11 @@ export interface ForwardOptions {
   training?: boolean;
   /** Seed for dropout masks; the trainer passes one derived from the step, so runs are reproducible. */
   seed?: number;
+  /**
+   * Diagnostics: called with the attention weights of every layer that materializes them (GAU layers; the
+   * standard block's fused attention never does, and families without GAU layers never call it).
+   */
+  observeAttention?: AttentionObserver;
 }
 
 /** Parameter count of one component, for `strata info`. */
@@ -54,6 +60,11 @@ export interface LanguageModel {
    * every metrics line (`scales`), draws it (`scales.svg`) and prints it in `strata info`.
    */
   scaleSummary?(): Promise<Record<string, ScaleSummary>>;
+  /**
+   * Entropy of each GAU layer's attention rows on `ids` `[batch, seq]` (`strata eval --attention-entropy`).
+   * Throws a `StrataError` (`E_CONFIG`) on a model without GAU layers.
+   */
+  attentionEntropy?(ids: tf.Tensor2D): Promise<AttentionEntropy>;
   /** Frees every tensor the model owns. */
   dispose(): void;
 }

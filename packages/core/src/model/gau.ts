@@ -185,6 +185,7 @@ export class GatedAttentionUnit {
       1 / Math.sqrt(s),
     ) as tf.Tensor3D;
     let A = normalizeScores(a, mask, this.g.attentionNorm, this.g.softmaxPlusBase);
+    rc.observeAttention?.(cacheLayer, A);
     if (rc.dropout) A = rc.dropout(A) as tf.Tensor3D;
     let o: tf.Tensor = tf.mul(u, tf.reshape(batchMatmul(A, v3), [B * T, e]));
     if (inner) o = inner(o);

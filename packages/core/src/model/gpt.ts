@@ -15,6 +15,7 @@ import {
 import { type InitSpec, initValues, type ParamRole } from '../params.js';
 import type { ModelStages } from '../train/trainer.js';
 import { Rng } from '../util/rng.js';
+import { type AttentionEntropy, type AttentionObserver, attentionRowEntropy } from './attention-entropy.js';
 import type { ComponentCount, ForwardOptions, LanguageModel, ModelFamily } from './family.js';
 import { GAUBlock } from './gau.js';
 import { type EncoderConfig, type GPTConfig, parseEncoderConfig, parseGPTConfig } from './gpt-config.js';
@@ -225,6 +226,7 @@ export class GPT extends StrategyModel implements LanguageModel {
     const c = this.config;
     const drop = !!options.training && c.dropout > 0;
     const rc: RunContext = { B, T, dropCount: 0, dropout: undefined, rope: undefined, mask: undefined };
+    if (options.observeAttention) rc.observeAttention = options.observeAttention;
     if (drop) {
       rc.dropout = (x: tf.Tensor) =>
         tf.dropout(x, c.dropout, undefined, (options.seed ?? 0) * 7919 + rc.dropCount++);
@@ -264,6 +266,50 @@ export class GPT extends StrategyModel implements LanguageModel {
     if (!this.bidirectional && !rc.kv && !rc.mask && (rc.dropout || this.gau || !strataKernelsActive()))
       rc.mask = this.cached(`mask${rc.T}`, () => causalMask(rc.T));
     return this.blocks[i]!.forward(x, rc, i);
+  }
+
+  /**
+   * Entropy in nats of every GAU layer's attention row for each query of `ids` `[B, T]` (a forward pass with
+   * the `observeAttention` hook; see {@link attentionRowEntropy}), and the keys each query sees: `t + 1` in a
+   * causal model, the sequence's real tokens in an encoder (0 for padding queries). Throws `E_CONFIG` on
+   * standard Transformer blocks, whose fused attention never materializes the weights.
+   */
+  async attentionEntropy(ids: tf.Tensor2D): Promise<AttentionEntropy> {
+    if (!this.gau)
+      throw new StrataError(
+        'E_CONFIG',
+        'attention entropy needs GAU layers (model.block "gau"): this model has standard Transformer blocks, whose attention runs as a fused kernel that never materializes the attention weights',
+      );
+    const [B, T] = ids.shape;
+    const rows: { entropy: tf.Tensor2D; mass: tf.Tensor2D }[] = [];
+    const observeAttention: AttentionObserver = (layer, weights) => {
+      const r = attentionRowEntropy(weights);
+      rows[layer] = { entropy: tf.keep(r.entropy), mass: tf.keep(r.mass) };
+    };
+    try {
+      tf.dispose(this.forward(ids, { observeAttention }));
+      const tokens = await ids.data();
+      const keys = new Int32Array(B * T);
+      for (let b = 0; b < B; b++) {
+        let real = T;
+        if (this.bidirectional && this.padId !== null)
+          for (let t = 0; t < T; t++) if (tokens[b * T + t] === this.padId) real--;
+        for (let t = 0; t < T; t++) {
+          const i = b * T + t;
+          keys[i] = !this.bidirectional ? t + 1 : tokens[i] === this.padId ? 0 : real;
+        }
+      }
+      return {
+        layers: rows.length,
+        batch: B,
+        length: T,
+        entropy: await Promise.all(rows.map(async (r) => (await r.entropy.data()) as Float32Array)),
+        mass: await Promise.all(rows.map(async (r) => (await r.mass.data()) as Float32Array)),
+        keys,
+      };
+    } finally {
+      for (const r of rows) tf.dispose([r.entropy, r.mass]);
+    }
   }
 
   /** Encoder-only: the key-padding mask `[B, 1, 1, T]` of `ids` (undefined without a pad id). */

@@ -20,6 +20,7 @@ import { getNorm, type NormSelection } from '../norm/registry.js';
 import { applyRope, batchMatmul, causalSelfAttention, geluErf, geluTanh, linear, swiGLU } from '../ops.js';
 import { type InitSpec, initValues, type ParamRole, ParamStore } from '../params.js';
 import type { Rng } from '../util/rng.js';
+import type { AttentionObserver } from './attention-entropy.js';
 import type { Activation } from './gpt-config.js';
 import { NormInputRecorder, ParamWeightHost } from './host.js';
 
@@ -46,6 +47,8 @@ export interface RunContext {
   mask: tf.Tensor | undefined;
   /** Incremental decoding: attend over (and append to) this cache instead of the block's own positions. */
   kv?: KVCache;
+  /** Diagnostics: receives each GAU layer's attention weights (see `ForwardOptions.observeAttention`). */
+  observeAttention?: AttentionObserver;
 }
 
 /** Shape and init settings the units read from their model's config. */
