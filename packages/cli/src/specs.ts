@@ -457,12 +457,13 @@ export const trainSpec: CommandDef = {
 export const evalSpec: CommandDef = {
   name: 'eval',
   summary: 'print validation loss and perplexity (and task metrics) of a checkpoint',
-  usage: 'strata eval --checkpoint DIR [--data FILE] [--batches N] [--context N]',
+  usage: 'strata eval --checkpoint DIR [--data FILE] [--batches N] [--context N] [--attention-entropy]',
   description:
     'Without --data, evaluates on the held-out split of the data the checkpoint was trained on. Encoder-only\n' +
     'models report masked-LM loss and accuracy on the masked positions; encoder-decoder models report loss,\n' +
     'token accuracy (teacher-forced) and exact match (greedy decoding); --data is then a pairs file (pairs task)\n' +
-    'or text (masked-LM, span corruption).',
+    'or text (masked-LM, span corruption). --attention-entropy reports how sharply the GAU layers attend as a\n' +
+    'function of the number of keys each query sees (the reason for softmax_plus; see the GAU guide).',
   options: [
     {
       name: 'checkpoint',
@@ -507,6 +508,13 @@ export const evalSpec: CommandDef = {
       description:
         'evaluate with N tokens per sequence (e.g. 2× or 4× the training context: length generalization); RoPE or position-free models only [default: the trained context]',
       group: 'Input',
+    },
+    {
+      name: 'attention-entropy',
+      type: 'boolean',
+      description:
+        "instead of the loss, report each GAU layer's mean attention entropy (nats) per bucket of visible keys n (n ∈ [1], [2, 3], [4, 7], …), next to ln n and the slope of H on ln n; GAU models only",
+      group: 'Output',
     },
     ...RUNTIME_OPTIONS,
   ],

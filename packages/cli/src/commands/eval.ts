@@ -1,4 +1,5 @@
 import {
+  AttentionEntropyStats,
   type Batch,
   detectFormat,
   evaluateLoss,
@@ -9,6 +10,7 @@ import {
   StrataError,
   tokenizeSource,
 } from '@strata/core';
+import * as tf from '@tensorflow/tfjs-core';
 import type { ParsedArgs } from '../args.js';
 import {
   checkTokenizerFitsModel,
@@ -30,6 +32,11 @@ export async function run(args: ParsedArgs): Promise<number> {
     ...(context !== undefined ? { contextLength: context } : {}),
   });
   try {
+    if (args['attention-entropy'] && !model.attentionEntropy)
+      throw new StrataError(
+        'E_CONFIG',
+        `--attention-entropy needs GAU layers (model.block "gau"); the ${model.family} model family has none`,
+      );
     const savedTask = (config.training as { task?: TaskSpec } | undefined)?.task;
     if (savedTask) return await evalTask(args, model, config, savedTask, checkpointDir, backend.name);
     const batchSize = args['batch-size'] as number;
@@ -82,6 +89,12 @@ export async function run(args: ParsedArgs): Promise<number> {
     }
     if (batches.length === 0)
       throw new StrataError('E_DATA', `not enough text to form one batch of ${batchSize}×${seqLen} tokens`);
+    if (args['attention-entropy'])
+      return await attentionEntropy(args, model, batches, {
+        checkpoint: checkpointDir,
+        data: what,
+        backend: backend.name,
+      });
     const res = await evaluateLoss(model, batches, batchSize);
     const out = {
       checkpoint: checkpointDir,
@@ -145,6 +158,12 @@ async function evalTask(
   const batches = source.valBatches(batchSize, model.config.contextLength, maxBatches);
   if (batches.length === 0)
     throw new StrataError('E_DATA', `${what}: not enough data to form one batch of ${batchSize}`);
+  if (args['attention-entropy'])
+    return await attentionEntropy(args, model, batches, {
+      checkpoint: checkpointDir,
+      data: what,
+      backend: backendName,
+    });
   const m = await evaluateTask(model, batches, batchSize);
   const out = {
     checkpoint: checkpointDir,
@@ -169,6 +188,64 @@ async function evalTask(
         `backend:     ${backendName}\n`,
     );
   }
+  return 0;
+}
+
+/**
+ * `strata eval --attention-entropy`: each GAU layer's mean attention entropy over `batches` in buckets of the
+ * number of visible keys n, next to `ln n` (uniform attention) and the slope of H on ln n; one JSON object
+ * with `--json`, else a table.
+ */
+async function attentionEntropy(
+  args: ParsedArgs,
+  model: Awaited<ReturnType<typeof loadCheckpoint>>['model'],
+  batches: readonly Batch[],
+  meta: { checkpoint: string; data: string; backend: string },
+): Promise<number> {
+  const batchSize = args['batch-size'] as number;
+  const stats = new AttentionEntropyStats();
+  for (const b of batches) {
+    const ids = tf.tensor2d(b.x, [batchSize, b.x.length / batchSize], 'int32');
+    try {
+      stats.add(await model.attentionEntropy!(ids));
+    } finally {
+      ids.dispose();
+    }
+  }
+  const r = stats.report();
+  const c = model.config as { attentionNorm?: string; softmaxPlusBase?: number };
+  const norm = c.attentionNorm ?? 'softmax';
+  const out = {
+    checkpoint: meta.checkpoint,
+    data: meta.data,
+    contextLength: model.config.contextLength,
+    attentionNorm: norm,
+    ...(norm === 'softmax_plus' ? { softmaxPlusBase: c.softmaxPlusBase } : {}),
+    batches: batches.length,
+    ...r,
+    backend: meta.backend,
+  };
+  // NaN (a layer with no distribution in a bucket: relu2's all-zero rows) becomes null in the JSON.
+  if (args.json) {
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+    return 0;
+  }
+  const f = (x: number) => (Number.isNaN(x) ? 'n/a' : x.toFixed(3)).padStart(8);
+  const layerCols = Array.from({ length: r.layers }, (_, l) => `layer ${l}`.padStart(8)).join(' ');
+  const lines = [
+    `attention entropy (nats) of ${r.layers} GAU layer${r.layers === 1 ? '' : 's'}, ${norm}${norm === 'softmax_plus' ? ` (base ${c.softmaxPlusBase})` : ''}, context ${model.config.contextLength}: ${r.rows} query rows of ${meta.data} (${batches.length} batches)`,
+    `${'keys n'.padEnd(12)}${'rows'.padStart(8)} ${'ln n'.padStart(8)} ${'mean H'.padStart(8)} ${layerCols}`,
+    ...r.buckets.map(
+      (b) =>
+        `${(b.nMin === b.nMax ? `${b.nMin}` : `${b.nMin}–${b.nMax}`).padEnd(12)}${String(b.rows).padStart(8)} ${f(b.meanLogN)} ${f(b.meanEntropy)} ${b.layers.map(f).join(' ')}`,
+    ),
+    `${'slope dH/d ln n'.padEnd(20)} ${f(1)} ${f(r.slope.mean)} ${r.slope.layers.map(f).join(' ')}`,
+  ];
+  const empty = r.buckets.reduce((a, b) => a + b.emptyRows.reduce((x, y) => x + y, 0), 0);
+  if (empty > 0)
+    lines.push(`(${empty} layer-rows with all-zero relu2 weights have no distribution and are left out)`);
+  lines.push(`backend: ${meta.backend}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }
 
