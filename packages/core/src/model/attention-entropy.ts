@@ -21,13 +21,21 @@ import * as tf from '@tensorflow/tfjs-core';
  */
 export type AttentionObserver = (layer: number, weights: tf.Tensor3D) => void;
 
+/** Per-row entropy and sum of attention weights (see {@link attentionRowEntropy}). */
+export interface RowEntropy {
+  /** Entropy in nats of each row `[B, Tq]` (NaN for a row of zeros). */
+  entropy: tf.Tensor2D;
+  /** Sum of each row `[B, Tq]`. */
+  mass: tf.Tensor2D;
+}
+
 /**
  * Entropy in nats of each attention row of `weights` `[B, Tq, Tk]`: `H = −Σ_j p_j ln p_j` with `p` the row
  * divided by its sum (softmax rows already sum to 1; FLASH's `relu2` rows need not, and a row of zeros has
  * no distribution: its entropy is NaN). Keys with zero weight (masked, padding) contribute 0. Also returns
  * each row's sum (`mass`).
  */
-export function attentionRowEntropy(weights: tf.Tensor3D): { entropy: tf.Tensor2D; mass: tf.Tensor2D } {
+export function attentionRowEntropy(weights: tf.Tensor3D): RowEntropy {
   return tf.tidy(() => {
     const mass = tf.sum(weights, -1, true);
     const p = tf.div(weights, mass);
@@ -78,6 +86,14 @@ export interface EntropyBucket {
   readonly emptyRows: number[];
 }
 
+/** Least-squares slope of entropy on `ln n` (see {@link EntropyReport.slope}). */
+export interface EntropySlope {
+  /** Mean of the layers' slopes. */
+  readonly mean: number;
+  /** Per layer (NaN when all rows had one value of n). */
+  readonly layers: number[];
+}
+
 /** What {@link AttentionEntropyStats.report} returns. */
 export interface EntropyReport {
   /** Number of GAU layers. */
@@ -90,7 +106,7 @@ export interface EntropyReport {
    * Least-squares slope of `H` against `ln n` over all counted rows, per layer and its mean over the layers:
    * about 1 when the entropy grows like `ln n` (uniform-like attention), about 0 when it stays flat.
    */
-  readonly slope: { readonly mean: number; readonly layers: number[] };
+  readonly slope: EntropySlope;
 }
 
 /** Running sums of entropies in buckets of n (n ∈ [2^k, 2^(k+1))) and the sums for the slope of H on ln n. */

@@ -15,7 +15,12 @@ import {
 import { type InitSpec, initValues, type ParamRole } from '../params.js';
 import type { ModelStages } from '../train/trainer.js';
 import { Rng } from '../util/rng.js';
-import { type AttentionEntropy, type AttentionObserver, attentionRowEntropy } from './attention-entropy.js';
+import {
+  type AttentionEntropy,
+  type AttentionObserver,
+  attentionRowEntropy,
+  type RowEntropy,
+} from './attention-entropy.js';
 import type { ComponentCount, ForwardOptions, LanguageModel, ModelFamily } from './family.js';
 import { GAUBlock } from './gau.js';
 import { type EncoderConfig, type GPTConfig, parseEncoderConfig, parseGPTConfig } from './gpt-config.js';
@@ -281,7 +286,7 @@ export class GPT extends StrategyModel implements LanguageModel {
         'attention entropy needs GAU layers (model.block "gau"): this model has standard Transformer blocks, whose attention runs as a fused kernel that never materializes the attention weights',
       );
     const [B, T] = ids.shape;
-    const rows: { entropy: tf.Tensor2D; mass: tf.Tensor2D }[] = [];
+    const rows: RowEntropy[] = [];
     const observeAttention: AttentionObserver = (layer, weights) => {
       const r = attentionRowEntropy(weights);
       rows[layer] = { entropy: tf.keep(r.entropy), mass: tf.keep(r.mass) };
