@@ -1,8 +1,11 @@
-/** `--preset roformer-v2 | gau-alpha | gau-lm`, `strata eval --context`, and `strata bench --suite gau`. */
+/**
+ * `--preset roformer-v2 | gau-alpha | gau-lm`, `strata eval --context`, `strata bench --suite gau`, and
+ * `strata eval --attention-entropy`.
+ */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeSafetensors } from '@strata/core';
+import { decodeSafetensors, type EntropyBucket } from '@strata/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BenchReport, BenchRow } from '../src/commands/bench.js';
 import { jsonLines, strataRun } from './helpers.js';
@@ -213,5 +216,120 @@ describe('strata CLI: GAU and RoFormerV2 presets', () => {
     const layer = 2 * 32 + (32 * 160 + 160) + 4 * 32 + (64 * 32 + 32);
     expect(gau.params).toBe(256 * 32 + 2 * layer + 2 * 32);
     expect(rep.generation.map((g) => g.config)).toContain('gau');
+  });
+});
+
+/** Mean of ln n over n = lo..hi (every position of a causal sequence counted once). */
+const meanLn = (lo: number, hi: number) => {
+  let s = 0;
+  for (let n = lo; n <= hi; n++) s += Math.log(n);
+  return s / (hi - lo + 1);
+};
+
+describe('strata eval --attention-entropy', () => {
+  /** Trains a tiny model with `flags` (space-separated) into `tmp/name` on the corpus; returns its directory. */
+  const trainTiny = async (name: string, flags: string) => {
+    const out = join(tmp, name);
+    const args = ['train', '--data', corpus, ...TINY, '--context', '16', ...flags.split(' '), '--out', out];
+    const r = await strataRun(args);
+    expect(r.code, r.stderr).toBe(0);
+    return out;
+  };
+
+  it('a causal GAU LM: per-bucket rows at 2× its trained context, as a table and as JSON', async () => {
+    const out = await trainTiny(
+      'entropy-lm',
+      '--preset gau-lm --model-opt gauKeyDim=8 --model-opt softmaxPlusBase=16 --steps 3',
+    );
+    const flags = '--context 32 --batches 2 --batch-size 4 --attention-entropy --backend wasm'.split(' ');
+    const base = ['eval', '--checkpoint', out, '--data', corpus, ...flags];
+    const t = await strataRun(base);
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stdout).toMatch(
+      /attention entropy \(nats\) of 2 GAU layers, softmax_plus \(base 16\), context 32/,
+    );
+    expect(t.stdout).toMatch(/keys n\s+rows\s+ln n\s+mean H\s+layer 0\s+layer 1/);
+    // 2 batches × 4 sequences: one query per sequence sees n = 1, two see n ∈ [2, 3], …, one sees n = 32.
+    expect(t.stdout).toMatch(/^1\s+8\s+0\.000\s+0\.000\s+0\.000\s+0\.000$/m);
+    expect(t.stdout).toMatch(new RegExp(`^16–31\\s+128\\s+${meanLn(16, 31).toFixed(3)}\\s`, 'm'));
+    expect(t.stdout).toMatch(/^32\s+8\s+3\.466\s/m);
+    expect(t.stdout).toMatch(/^slope dH\/d ln n\s+1\.000\s/m);
+
+    const j = await strataRun([...base, '--json']);
+    expect(j.code, j.stderr).toBe(0);
+    const rep = jsonLines(j.stdout)[0]! as {
+      contextLength: number;
+      attentionNorm: string;
+      softmaxPlusBase: number;
+      layers: number;
+      rows: number;
+      buckets: EntropyBucket[];
+      slope: { mean: number; layers: number[] };
+    };
+    expect(rep).toMatchObject({
+      contextLength: 32,
+      attentionNorm: 'softmax_plus',
+      softmaxPlusBase: 16,
+      layers: 2,
+    });
+    expect(rep.rows).toBe(2 * 4 * 32);
+    expect(rep.buckets.map((b) => [b.nMin, b.nMax, b.rows])).toEqual([
+      [1, 1, 8],
+      [2, 3, 16],
+      [4, 7, 32],
+      [8, 15, 64],
+      [16, 31, 128],
+      [32, 32, 8],
+    ]);
+    for (const b of rep.buckets) {
+      expect(b.meanLogN).toBeCloseTo(meanLn(b.nMin, b.nMax), 10);
+      for (const h of b.layers) {
+        expect(h).toBeGreaterThanOrEqual(0);
+        expect(h).toBeLessThanOrEqual(Math.log(b.nMax) + 1e-5);
+      }
+      expect(b.meanEntropy).toBeCloseTo((b.layers[0]! + b.layers[1]!) / 2, 10);
+    }
+    expect(rep.buckets[0]!.meanEntropy).toBe(0);
+    expect(rep.buckets.at(-1)!.meanEntropy).toBeGreaterThan(1);
+    expect(rep.slope.layers).toHaveLength(2);
+  });
+
+  it('an encoder (gau-alpha, MLM): every real query sees the whole sequence', async () => {
+    const out = await trainTiny('entropy-encoder', '--preset gau-alpha --model-opt gauKeyDim=8 --steps 1');
+    const e = await strataRun([
+      'eval',
+      '--checkpoint',
+      out,
+      '--batches',
+      '1',
+      '--batch-size',
+      '4',
+      '--attention-entropy',
+      '--json',
+      '--backend',
+      'wasm',
+    ]);
+    expect(e.code, e.stderr).toBe(0);
+    const rep = jsonLines(e.stdout)[0]! as { layers: number; buckets: EntropyBucket[] };
+    expect(rep.layers).toBe(2);
+    expect(rep.buckets.map((b) => [b.nMin, b.nMax, b.rows])).toEqual([[16, 16, 4 * 16]]);
+    expect(rep.buckets[0]!.meanEntropy).toBeLessThanOrEqual(Math.log(16) + 1e-5);
+  });
+
+  it('refuses a standard GPT checkpoint (its fused attention never materializes the weights) and nGPT', async () => {
+    const out = await trainTiny('entropy-gpt', '--steps 1');
+    const e = await strataRun(['eval', '--checkpoint', out, '--attention-entropy', '--backend', 'wasm']);
+    expect(e.code).not.toBe(0);
+    expect(e.stdout).toBe('');
+    expect(e.stderr.trim().split('\n')).toHaveLength(1);
+    expect(e.stderr).toMatch(
+      /attention entropy needs GAU layers \(model\.block "gau"\): this model has standard Transformer blocks, whose attention runs as a fused kernel that never materializes the attention weights/,
+    );
+    const ngpt = await trainTiny('entropy-ngpt', '--model ngpt --steps 1');
+    const f = await strataRun(['eval', '--checkpoint', ngpt, '--attention-entropy', '--backend', 'wasm']);
+    expect(f.code).not.toBe(0);
+    expect(f.stderr).toMatch(
+      /--attention-entropy needs GAU layers \(model\.block "gau"\); the ngpt model family has none/,
+    );
   });
 });
