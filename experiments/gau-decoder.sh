@@ -37,4 +37,5 @@ node packages/cli/dist/bin.js compare "${ARMS[@]}" --lrs "$LRS" --seeds "${SEEDS
   --target-from block --steps "$STEPS" --context 64 --batch-size 16 --eval-every $((STEPS / 8)) --eval-batches 8 \
   --backend wasm --json --out "$OUT/compare" > "$OUT/compare.log" 2>&1
 node experiments/length-eval.mjs "$OUT" 64 128 256
-echo "report: $OUT/compare/report.md; lengths: $OUT/length.md"
+node experiments/gau-entropy.mjs "$OUT" 64 128 256
+echo "report: $OUT/compare/report.md; lengths: $OUT/length.md; attention entropy: $OUT/entropy.md"
