@@ -57,7 +57,23 @@ export interface HFTokenizerRecord {
   sentinels: number;
   /** Where the tokenizer came from (a path, `js-tiktoken gpt2`, ...), for `strata info`. */
   source?: string;
+  /**
+   * Special tokens appended after the vocabulary by {@link withAddedTokens} (e.g. `<mask>` on GPT-2's
+   * tokenizer for masked-LM training), in id order from the original vocabulary size; absent when none.
+   */
+  added?: string[];
   [k: string]: unknown;
+}
+
+/** Every id of a parsed `tokenizer.json`: its model's vocabulary and its added tokens. */
+function fileIds(json: Record<string, unknown>): number[] {
+  const ids: number[] = [];
+  const vocab = (json.model as { vocab?: unknown }).vocab;
+  if (Array.isArray(vocab))
+    for (let i = 0; i < vocab.length; i++) ids.push(i); // Unigram: [piece, score] pairs
+  else for (const v of Object.values(vocab as Record<string, number>)) ids.push(v);
+  for (const t of (Array.isArray(json.added_tokens) ? json.added_tokens : []) as AddedToken[]) ids.push(t.id);
+  return ids;
 }
 
 function tokenText(v: unknown): string | undefined {
@@ -87,12 +103,15 @@ export class HFTokenizer implements Tokenizer {
   private readonly valid: Uint8Array;
   private readonly names = new Map<number, string>();
   private readonly source: string | undefined;
+  /** Special tokens appended by {@link withAddedTokens} (recorded in {@link HFTokenizerRecord.added}). */
+  readonly added: readonly string[];
 
   /**
    * @param fileText the `tokenizer.json` text.
    * @param options `kind` (default `"hf"`), `where` (named in errors), `config` (a `tokenizer_config.json`
    *   object whose `bos_token`, `eos_token`, `pad_token`, `unk_token`, `mask_token` name the special tokens),
-   *   `specials` (roles to token texts, overriding both).
+   *   `specials` (roles to token texts, overriding both), `source` (where it came from, for `strata info`),
+   *   `added` (the special tokens {@link withAddedTokens} appended, recorded in the checkpoint).
    * @throws StrataError `E_CONFIG` naming `where` when the text is not a tokenizer.json this library reads.
    */
   constructor(
@@ -103,6 +122,7 @@ export class HFTokenizer implements Tokenizer {
       config?: Record<string, unknown>;
       specials?: Record<string, string>;
       source?: string;
+      added?: readonly string[];
     } = {},
   ) {
     const where = options.where ?? 'tokenizer.json';
@@ -126,13 +146,9 @@ export class HFTokenizer implements Tokenizer {
     this.kind = options.kind ?? 'hf';
     this.fileText = fileText;
     this.source = options.source;
-    const ids: number[] = [];
-    const vocab = model.vocab;
-    if (Array.isArray(vocab))
-      for (let i = 0; i < vocab.length; i++) ids.push(i); // Unigram: [piece, score] pairs
-    else for (const v of Object.values(vocab as Record<string, number>)) ids.push(v);
+    this.added = options.added ?? [];
+    const ids = fileIds(json);
     const added = (Array.isArray(json.added_tokens) ? json.added_tokens : []) as AddedToken[];
-    for (const t of added) ids.push(t.id);
     this.vocabSize = ids.reduce((a, b) => Math.max(a, b), -1) + 1;
     this.valid = new Uint8Array(this.vocabSize);
     for (const id of ids) this.valid[id] = 1;
@@ -239,8 +255,53 @@ export class HFTokenizer implements Tokenizer {
       specials,
       sentinels: this.specials.sentinels?.length ?? 0,
       ...(this.source !== undefined ? { source: this.source } : {}),
+      ...(this.added.length ? { added: [...this.added] } : {}),
     };
   }
+}
+
+/**
+ * The `tokenizer.json` text with `tokens` appended as special added tokens, with ids from one past the
+ * largest id on (as Hugging Face's `tokenizer.add_special_tokens` does); the rest of the file is unchanged.
+ *
+ * @throws StrataError `E_CONFIG` when a token is already in the file.
+ */
+export function appendAddedTokens(fileText: string, tokens: readonly string[]): string {
+  const json = JSON.parse(fileText) as Record<string, unknown>;
+  const next = fileIds(json).reduce((a, b) => Math.max(a, b), -1) + 1;
+  const added = (Array.isArray(json.added_tokens) ? json.added_tokens : []) as AddedToken[];
+  tokens.forEach((content, i) => {
+    if (added.some((t) => t.content === content))
+      throw new StrataError('E_CONFIG', `cannot add ${content} to the tokenizer: it has that token already`);
+    added.push({
+      id: next + i,
+      content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    } as AddedToken);
+  });
+  return JSON.stringify({ ...json, added_tokens: added });
+}
+
+/**
+ * A copy of `tokenizer` with special tokens appended after its vocabulary (ids `vocabSize`, `vocabSize + 1`,
+ * …), e.g. `<mask>` and `<pad>` on GPT-2's tokenizer, which has only `<|endoftext|>`. The roles are
+ * recognised by name (`<pad>`, `<mask>`, `<bos>`, `<eos>`, `<extra_id_N>`); the kind stays, and the record
+ * lists the added tokens so that a checkpoint of the `gpt2` kind can be rebuilt even without its file.
+ */
+export function withAddedTokens(tokenizer: HFTokenizer, tokens: readonly string[]): HFTokenizer {
+  if (tokens.length === 0) return tokenizer;
+  const added = [...tokenizer.added, ...tokens];
+  const rec = tokenizer.toJSON();
+  return new HFTokenizer(appendAddedTokens(tokenizer.fileText, tokens), {
+    kind: tokenizer.kind,
+    where: rec.file,
+    ...(rec.source !== undefined ? { source: rec.source } : {}),
+    added,
+  });
 }
 
 /** `sha256:` + the hex SHA-256 of a text's UTF-8 bytes. */

@@ -24,6 +24,7 @@ export {
   type TokenBatch,
 } from './dataset.js';
 export {
+  appendAddedTokens,
   byteLevelAlphabet,
   GPT2_EOS,
   gpt2Tokenizer,
@@ -34,23 +35,33 @@ export {
   type SpecialTokenRecord,
   sha256Text,
   TOKENIZER_FILE,
+  withAddedTokens,
 } from './hf-tokenizer.js';
 export { MarkovDataset, type MarkovOptions } from './markov.js';
 export {
   brownPosPairs,
+  describeTokenizer,
   encodePairs,
   loadPairsFile,
+  MASKED_LM_ROLES,
   MaskedLMDataset,
   type MaskedLMOptions,
+  ordinaryTokenIds,
   packSeq2Seq,
   parsePairs,
+  type RequiredSpecials,
+  requireSpecials,
+  SEQ2SEQ_ROLES,
   Seq2SeqDataset,
   type Seq2SeqDatasetOptions,
   type Seq2SeqExample,
   type Seq2SeqShape,
+  SPAN_ROLES,
   SpanCorruptionDataset,
   type SpanCorruptionOptions,
+  type SpecialRole,
   simplifyBrownTag,
+  specialTokenIds,
   type TaskBatch,
   type TextPair,
 } from './tasks.js';

@@ -12,7 +12,97 @@ import { Rng } from '../util/rng.js';
 import { createSha256 } from '../util/sha256.js';
 import { BROWN_PACKAGE, resolveBrownCorpusDir } from './brown.js';
 import type { TextDataset } from './dataset.js';
-import type { ByteSpecialTokenizer } from './tokenizer.js';
+import type { SpecialTokenIds, Tokenizer } from './tokenizer.js';
+
+/** A role of a special token ({@link SpecialTokenIds}): `pad`, `mask`, `bos`, `eos`, `sentinels`, `unk`. */
+export type SpecialRole = keyof SpecialTokenIds;
+
+/** The special tokens masked-language modelling needs: `<mask>` (windows of text need no padding). */
+export const MASKED_LM_ROLES = ['mask'] as const;
+/** The special tokens a source → target task needs: padding, the decoder's start token, end of sequence. */
+export const SEQ2SEQ_ROLES = ['pad', 'bos', 'eos'] as const;
+/** The special tokens span corruption needs: those of {@link SEQ2SEQ_ROLES} and the T5 sentinels. */
+export const SPAN_ROLES = ['pad', 'bos', 'eos', 'sentinels'] as const;
+
+const ROLE_TOKENS: Record<SpecialRole, string> = {
+  pad: '<pad>',
+  mask: '<mask>',
+  bos: '<bos>',
+  eos: '<eos>',
+  unk: '<unk>',
+  sentinels: '<extra_id_0>, <extra_id_1>, …',
+};
+
+/** `the hf tokenizer /path/tokenizer.json`, `the gpt2 tokenizer`: how messages name a tokenizer. */
+export function describeTokenizer(tokenizer: Tokenizer): string {
+  const source = tokenizer.toJSON().source;
+  return `the ${tokenizer.kind} tokenizer${typeof source === 'string' ? ` (${source})` : ''}`;
+}
+
+/** The special ids of `roles`, all present (sentinels: a non-empty list). */
+export type RequiredSpecials<R extends SpecialRole> = Required<Pick<SpecialTokenIds, R>>;
+
+/**
+ * The ids of the special tokens `roles` of `tokenizer`, checked: every role is present, and `pad`, `bos`
+ * and `eos` differ when more than one is asked for (a decoder must tell its start, its end and padding
+ * apart). `what` names the task in the message (e.g. `--task span`).
+ *
+ * @throws StrataError `E_CONFIG`, one line naming the missing roles, the tokenizer, and how to get them.
+ */
+export function requireSpecials<R extends SpecialRole>(
+  tokenizer: Tokenizer,
+  roles: readonly R[],
+  what: string,
+): RequiredSpecials<R> {
+  const sp = tokenizer.specials ?? {};
+  const missing = roles.filter((r) => {
+    const v = sp[r];
+    return v === undefined || (Array.isArray(v) && v.length === 0);
+  });
+  if (missing.length) {
+    const names = missing.map((r) => ROLE_TOKENS[r]).join(', ');
+    throw new StrataError(
+      'E_CONFIG',
+      `${what} needs the special token${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (${names}), which ${describeTokenizer(tokenizer)} lacks; train a tokenizer that has them (strata tokenizer train --vocab-size N${missing.includes('sentinels' as R) ? ' --sentinels 16' : ''} --out tok.json gives <pad> <mask> <bos> <eos>${missing.includes('sentinels' as R) ? ' and 16 sentinels' : ''}), or add ${names} to the added_tokens of its tokenizer.json (--tokenizer gpt2 gets them appended)`,
+    );
+  }
+  const distinct = (['pad', 'bos', 'eos'] as const).filter((r) => (roles as readonly string[]).includes(r));
+  for (let i = 0; i < distinct.length; i++)
+    for (let j = i + 1; j < distinct.length; j++) {
+      const a = distinct[i]!;
+      const b = distinct[j]!;
+      if (sp[a] === sp[b])
+        throw new StrataError(
+          'E_CONFIG',
+          `${what} needs distinct ${distinct.join(', ')} tokens, but ${describeTokenizer(tokenizer)} uses id ${String(sp[a])} for both ${a} and ${b}; add a separate ${ROLE_TOKENS[a === 'eos' ? b : a]} to the added_tokens of its tokenizer.json (or name it in a tokenizer_config.json beside it)`,
+        );
+    }
+  const out: Partial<SpecialTokenIds> = {};
+  for (const r of roles) (out as Record<string, unknown>)[r] = sp[r];
+  return out as RequiredSpecials<R>;
+}
+
+/**
+ * The ids a masked-LM position may be replaced with at random: every id of the tokenizer that is not a
+ * special token (for the byte-special tokenizer, the 256 bytes).
+ */
+export function ordinaryTokenIds(tokenizer: Tokenizer): Int32Array {
+  const special = specialTokenIds(tokenizer);
+  const out: number[] = [];
+  for (let id = 0; id < tokenizer.vocabSize; id++) if (!special.has(id)) out.push(id);
+  return Int32Array.from(out);
+}
+
+/** The ids of every special token of `tokenizer`: its roles and any other token it names as special. */
+export function specialTokenIds(tokenizer: Tokenizer): Set<number> {
+  const special = new Set<number>();
+  for (const v of Object.values(tokenizer.specials ?? {}))
+    for (const id of Array.isArray(v) ? v : [v]) special.add(id as number);
+  if (tokenizer.specialName)
+    for (let id = 0; id < tokenizer.vocabSize; id++)
+      if (tokenizer.specialName(id) !== undefined) special.add(id);
+  return special;
+}
 
 /** A batch as the trainer takes it: `x` inputs, `y` targets (`-1` = not scored). */
 export interface TaskBatch {
@@ -32,22 +122,32 @@ export interface MaskedLMOptions {
 
 /**
  * Masked-language-modelling batches (BERT): windows of the text, of which `maskProb` of the positions
- * (at least one per row) are chosen; a chosen position becomes `<mask>` with probability 0.8, a random byte
- * with 0.1, and stays with 0.1. `y` holds the original token at chosen positions and −1 elsewhere, so the
- * loss and the accuracy count the chosen positions only.
+ * (at least one per row) are chosen; a chosen position becomes the tokenizer's `<mask>` with probability 0.8,
+ * a random ordinary token ({@link ordinaryTokenIds}: a byte for the byte-special tokenizer) with 0.1, and
+ * stays with 0.1. Special tokens in the text (the `<eos>` between documents) are not chosen, except for the
+ * one forced choice of a row. `y` holds the original token at chosen positions and −1 elsewhere, so the loss
+ * and the accuracy count the chosen positions only.
  */
 export class MaskedLMDataset {
   /** Probability that a position is chosen for prediction (default 0.15). */
   readonly maskProb: number;
+  /** The id chosen positions are replaced with (the tokenizer's `mask`). */
+  readonly maskId: number;
   private readonly seed: number;
+  private readonly ordinary: Int32Array;
+  private readonly special: Set<number>;
 
+  /** @throws StrataError `E_CONFIG` when the tokenizer has no `mask` token ({@link requireSpecials}). */
   constructor(
     /** The text whose windows are masked. */
     readonly text: TextDataset,
-    /** Tokenizer that provides the `<mask>` id. */
-    readonly tokenizer: ByteSpecialTokenizer,
+    /** Tokenizer that provides the `<mask>` id (any {@link Tokenizer} with a `mask` special token). */
+    readonly tokenizer: Tokenizer,
     options: MaskedLMOptions = {},
   ) {
+    this.maskId = requireSpecials(tokenizer, MASKED_LM_ROLES, 'masked-language modelling').mask;
+    this.special = specialTokenIds(tokenizer);
+    this.ordinary = ordinaryTokenIds(tokenizer);
     this.maskProb = options.maskProb ?? 0.15;
     if (!(this.maskProb > 0 && this.maskProb <= 1))
       throw new StrataError('E_CONFIG', `maskProb must be in (0, 1], got ${this.maskProb}`);
@@ -63,12 +163,12 @@ export class MaskedLMDataset {
       for (let t = 0; t < seqLen; t++) {
         const i = r * seqLen + t;
         const forced = t === seqLen - 1 && chosen === 0;
-        if (!forced && rng.next() >= this.maskProb) continue;
+        if (!forced && (this.special.has(x[i]!) || rng.next() >= this.maskProb)) continue;
         chosen++;
         y[i] = x[i]!;
         const u = rng.next();
-        if (u < 0.8) out[i] = this.tokenizer.maskId;
-        else if (u < 0.9) out[i] = rng.int(256);
+        if (u < 0.8) out[i] = this.maskId;
+        else if (u < 0.9) out[i] = this.ordinary[rng.int(this.ordinary.length)]!;
       }
     }
     return { x: out, y };
@@ -134,6 +234,20 @@ export function packSeq2Seq(examples: readonly Seq2SeqExample[], shape: Seq2SeqS
     y[r * T + e.target.length] = shape.eosId;
   });
   return { x, y };
+}
+
+/** Refuses a model whose `padId`/`bosId`/`eosId` are not the tokenizer's (the batches would mean other tokens). */
+function checkShapeIds(
+  shape: Seq2SeqShape,
+  ids: RequiredSpecials<'pad' | 'bos' | 'eos'>,
+  tokenizer: Tokenizer,
+): void {
+  const wrong = (['pad', 'bos', 'eos'] as const).filter((r) => shape[`${r}Id`] !== ids[r]);
+  if (wrong.length)
+    throw new StrataError(
+      'E_CONFIG',
+      `the model's ${wrong.map((r) => `${r}Id ${shape[`${r}Id`]}`).join(', ')} ${wrong.length > 1 ? 'are' : 'is'} not ${describeTokenizer(tokenizer)}'s (${wrong.map((r) => `${r} ${ids[r]}`).join(', ')}); a model trained with a tokenizer takes its special ids from it (drop --model-opt ${wrong.map((r) => `${r}Id`).join('/')})`,
+    );
 }
 
 function checkFits(e: Seq2SeqExample, shape: Seq2SeqShape, what: string): void {
@@ -267,14 +381,20 @@ export class SpanCorruptionDataset {
   /** Mean length in tokens of a corrupted span (default 3). */
   readonly meanSpanLength: number;
   private readonly seed: number;
+  /** The sentinel ids `<extra_id_0>`, `<extra_id_1>`, … of the tokenizer, in order. */
+  readonly sentinels: readonly number[];
   private readonly noise: number;
   private readonly spans: number;
 
+  /**
+   * @throws StrataError `E_CONFIG` when the tokenizer lacks `pad`, `bos`, `eos` or sentinels, when they are not
+   *   the model's (`shape`), or when it has fewer sentinels than a window has spans.
+   */
   constructor(
     /** The text whose windows are corrupted. */
     readonly text: TextDataset,
-    /** Tokenizer that provides the sentinel ids. */
-    readonly tokenizer: ByteSpecialTokenizer,
+    /** Tokenizer that provides the sentinel ids (any {@link Tokenizer} with the {@link SPAN_ROLES}). */
+    readonly tokenizer: Tokenizer,
     /** Lengths and special ids the batches are packed with (windows are `sourceLength` tokens). */
     readonly shape: Seq2SeqShape,
     options: SpanCorruptionOptions = {},
@@ -286,6 +406,9 @@ export class SpanCorruptionDataset {
       throw new StrataError('E_CONFIG', `noiseDensity must be in (0, 1), got ${this.noiseDensity}`);
     if (!(this.meanSpanLength >= 1))
       throw new StrataError('E_CONFIG', `meanSpanLength must be >= 1, got ${this.meanSpanLength}`);
+    const ids = requireSpecials(tokenizer, SPAN_ROLES, 'span corruption');
+    checkShapeIds(shape, ids, tokenizer);
+    this.sentinels = ids.sentinels;
     const n = shape.sourceLength;
     this.noise = Math.min(n - 1, Math.max(1, Math.round(this.noiseDensity * n)));
     this.spans = Math.min(
@@ -293,10 +416,10 @@ export class SpanCorruptionDataset {
       n - this.noise,
       Math.max(1, Math.round(this.noise / this.meanSpanLength)),
     );
-    if (this.spans > tokenizer.sentinels)
+    if (this.spans > this.sentinels.length)
       throw new StrataError(
         'E_CONFIG',
-        `span corruption of ${n}-token sources makes ${this.spans} spans but the tokenizer has ${tokenizer.sentinels} sentinels; use a shorter --source-length`,
+        `span corruption of ${n}-token sources makes ${this.spans} spans but ${describeTokenizer(tokenizer)} has ${this.sentinels.length} sentinels; use a shorter --source-length, or a tokenizer with more (strata tokenizer train --sentinels ${this.spans})`,
       );
     const need = this.noise + this.spans + 1;
     if (need > shape.targetLength)
@@ -324,7 +447,7 @@ export class SpanCorruptionDataset {
     let p = 0;
     for (let s = 0; s < this.spans; s++) {
       for (let i = 0; i < keepLens[s]!; i++) src.push(window[p++]!);
-      const sentinel = this.tokenizer.sentinelId(s);
+      const sentinel = this.sentinels[s]!;
       src.push(sentinel);
       tgt.push(sentinel);
       for (let i = 0; i < noiseLens[s]!; i++) tgt.push(window[p++]!);
@@ -438,15 +561,17 @@ export function loadPairsFile(path: string): TextPair[] {
 }
 
 /**
- * Encodes text pairs as bytes; pairs that do not fit the model fail with their line's position unless
- * `skipLong` (then they are dropped, and an error is raised only when none fits).
+ * Encodes text pairs with `tokenizer` (which must have the {@link SEQ2SEQ_ROLES}, with the ids of `shape`);
+ * pairs that do not fit the model fail with their line's position unless `skipLong` (then they are dropped,
+ * and an error is raised only when none fits).
  */
 export function encodePairs(
   pairs: readonly TextPair[],
-  tokenizer: ByteSpecialTokenizer,
+  tokenizer: Tokenizer,
   shape: Seq2SeqShape,
   options: { skipLong?: boolean; what?: string } = {},
 ): Seq2SeqExample[] {
+  checkShapeIds(shape, requireSpecials(tokenizer, SEQ2SEQ_ROLES, options.what ?? 'pairs'), tokenizer);
   const out: Seq2SeqExample[] = [];
   pairs.forEach((p, i) => {
     const e = {

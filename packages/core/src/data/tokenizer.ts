@@ -8,6 +8,7 @@
  */
 import { formatChoices, StrataError } from '../errors.js';
 import {
+  appendAddedTokens,
   gpt2Tokenizer,
   gpt2TokenizerJSON,
   HFTokenizer,
@@ -40,6 +41,11 @@ export interface Tokenizer {
    * the sentinels.
    */
   readonly specials?: SpecialTokenIds;
+  /**
+   * The text of special token `id` (`<mask>`, `<extra_id_3>`, `<|endoftext|>`), or undefined for an ordinary
+   * token. The masked-LM task never draws a special token as a random replacement. Absent: no special tokens.
+   */
+  specialName?(id: number): string | undefined;
   /**
    * Files a checkpoint stores beside `config.json` to rebuild this tokenizer (name → text), e.g.
    * `tokenizer.json` for a subword tokenizer; {@link tokenizerFromJSON} gets them back. Absent: none.
@@ -280,6 +286,8 @@ function fromTokenizerFile(
       'E_CONFIG',
       `tokenizer "${kind}" is stored in ${name} beside config.json, which is missing; copy it back from where the checkpoint came from`,
     );
+  const added = Array.isArray(json.added) ? json.added.map(String) : [];
+  if (kind === 'gpt2' && files[name] === undefined && added.length) text = appendAddedTokens(text, added);
   if (typeof json.sha256 === 'string' && sha256Text(text) !== json.sha256)
     throw new StrataError(
       'E_CONFIG',
@@ -289,6 +297,7 @@ function fromTokenizerFile(
     kind,
     where: name,
     ...(typeof json.source === 'string' ? { source: json.source } : {}),
+    ...(added.length ? { added } : {}),
   });
   if (typeof json.vocabSize === 'number' && json.vocabSize !== tok.vocabSize)
     throw new StrataError(
