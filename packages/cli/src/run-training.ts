@@ -145,7 +145,7 @@ export function dataSpecFromArg(arg: unknown, seed: number, args: ParsedArgs = {
  */
 export async function datasetFor(
   spec: DataSpec,
-  training: TrainConfig,
+  training: Pick<TrainConfig, 'valFraction' | 'seed'>,
   tokenizer: Tokenizer = new ByteTokenizer(),
 ): Promise<TextDataset | MarkovDataset> {
   if (spec.kind === 'markov')
@@ -401,7 +401,10 @@ export interface RunSetup {
   banner?: string[];
   /** Encoder-only / encoder-decoder task (masked-LM, span corruption, POS, pairs); absent: next-token. */
   task?: TaskSpec;
-  /** The tokenizer of a next-token run (default: the resumed checkpoint's, else byte); saved with the checkpoint. */
+  /**
+   * The tokenizer (default: the resumed checkpoint's, else byte, or byte-special for a task); saved with the
+   * checkpoint.
+   */
   tokenizer?: Tokenizer;
   /** Lines that must reach the user in every mode (what `--resume` changed): stderr, or JSON log lines. */
   notes?: string[];
@@ -549,9 +552,8 @@ export function checkDataFitsModel(data: DataSpec, vocabSize: number): void {
 async function runLocked(setup: RunSetup): Promise<RunResult> {
   const { model, training, runDir } = setup;
   const paths = runPaths(runDir);
-  const tokenizer: Tokenizer = setup.task
-    ? taskTokenizer()
-    : (setup.tokenizer ?? setup.resume?.tokenizer ?? new ByteTokenizer());
+  const tokenizer: Tokenizer =
+    setup.tokenizer ?? setup.resume?.tokenizer ?? (setup.task ? taskTokenizer() : new ByteTokenizer());
   checkDataFitsModel(setup.data, model.config.vocabSize);
   if (setup.data.kind !== 'markov' && tokenizer.vocabSize > model.config.vocabSize)
     throw new StrataError(
@@ -561,7 +563,7 @@ async function runLocked(setup: RunSetup): Promise<RunResult> {
   const dataset =
     setup.dataset ??
     (setup.task
-      ? await taskSource(setup.task, setup.data, model.config, training)
+      ? await taskSource(setup.task, setup.data, model.config, training, tokenizer)
       : await datasetFor(setup.data, training, tokenizer));
   const fingerprint = dataset.datasetFingerprint();
   const savedFingerprint = setup.resume?.state?.dataFingerprint;

@@ -286,7 +286,7 @@ export const DATA_OPTIONS: OptionDef[] = [
     type: 'string',
     arg: 'byte|gpt2|PATH',
     description:
-      'byte (UTF-8 bytes), gpt2 (GPT-2’s BPE) or a Hugging Face tokenizer.json; the model’s vocabSize follows it unless given; recorded in the checkpoint [default: byte]',
+      'byte (UTF-8 bytes), gpt2 (GPT-2’s BPE) or a Hugging Face tokenizer.json; the model’s vocabSize follows it unless given; recorded in the checkpoint. With --task it must have the special tokens the task needs (mlm: <mask>; pairs, pos: <pad> <bos> <eos>; span: those and <extra_id_N> sentinels); gpt2 gets them appended after its 50,257 ids [default: byte; byte-special with --task]',
     group: 'Data',
   },
   {
@@ -1149,7 +1149,7 @@ export const tokenizerSpec: CommandDef = {
       type: 'integer',
       arg: 'N',
       description:
-        'add T5 sentinel tokens <extra_id_0> … <extra_id_N-1> after the special tokens [default: 0]',
+        'add T5 sentinel tokens <extra_id_0> … <extra_id_N-1> after the special tokens, for --task span (which needs one per corrupted span: 3 for 64-token sources) [default: 0]',
       group: 'Tokenizer',
     },
     {
@@ -1165,6 +1165,8 @@ export const tokenizerSpec: CommandDef = {
     'strata tokenizer train --vocab-size 4096 --out brown-bpe.json          # on the Brown corpus',
     'strata tokenizer train --data corpus.jsonl --text-field body --vocab-size 8000 --out tok.json',
     'strata train --tokenizer tok.json --data corpus.jsonl --text-field body --out runs/bpe',
+    'strata tokenizer train --vocab-size 8000 --sentinels 16 --out enc.json   # for encoder tasks too',
+    'strata train --arch encoder-decoder --task span --tokenizer enc.json --data corpus.txt --out runs/t5',
   ],
 };
 

@@ -9,17 +9,25 @@ import {
   type EncDecConfig,
   encodePairs,
   getModelPreset,
+  HFTokenizer,
   loadPairsFile,
+  MASKED_LM_ROLES,
   MaskedLMDataset,
+  requireSpecials,
+  SEQ2SEQ_ROLES,
   Seq2SeqDataset,
+  SPAN_ROLES,
   SpanCorruptionDataset,
+  type SpecialRole,
   StrataError,
   TextDataset,
+  type Tokenizer,
   type TrainConfig,
+  withAddedTokens,
 } from '@strata/core';
 import type { ParsedArgs } from './args.js';
 import { UsageError } from './args.js';
-import { type DataSpec, loadData } from './run-training.js';
+import { type DataSpec, datasetFor, loadData } from './run-training.js';
 
 /** The architectures `--arch` accepts. */
 export const ARCHITECTURES = ['decoder-only', 'encoder-only', 'encoder-decoder'] as const;
@@ -125,40 +133,89 @@ function seq2seqShape(config: Record<string, unknown>): EncDecConfig {
   return config as EncDecConfig;
 }
 
-/** The tokenizer of the new architectures' tasks. */
+/** The tokenizer of the new architectures' tasks when no `--tokenizer` is given: bytes plus special tokens. */
 export function taskTokenizer(): ByteSpecialTokenizer {
   return new ByteSpecialTokenizer();
 }
 
-/** Builds the batch source of `task` on `data` for a model with `config`. */
+/** The special-token roles a task needs (read off its dataset: masked-LM needs `<mask>` only). */
+export function taskRoles(kind: TaskSpec['kind']): readonly SpecialRole[] {
+  return kind === 'mlm' ? MASKED_LM_ROLES : kind === 'span' ? SPAN_ROLES : SEQ2SEQ_ROLES;
+}
+
+/** Sentinels appended to GPT-2's tokenizer for span corruption: T5's 100 (`<extra_id_0>` … `<extra_id_99>`). */
+export const GPT2_SENTINELS = 100;
+
+/**
+ * The `--tokenizer` of a task run, checked for the special tokens the task needs ({@link taskRoles}).
+ * GPT-2's tokenizer (only `<|endoftext|>`, which serves as `eos`) gets what it lacks appended after its
+ * 50,257 ids, as Hugging Face's `add_special_tokens` does: `<mask>` (masked-LM); `<pad>`, `<bos>` (source →
+ * target tasks) and T5's 100 sentinels (span). Any other tokenizer must have them already.
+ *
+ * @throws StrataError `E_CONFIG` naming the missing roles, the tokenizer and how to get them.
+ */
+export function taskTokenizerFor(tokenizer: Tokenizer, kind: TaskSpec['kind']): Tokenizer {
+  const roles = taskRoles(kind);
+  let tok = tokenizer;
+  if (tok.kind === 'gpt2' && tok instanceof HFTokenizer) {
+    const sp = tok.specials;
+    const add: string[] = [];
+    if (roles.includes('pad') && sp.pad === undefined) add.push('<pad>');
+    if (roles.includes('mask') && sp.mask === undefined) add.push('<mask>');
+    if (roles.includes('bos') && (sp.bos === undefined || sp.bos === sp.eos)) add.push('<bos>');
+    if (roles.includes('sentinels') && !sp.sentinels?.length)
+      for (let k = 0; k < GPT2_SENTINELS; k++) add.push(`<extra_id_${k}>`);
+    tok = withAddedTokens(tok, add);
+  }
+  requireSpecials(tok, roles, `--task ${kind}`);
+  return tok;
+}
+
+/**
+ * The model options that follow a task's tokenizer: the vocabulary, and the special ids an encoder
+ * (`padId`, `null` when the tokenizer has no `<pad>`) or an encoder-decoder (`padId`, `bosId`, `eosId`) uses.
+ */
+export function taskModelIds(tokenizer: Tokenizer, arch: Arch): Record<string, number | null> {
+  const sp = tokenizer.specials ?? {};
+  if (arch === 'encoder-only') return { padId: sp.pad ?? null };
+  if (arch === 'encoder-decoder')
+    return { padId: sp.pad ?? null, bosId: sp.bos ?? null, eosId: sp.eos ?? null };
+  return {};
+}
+
+/**
+ * Builds the batch source of `task` on `data` for a model with `config`, with `tokenizer` (default: the
+ * byte-special tokenizer). The byte-special tokenizer reads text as before; any other goes through
+ * {@link datasetFor} (its token cache, JSON Lines and Parquet).
+ */
 export async function taskSource(
   task: TaskSpec,
   data: DataSpec,
   config: Record<string, unknown>,
   training: Pick<TrainConfig, 'valFraction' | 'seed'>,
+  tokenizer: Tokenizer = taskTokenizer(),
 ): Promise<TaskSource> {
-  const tok = taskTokenizer();
+  const tok = tokenizer;
   const split = { valFraction: training.valFraction, seed: training.seed };
   const vocab = config.vocabSize as number;
   if (vocab < tok.vocabSize)
     throw new StrataError(
       'E_CONFIG',
-      `model.vocabSize (${vocab}) is smaller than the byte-special tokenizer's ${tok.vocabSize} ids the ${task.kind} task uses`,
+      `model.vocabSize (${vocab}) is smaller than the ${tok.kind} tokenizer's ${tok.vocabSize} ids the ${task.kind} task uses`,
     );
+  const text = async (): Promise<TextDataset> =>
+    tok.kind === 'byte-special'
+      ? new TextDataset(await loadData(data), tok, split)
+      : ((await datasetFor(data, training, tok)) as TextDataset);
   switch (task.kind) {
     case 'mlm':
-      return new MaskedLMDataset(new TextDataset(await loadData(data), tok, split), tok, {
+      return new MaskedLMDataset(await text(), tok, {
         seed: training.seed,
       });
     case 'span':
-      return new SpanCorruptionDataset(
-        new TextDataset(await loadData(data), tok, split),
-        tok,
-        seq2seqShape(config),
-        {
-          seed: training.seed,
-        },
-      );
+      return new SpanCorruptionDataset(await text(), tok, seq2seqShape(config), {
+        seed: training.seed,
+      });
     case 'pos': {
       const shape = seq2seqShape(config);
       const pairs = brownPosPairs(task.maxFiles !== undefined ? { maxFiles: task.maxFiles } : {});

@@ -8,6 +8,7 @@ import {
   loadTextSource,
   parseTrainConfig,
   StrataError,
+  type Tokenizer,
   tokenizeSource,
 } from '@strata/core';
 import * as tf from '@tensorflow/tfjs-core';
@@ -38,7 +39,8 @@ export async function run(args: ParsedArgs): Promise<number> {
         `--attention-entropy needs GAU layers (model.block "gau"); the ${model.family} model family has none`,
       );
     const savedTask = (config.training as { task?: TaskSpec } | undefined)?.task;
-    if (savedTask) return await evalTask(args, model, config, savedTask, checkpointDir, backend.name);
+    if (savedTask)
+      return await evalTask(args, model, config, savedTask, checkpointDir, backend.name, tokenizer);
     const batchSize = args['batch-size'] as number;
     const maxBatches = args.batches as number;
     const seqLen = model.config.contextLength;
@@ -129,6 +131,7 @@ async function evalTask(
   saved: TaskSpec,
   checkpointDir: string,
   backendName: string,
+  tokenizer: Tokenizer,
 ): Promise<number> {
   const batchSize = args['batch-size'] as number;
   const maxBatches = args.batches as number;
@@ -151,10 +154,13 @@ async function evalTask(
     what = path;
   }
   // --data is evaluated almost whole: all of it but one example (or one chunk of text) is held out.
-  const source = await taskSource(task, data, model.config, {
-    valFraction: args.data ? 0.999 : training.valFraction,
-    seed: training.seed,
-  });
+  const source = await taskSource(
+    task,
+    data,
+    model.config,
+    { valFraction: args.data ? 0.999 : training.valFraction, seed: training.seed },
+    tokenizer,
+  );
   const batches = source.valBatches(batchSize, model.config.contextLength, maxBatches);
   if (batches.length === 0)
     throw new StrataError('E_DATA', `${what}: not enough data to form one batch of ${batchSize}`);

@@ -1,6 +1,7 @@
 import {
   ByteSpecialTokenizer,
   beamSearchSeq2Seq,
+  describeTokenizer,
   EncoderDecoder,
   generate,
   type LanguageModel,
@@ -23,7 +24,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const { checkpointDir } = await resolveCheckpointDir(String(args.checkpoint ?? ''));
   const { model, tokenizer, config } = await loadCheckpoint(checkpointDir);
   try {
-    if (model instanceof EncoderDecoder) return await decodeSeq2Seq(model, args);
+    if (model instanceof EncoderDecoder) return await decodeSeq2Seq(model, tokenizer, args);
     if (args.beam !== undefined)
       throw new UsageError(
         '--beam applies to encoder-decoder checkpoints; this one is decoder-only or encoder-only',
@@ -58,11 +59,24 @@ export async function run(args: ParsedArgs): Promise<number> {
   }
 }
 
+/**
+ * The ids of a prompt with the literal names of special tokens (`<mask>`, `<extra_id_0>`) read as those
+ * tokens: the byte-special tokenizer's {@link ByteSpecialTokenizer.encodeWithSpecials}; a tokenizer.json reads
+ * its special tokens' text this way anyway.
+ */
+function encodePrompt(tokenizer: Tokenizer, prompt: string): number[] {
+  return Array.from(
+    tokenizer instanceof ByteSpecialTokenizer
+      ? tokenizer.encodeWithSpecials(prompt)
+      : tokenizer.encode(prompt),
+  );
+}
+
 /** Encoder-decoder: the prompt is the source (`<extra_id_N>` etc. read as special tokens). */
-async function decodeSeq2Seq(model: EncoderDecoder, args: ParsedArgs): Promise<number> {
-  const tok = new ByteSpecialTokenizer();
+async function decodeSeq2Seq(model: EncoderDecoder, tok: Tokenizer, args: ParsedArgs): Promise<number> {
+  checkTokenizerFitsModel(tok, model.config.vocabSize, undefined, 'generate');
   const prompt = String(args.prompt ?? '');
-  const source = Array.from(tok.encodeWithSpecials(prompt));
+  const source = encodePrompt(tok, prompt);
   if (source.length > model.config.sourceLength)
     throw new StrataError(
       'E_USAGE',
@@ -82,13 +96,20 @@ async function decodeSeq2Seq(model: EncoderDecoder, args: ParsedArgs): Promise<n
 
 /** Encoder-only: replace each `<mask>` of the prompt by the model's most likely token. */
 async function fillMasks(model: LanguageModel, tokenizer: Tokenizer, args: ParsedArgs): Promise<number> {
-  if (!(tokenizer instanceof ByteSpecialTokenizer))
-    throw new StrataError('E_CHECKPOINT', 'an encoder-only checkpoint needs the byte-special tokenizer');
+  const maskId = tokenizer.specials?.mask;
+  if (maskId === undefined)
+    throw new StrataError(
+      'E_CHECKPOINT',
+      `an encoder-only checkpoint fills <mask> tokens, but ${describeTokenizer(tokenizer)} has no mask token`,
+    );
+  checkTokenizerFitsModel(tokenizer, model.config.vocabSize, undefined, 'generate');
   const prompt = String(args.prompt ?? '');
-  const ids = Array.from(tokenizer.encodeWithSpecials(prompt));
-  const masks = ids.flatMap((id, i) => (id === tokenizer.maskId ? [i] : []));
+  const ids = encodePrompt(tokenizer, prompt);
+  const masks = ids.flatMap((id, i) => (id === maskId ? [i] : []));
   if (masks.length === 0)
-    throw new UsageError('an encoder-only model fills <mask> tokens: put at least one <mask> in --prompt');
+    throw new UsageError(
+      `an encoder-only model fills mask tokens: put at least one ${tokenizer.specialName?.(maskId) ?? '<mask>'} in --prompt`,
+    );
   if (ids.length > model.config.contextLength)
     throw new StrataError(
       'E_USAGE',

@@ -48,10 +48,14 @@ export async function run(args: ParsedArgs): Promise<number> {
       '',
     ];
     lines.push(...model.summary());
-    const tk = config.tokenizer as { kind?: unknown; vocabSize?: unknown; source?: unknown };
+    const tk = config.tokenizer as { kind?: unknown; vocabSize?: unknown; source?: unknown; added?: unknown };
+    const added = Array.isArray(tk.added) ? tk.added.map(String) : [];
     if (tk.kind !== 'byte' && tk.kind !== 'byte-special')
       lines.push(
-        `tokenizer ${String(tk.kind)}: ${String(tk.vocabSize ?? '?')} ids (tokenizer.json${typeof tk.source === 'string' ? `, from ${tk.source}` : ''})`,
+        `tokenizer ${String(tk.kind)}: ${String(tk.vocabSize ?? '?')} ids (tokenizer.json${typeof tk.source === 'string' ? `, from ${tk.source}` : ''})` +
+          (added.length
+            ? `; added ${added.length > 4 ? `${added.slice(0, 3).join(' ')} … ${added[added.length - 1]} (${added.length})` : added.join(' ')}`
+            : ''),
       );
     lines.push('', 'parameters per component:');
     const w = Math.max(...components.map((c) => c.component.length));

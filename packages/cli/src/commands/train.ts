@@ -41,7 +41,16 @@ import {
 import { setupRuntime, workerSetup } from '../setup.js';
 import { trainSpec } from '../specs.js';
 import { STOP_EXIT_CODES } from '../stop.js';
-import { archModelConfig, describeTask, familyForArch, type TaskSpec, taskFromArgs } from '../tasks.js';
+import {
+  type Arch,
+  archModelConfig,
+  describeTask,
+  familyForArch,
+  type TaskSpec,
+  taskFromArgs,
+  taskModelIds,
+  taskTokenizerFor,
+} from '../tasks.js';
 
 export { describeData };
 
@@ -506,7 +515,7 @@ export function planFreshRun(
   task: TaskSpec | undefined;
   training: TrainConfig;
   data: DataSpec;
-  /** The `--tokenizer` of a next-token run (absent: byte). */
+  /** The `--tokenizer` of the run (absent: byte, or byte-special for a task). */
   tokenizer?: Tokenizer;
 } {
   const { arch, family } = familyForArch(args);
@@ -517,7 +526,7 @@ export function planFreshRun(
     modelConfigFromArgs({ ...args, model: family }, firstRun ? TRAIN_MODEL_DEFAULTS : {}).raw,
   );
   const task = taskFromArgs(arch, args);
-  const tokenizer = tokenizerFromArgs(args, task, raw);
+  const tokenizer = tokenizerFromArgs(args, arch, task, raw);
   const fam = getModelFamily(family);
   const config = fam.parseConfig(raw);
   const training = trainConfigFromArgs(
@@ -546,19 +555,27 @@ export function planFreshRun(
 
 /**
  * The `--tokenizer` of a new run, setting the model's `vocabSize` to the tokenizer's unless it was given
- * (`--model-opt vocabSize=…` or `--config`), which must then be at least as large.
+ * (`--model-opt vocabSize=…` or `--config`), which must then be at least as large. For a task
+ * (`--task mlm|span|pairs|pos`) the tokenizer must have the special tokens the task needs (GPT-2's gets them
+ * appended, see {@link taskTokenizerFor}), and the model's `padId`/`bosId`/`eosId` follow it.
  */
 function tokenizerFromArgs(
   args: ParsedArgs,
+  arch: Arch,
   task: TaskSpec | undefined,
   raw: Record<string, unknown>,
 ): Tokenizer | undefined {
   if (args.tokenizer === undefined) return undefined;
+  const given = resolveTokenizer(String(args.tokenizer));
+  const tokenizer = task ? taskTokenizerFor(given, task.kind) : given;
   if (task)
-    throw new UsageError(
-      `--tokenizer applies to decoder-only language models; --task ${task.kind} uses the byte-special tokenizer`,
-    );
-  const tokenizer = resolveTokenizer(String(args.tokenizer));
+    for (const [key, id] of Object.entries(taskModelIds(tokenizer, arch))) {
+      if (raw[key] === undefined) raw[key] = id;
+      else if (raw[key] !== id)
+        throw new UsageError(
+          `model.${key} ${String(raw[key])} is not the ${tokenizer.kind} tokenizer's ${key.replace(/Id$/, '')} (${String(id)}); drop it (it follows the tokenizer)`,
+        );
+    }
   if (raw.vocabSize === undefined) raw.vocabSize = tokenizer.vocabSize;
   else if (Number(raw.vocabSize) < tokenizer.vocabSize)
     throw new UsageError(

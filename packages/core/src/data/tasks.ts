@@ -61,9 +61,11 @@ export function requireSpecials<R extends SpecialRole>(
   });
   if (missing.length) {
     const names = missing.map((r) => ROLE_TOKENS[r]).join(', ');
+    const sentinels = missing.includes('sentinels' as R);
+    const configKeys = missing.filter((r) => r !== 'sentinels').map((r) => `${r}_token`);
     throw new StrataError(
       'E_CONFIG',
-      `${what} needs the special token${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (${names}), which ${describeTokenizer(tokenizer)} lacks; train a tokenizer that has them (strata tokenizer train --vocab-size N${missing.includes('sentinels' as R) ? ' --sentinels 16' : ''} --out tok.json gives <pad> <mask> <bos> <eos>${missing.includes('sentinels' as R) ? ' and 16 sentinels' : ''}), or add ${names} to the added_tokens of its tokenizer.json (--tokenizer gpt2 gets them appended)`,
+      `${what} needs the special token${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (${names}), which ${describeTokenizer(tokenizer)} lacks; train a tokenizer that has them (strata tokenizer train --vocab-size N${sentinels ? ' --sentinels 16' : ''} --out tok.json gives <pad> <mask> <bos> <eos>${sentinels ? ' and 16 sentinels' : ''}), or add ${names} to the added_tokens of its tokenizer.json${configKeys.length ? ` (or name yours in a tokenizer_config.json beside it: ${configKeys.join(', ')})` : ''}; --tokenizer gpt2 gets them appended`,
     );
   }
   const distinct = (['pad', 'bos', 'eos'] as const).filter((r) => (roles as readonly string[]).includes(r));
