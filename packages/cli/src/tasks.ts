@@ -156,6 +156,10 @@ export const GPT2_SENTINELS = 100;
  */
 export function taskTokenizerFor(tokenizer: Tokenizer, kind: TaskSpec['kind']): Tokenizer {
   const roles = taskRoles(kind);
+  if (tokenizer.kind === 'byte')
+    throw new UsageError(
+      `--task ${kind} needs special tokens, which the byte tokenizer has none of; drop --tokenizer byte (the tasks' default is byte-special: the bytes plus <pad> <mask> <bos> <eos> and 16 sentinels)`,
+    );
   let tok = tokenizer;
   if (tok.kind === 'gpt2' && tok instanceof HFTokenizer) {
     const sp = tok.specials;
