@@ -17,6 +17,26 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const text = join(dir, 'small.txt');
 const bpe = join(dir, 'bpe.json');
 const RUN = [...TINY_MODEL, '--eval-every', '2', '--json'];
+/** `strata train --arch ARCH --tokenizer TOK --data DATA` (2 steps, tiny model) with `extra` flags, into `out`. */
+const train = (arch: string, tok: string, out: string, extra: string[] = [], data = text) =>
+  strataRun([
+    'train',
+    '--arch',
+    arch,
+    '--tokenizer',
+    tok,
+    '--data',
+    data,
+    ...RUN,
+    '--steps',
+    '2',
+    ...extra,
+    '--out',
+    out,
+  ]);
+/** The first JSON line of `strata CMD --checkpoint RUN --json ARGS`. */
+const jsonOf = async (cmd: string, run: string, ...args: string[]) =>
+  jsonLines((await strataRun([cmd, '--checkpoint', run, '--json', '--backend', 'wasm', ...args])).stdout)[0]!;
 const config = (run: string) => JSON.parse(readFileSync(join(run, 'checkpoint', 'config.json'), 'utf8'));
 
 beforeAll(async () => {
@@ -40,43 +60,17 @@ beforeAll(async () => {
 describe('encoder tasks with a trained BPE tokenizer', () => {
   it('masked-LM: the model pads with the tokenizer’s <pad>; eval, generate, info and resume use the checkpoint’s tokenizer', async () => {
     const out = join(dir, 'mlm');
-    const r = await strataRun([
-      'train',
-      '--arch',
-      'encoder-only',
-      '--tokenizer',
-      bpe,
-      '--data',
-      text,
-      ...RUN,
-      '--steps',
-      '2',
-      '--out',
-      out,
-    ]);
+    const r = await train('encoder-only', bpe, out);
     expect(r.code, r.stderr).toBe(0);
     const cfg = config(out);
     expect([cfg.model.vocabSize, cfg.model.padId]).toEqual([400, 0]);
     expect(cfg.tokenizer).toMatchObject({ kind: 'hf', vocabSize: 400, sentinels: 4 });
     expect(cfg.tokenizer.specials.mask).toEqual({ token: '<mask>', id: 1 });
     expect(readFileSync(join(out, 'checkpoint', 'tokenizer.json'), 'utf8')).toBe(readFileSync(bpe, 'utf8'));
-    const ev = jsonLines(
-      (await strataRun(['eval', '--checkpoint', out, '--json', '--backend', 'wasm'])).stdout,
-    )[0]!;
+    const ev = await jsonOf('eval', out);
     expect(ev).toMatchObject({ task: 'mlm' });
     expect(ev.accuracy).toBeGreaterThanOrEqual(0);
-    const g = await strataRun([
-      'generate',
-      '--checkpoint',
-      out,
-      '--prompt',
-      'The jury<mask> that',
-      '--json',
-      '--backend',
-      'wasm',
-    ]);
-    expect(g.code, g.stderr).toBe(0);
-    const filled = jsonLines(g.stdout)[0]!;
+    const filled = await jsonOf('generate', out, '--prompt', 'The jury<mask> that');
     expect(filled.masks).toBe(1);
     expect(String(filled.output)).toMatch(/^The jury.* that$/);
     expect(String(filled.output)).not.toContain('<mask>');
@@ -103,61 +97,24 @@ describe('encoder tasks with a trained BPE tokenizer', () => {
 
   it('span corruption: <pad>/<bos>/<eos> ids and the sentinels come from the tokenizer; eval and decoding use it', async () => {
     const out = join(dir, 'span');
-    const r = await strataRun([
-      'train',
-      '--arch',
-      'encoder-decoder',
-      '--task',
-      'span',
-      '--tokenizer',
-      bpe,
-      '--data',
-      text,
-      ...RUN,
-      '--steps',
-      '2',
-      '--out',
-      out,
-    ]);
+    const r = await train('encoder-decoder', bpe, out, ['--task', 'span']);
     expect(r.code, r.stderr).toBe(0);
     const cfg = config(out);
     expect([cfg.model.vocabSize, cfg.model.padId, cfg.model.bosId, cfg.model.eosId]).toEqual([400, 0, 2, 3]);
-    const ev = jsonLines(
-      (await strataRun(['eval', '--checkpoint', out, '--json', '--backend', 'wasm'])).stdout,
-    )[0]!;
+    const ev = await jsonOf('eval', out);
     expect(ev).toMatchObject({ task: 'span' });
     expect(ev.exactMatch).toBeGreaterThanOrEqual(0);
-    const g = await strataRun([
+    const decoded = await jsonOf(
       'generate',
-      '--checkpoint',
       out,
       '--prompt',
       'The jury<extra_id_0> that',
       '--max-tokens',
       '4',
-      '--json',
-      '--backend',
-      'wasm',
-    ]);
-    expect(g.code, g.stderr).toBe(0);
-    expect(jsonLines(g.stdout)[0]).toMatchObject({ source: 'The jury<extra_id_0> that' });
+    );
+    expect(decoded).toMatchObject({ source: 'The jury<extra_id_0> that' });
     // a tokenizer with too few sentinels for the sources' spans is refused before training
-    const long = await strataRun([
-      'train',
-      '--arch',
-      'encoder-decoder',
-      '--tokenizer',
-      bpe,
-      '--data',
-      text,
-      ...RUN,
-      '--context',
-      '128',
-      '--steps',
-      '1',
-      '--out',
-      join(dir, 'long'),
-    ]);
+    const long = await train('encoder-decoder', bpe, join(dir, 'long'), ['--context', '128']);
     expect(long.code).toBe(1);
     expect(long.stderr.trim()).toMatch(/makes 6 spans but the hf tokenizer \(.*bpe\.json\) has 4 sentinels/);
   }, 300_000);
@@ -177,58 +134,19 @@ describe('encoder tasks with a trained BPE tokenizer', () => {
       plain,
     ]);
     expect(t.code, t.stderr).toBe(0);
-    const mlm = await strataRun([
-      'train',
-      '--arch',
-      'encoder-only',
-      '--tokenizer',
-      plain,
-      '--data',
-      text,
-      ...RUN,
-      '--steps',
-      '1',
-      '--out',
-      join(dir, 'no'),
-    ]);
+    const mlm = await train('encoder-only', plain, join(dir, 'no'));
     expect(mlm.code).toBe(1);
     expect(mlm.stderr.trim().split('\n')).toHaveLength(1);
     expect(mlm.stderr).toMatch(
       /--task mlm needs the special token mask \(<mask>\), which the hf tokenizer \(.*plain\.json\) lacks; .*strata tokenizer train/,
     );
-    const span = await strataRun([
-      'train',
-      '--arch',
-      'encoder-decoder',
-      '--tokenizer',
-      plain,
-      '--data',
-      text,
-      ...RUN,
-      '--steps',
-      '1',
-      '--out',
-      join(dir, 'no'),
-    ]);
+    const span = await train('encoder-decoder', plain, join(dir, 'no'));
     expect(span.stderr).toMatch(
       /--task span needs the special tokens pad, bos, sentinels \(<pad>, <bos>, <extra_id_0>/,
     );
-    const pinned = await strataRun([
-      'train',
-      '--arch',
-      'encoder-only',
-      '--tokenizer',
-      bpe,
-      '--model-opt',
-      'padId=256',
-      '--data',
-      text,
-      ...RUN,
-      '--steps',
-      '1',
-      '--out',
-      join(dir, 'no'),
-    ]);
+    const bytes = await train('encoder-only', 'byte', join(dir, 'no'));
+    expect(bytes.stderr).toMatch(/--task mlm needs special tokens, .*drop --tokenizer byte/);
+    const pinned = await train('encoder-only', bpe, join(dir, 'no'), ['--model-opt', 'padId=256']);
     expect(pinned.stderr).toMatch(/model\.padId 256 is not the hf tokenizer's pad \(0\)/);
   }, 300_000);
 
@@ -269,43 +187,18 @@ describe('encoder tasks with GPT-2’s tokenizer', () => {
     const pairs = join(dir, 'pairs.tsv');
     writeFileSync(pairs, 'the cat\tle chat\na dog\tun chien\nthe house\tla maison\nmy friend\tmon ami\n');
     const out = join(dir, 'gpt2-pairs');
-    const r = await strataRun([
-      'train',
-      '--arch',
-      'encoder-decoder',
-      '--tokenizer',
-      'gpt2',
-      '--data',
-      pairs,
-      ...RUN,
-      '--steps',
-      '1',
-      '--out',
-      out,
-    ]);
+    const r = await train('encoder-decoder', 'gpt2', out, [], pairs);
     expect(r.code, r.stderr).toBe(0);
     const cfg = config(out);
     expect([cfg.model.vocabSize, cfg.model.padId, cfg.model.bosId, cfg.model.eosId]).toEqual([
       50259, 50257, 50258, 50256,
     ]);
     expect(cfg.tokenizer).toMatchObject({ kind: 'gpt2', vocabSize: 50259, added: ['<pad>', '<bos>'] });
-    const ev = jsonLines(
-      (await strataRun(['eval', '--checkpoint', out, '--json', '--backend', 'wasm'])).stdout,
-    )[0]!;
+    const ev = await jsonOf('eval', out);
     expect(ev).toMatchObject({ task: 'pairs' });
-    const g = await strataRun([
-      'generate',
-      '--checkpoint',
-      out,
-      '--prompt',
-      'the cat',
-      '--max-tokens',
-      '3',
-      '--json',
-      '--backend',
-      'wasm',
-    ]);
-    expect(g.code, g.stderr).toBe(0);
+    expect(await jsonOf('generate', out, '--prompt', 'the cat', '--max-tokens', '3')).toMatchObject({
+      beam: 1,
+    });
     const info = await strataRun(['info', '--checkpoint', out, '--backend', 'wasm']);
     expect(info.stdout).toMatch(/tokenizer gpt2: 50259 ids .*; added <pad> <bos>/);
   }, 300_000);

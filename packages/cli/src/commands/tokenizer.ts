@@ -14,6 +14,7 @@ import {
   loadTextSource,
   readRecords,
   StrataError,
+  specialAddedToken,
 } from '@strata/core';
 import type { ParsedArgs } from '../args.js';
 import { UsageError } from '../args.js';
@@ -92,15 +93,7 @@ export function layoutTrainedBpe(
     ...trained,
     // GPT-2's decoder (the Node binding has no constructor for it; the format is the same)
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    added_tokens: specials.map((content) => ({
-      id: vocab[content],
-      content,
-      single_word: false,
-      lstrip: false,
-      rstrip: false,
-      normalized: false,
-      special: true,
-    })),
+    added_tokens: specials.map((content) => specialAddedToken(vocab[content]!, content)),
     model: { ...model, vocab, merges: kept },
   };
   return { json, merges: kept.length };

@@ -27,7 +27,8 @@ const ROLE_NAMES: Record<Exclude<keyof SpecialTokenIds, 'sentinels'>, string[]> 
   mask: ['<mask>', '[MASK]'],
 };
 
-interface AddedToken {
+/** An entry of a `tokenizer.json`'s `added_tokens`. */
+export interface AddedToken {
   id: number;
   content: string;
   special?: boolean;
@@ -261,6 +262,17 @@ export class HFTokenizer implements Tokenizer {
 }
 
 /**
+ * An entry of a `tokenizer.json`'s `added_tokens` for special token `content` with id `id`, as Hugging Face
+ * writes one (matched as a whole, never normalized, skipped by `skip_special_tokens`).
+ */
+export function specialAddedToken(
+  id: number,
+  content: string,
+): AddedToken & { single_word: false; lstrip: false; rstrip: false; normalized: false; special: true } {
+  return { id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
+}
+
+/**
  * The `tokenizer.json` text with `tokens` appended as special added tokens, with ids from one past the
  * largest id on (as Hugging Face's `tokenizer.add_special_tokens` does); the rest of the file is unchanged.
  *
@@ -273,15 +285,7 @@ export function appendAddedTokens(fileText: string, tokens: readonly string[]): 
   tokens.forEach((content, i) => {
     if (added.some((t) => t.content === content))
       throw new StrataError('E_CONFIG', `cannot add ${content} to the tokenizer: it has that token already`);
-    added.push({
-      id: next + i,
-      content,
-      single_word: false,
-      lstrip: false,
-      rstrip: false,
-      normalized: false,
-      special: true,
-    } as AddedToken);
+    added.push(specialAddedToken(next + i, content));
   });
   return JSON.stringify({ ...json, added_tokens: added });
 }

@@ -24,6 +24,7 @@ export {
   type TokenBatch,
 } from './dataset.js';
 export {
+  type AddedToken,
   appendAddedTokens,
   byteLevelAlphabet,
   GPT2_EOS,
@@ -34,6 +35,7 @@ export {
   loadTokenizerFile,
   type SpecialTokenRecord,
   sha256Text,
+  specialAddedToken,
   TOKENIZER_FILE,
   withAddedTokens,
 } from './hf-tokenizer.js';
