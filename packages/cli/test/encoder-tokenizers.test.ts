@@ -6,9 +6,10 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadBrownCorpus, readMetrics } from '@strata/core';
+import { gpt2Tokenizer, loadBrownCorpus, loadTokenizerFile, readMetrics } from '@strata/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDirOf } from '../src/commands/compare.js';
+import { GPT2_SENTINELS, taskModelIds, taskTokenizerFor } from '../src/tasks.js';
 import { jsonLines, strataRun, TINY_MODEL } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'strata-enc-tok-'));
@@ -202,4 +203,22 @@ describe('encoder tasks with GPT-2’s tokenizer', () => {
     const info = await strataRun(['info', '--checkpoint', out, '--backend', 'wasm']);
     expect(info.stdout).toMatch(/tokenizer gpt2: 50259 ids .*; added <pad> <bos>/);
   }, 300_000);
+});
+
+describe('the tokenizer of a task (taskTokenizerFor)', () => {
+  it('appends to GPT-2 only what each task lacks, and leaves a tokenizer that has everything as it is', () => {
+    const gpt2 = gpt2Tokenizer();
+    const mlm = taskTokenizerFor(gpt2, 'mlm');
+    expect([mlm.vocabSize, mlm.specials?.mask, mlm.toJSON().added]).toEqual([50258, 50257, ['<mask>']]);
+    expect(taskModelIds(mlm, 'encoder-only')).toEqual({ padId: null });
+    const span = taskTokenizerFor(gpt2, 'span');
+    expect(span.vocabSize).toBe(50257 + 2 + GPT2_SENTINELS);
+    expect(span.specials?.sentinels).toEqual(Array.from({ length: 100 }, (_, k) => 50259 + k));
+    expect(taskModelIds(span, 'encoder-decoder')).toEqual({ padId: 50257, bosId: 50258, eosId: 50256 });
+    expect(taskTokenizerFor(gpt2, 'pos').toJSON().added).toEqual(['<pad>', '<bos>']);
+    expect(gpt2.vocabSize).toBe(50257); // the shared GPT-2 tokenizer is not changed
+    const own = loadTokenizerFile(bpe);
+    for (const kind of ['mlm', 'span', 'pairs', 'pos'] as const)
+      expect(taskTokenizerFor(own, kind)).toBe(own);
+  });
 });
