@@ -29,9 +29,14 @@ const ROLE_NAMES: Record<Exclude<keyof SpecialTokenIds, 'sentinels'>, string[]> 
 
 /** An entry of a `tokenizer.json`'s `added_tokens`. */
 export interface AddedToken {
+  /** The token's id. */
   id: number;
+  /** Its text. */
   content: string;
+  /** Whether it is a special token (skipped by `skip_special_tokens`); absent: special. */
   special?: boolean;
+  /** Hugging Face's matching options (`single_word`, `lstrip`, `rstrip`, `normalized`), kept as written. */
+  [option: string]: unknown;
 }
 
 /** One special token as a checkpoint records it. */
@@ -265,10 +270,7 @@ export class HFTokenizer implements Tokenizer {
  * An entry of a `tokenizer.json`'s `added_tokens` for special token `content` with id `id`, as Hugging Face
  * writes one (matched as a whole, never normalized, skipped by `skip_special_tokens`).
  */
-export function specialAddedToken(
-  id: number,
-  content: string,
-): AddedToken & { single_word: false; lstrip: false; rstrip: false; normalized: false; special: true } {
+export function specialAddedToken(id: number, content: string): AddedToken {
   return { id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
 }
 
