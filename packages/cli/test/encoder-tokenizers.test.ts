@@ -206,16 +206,22 @@ describe('encoder tasks with GPT-2’s tokenizer', () => {
 });
 
 describe('the tokenizer of a task (taskTokenizerFor)', () => {
-  it('appends to GPT-2 only what each task lacks, and leaves a tokenizer that has everything as it is', () => {
+  it('appends to GPT-2 only what each task lacks, and leaves a tokenizer that has everything as it is', async () => {
+    // each tokenizer is built synchronously (about a second): let the worker answer vitest in between
+    const breathe = () => new Promise((r) => setImmediate(r));
     const gpt2 = gpt2Tokenizer();
+    await breathe();
     const mlm = taskTokenizerFor(gpt2, 'mlm');
+    await breathe();
     expect([mlm.vocabSize, mlm.specials?.mask, mlm.toJSON().added]).toEqual([50258, 50257, ['<mask>']]);
     expect(taskModelIds(mlm, 'encoder-only')).toEqual({ padId: null });
     const span = taskTokenizerFor(gpt2, 'span');
+    await breathe();
     expect(span.vocabSize).toBe(50257 + 2 + GPT2_SENTINELS);
     expect(span.specials?.sentinels).toEqual(Array.from({ length: 100 }, (_, k) => 50259 + k));
     expect(taskModelIds(span, 'encoder-decoder')).toEqual({ padId: 50257, bosId: 50258, eosId: 50256 });
     expect(taskTokenizerFor(gpt2, 'pos').toJSON().added).toEqual(['<pad>', '<bos>']);
+    await breathe();
     expect(gpt2.vocabSize).toBe(50257); // the shared GPT-2 tokenizer is not changed
     const own = loadTokenizerFile(bpe);
     for (const kind of ['mlm', 'span', 'pairs', 'pos'] as const)

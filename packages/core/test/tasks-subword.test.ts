@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   ByteSpecialTokenizer,
   encodePairs,
@@ -16,9 +16,17 @@ import {
 } from '../src/index.js';
 
 // The encoder tasks on a subword tokenizer: GPT-2's BPE with special tokens appended after its 50,257 ids.
-const gpt2 = gpt2Tokenizer();
 const sentinels = Array.from({ length: 8 }, (_, k) => `<extra_id_${k}>`);
-const ext = withAddedTokens(gpt2, ['<pad>', '<mask>', '<bos>', ...sentinels]);
+let gpt2: HFTokenizer;
+let ext: HFTokenizer;
+/** Lets the worker answer vitest between synchronous steps of a second or so (building a GPT-2 tokenizer). */
+const breathe = () => new Promise((r) => setImmediate(r));
+beforeAll(async () => {
+  gpt2 = gpt2Tokenizer();
+  await breathe();
+  ext = withAddedTokens(gpt2, ['<pad>', '<mask>', '<bos>', ...sentinels]);
+  await breathe();
+});
 const DOCS = [
   'The quick brown fox jumps over the lazy dog, and the dog does not mind at all.',
   'Grand juries said Friday an investigation produced no evidence that any irregularities took place.',
@@ -51,7 +59,7 @@ function wordLevel(specials: string[]): HFTokenizer {
 }
 
 describe('special tokens appended to GPT-2 (withAddedTokens)', () => {
-  it('take ids 50257 on, resolve by role, leave ordinary text alone, and survive the checkpoint record', () => {
+  it('take ids 50257 on, resolve by role, leave ordinary text alone, and survive the checkpoint record', async () => {
     expect(ext.vocabSize).toBe(50257 + 3 + 8);
     expect(ext.specials).toEqual({
       bos: 50259, // <bos> is preferred to <|endoftext|>, so that the decoder's start differs from eos
@@ -73,6 +81,7 @@ describe('special tokens appended to GPT-2 (withAddedTokens)', () => {
     });
     for (const files of [ext.files(), {}]) {
       // with its tokenizer.json, and without it (rebuilt from GPT-2's and the recorded added tokens)
+      await breathe();
       const back = tokenizerFromJSON(JSON.parse(JSON.stringify(rec)), files);
       expect(back.vocabSize).toBe(ext.vocabSize);
       expect(back.specials).toEqual(ext.specials);
@@ -92,8 +101,9 @@ describe('special tokens appended to GPT-2 (withAddedTokens)', () => {
 });
 
 describe('masked-LM batches on a subword tokenizer', () => {
-  it("masks with the tokenizer's <mask>, replaces with ordinary tokens only, never chooses <|endoftext|>", () => {
+  it("masks with the tokenizer's <mask>, replaces with ordinary tokens only, never chooses <|endoftext|>", async () => {
     const tok = withAddedTokens(gpt2, ['<mask>']);
+    await breathe();
     const mask = tok.specials.mask!;
     expect(mask).toBe(50257);
     const ds = new MaskedLMDataset(
@@ -144,8 +154,12 @@ describe('masked-LM batches on a subword tokenizer', () => {
 });
 
 describe('span corruption and pairs on a subword tokenizer', () => {
-  const sp = ext.specials;
-  const shape = { sourceLength: 40, targetLength: 16, padId: sp.pad!, bosId: sp.bos!, eosId: sp.eos! };
+  let sp: HFTokenizer['specials'];
+  let shape: { sourceLength: number; targetLength: number; padId: number; bosId: number; eosId: number };
+  beforeAll(() => {
+    sp = ext.specials;
+    shape = { sourceLength: 40, targetLength: 16, padId: sp.pad!, bosId: sp.bos!, eosId: sp.eos! };
+  });
 
   it("uses the tokenizer's sentinels, pad, bos and eos; source and target rebuild the window", () => {
     const text = new TextDataset({ tokens: docTokens(ext, 10), documents: 30 }, ext, { seed: 2 });
@@ -181,7 +195,7 @@ describe('span corruption and pairs on a subword tokenizer', () => {
     }
   });
 
-  it('refuses missing roles, shared ids and a model whose special ids are not the tokenizer’s', () => {
+  it('refuses missing roles, shared ids and a model whose special ids are not the tokenizer’s', async () => {
     const text = new TextDataset({ tokens: docTokens(gpt2, 3) }, gpt2);
     expect(() => new SpanCorruptionDataset(text, gpt2, shape)).toThrow(
       /^span corruption needs the special tokens pad, sentinels \(<pad>, <extra_id_0>, <extra_id_1>, …\), which the gpt2 tokenizer .* lacks; train a tokenizer that has them \(strata tokenizer train --vocab-size N --sentinels 16/,
@@ -191,6 +205,7 @@ describe('span corruption and pairs on a subword tokenizer', () => {
       /^--task span needs the special tokens bos, sentinels .* which the hf tokenizer \(words\.json\) lacks/,
     );
     // GPT-2 plus <pad> only: bos and eos are both <|endoftext|>
+    await breathe();
     const padded = withAddedTokens(gpt2, ['<pad>']);
     expect(() => encodePairs([{ source: 'a', target: 'b' }], padded, shape, { what: 'p.tsv' })).toThrow(
       /^p\.tsv needs distinct pad, bos, eos tokens, but the gpt2 tokenizer .* uses id 50256 for both bos and eos; add a separate <bos>/,
@@ -203,6 +218,7 @@ describe('span corruption and pairs on a subword tokenizer', () => {
           bosId: 258,
         }),
     ).toThrow(/the model's padId 256, bosId 258 are not the gpt2 tokenizer .*'s \(pad 50257, bos 50259\)/);
+    await breathe();
     const few = withAddedTokens(gpt2, ['<pad>', '<bos>', '<extra_id_0>']);
     const fewShape = { ...shape, padId: few.specials.pad!, bosId: few.specials.bos! };
     expect(
