@@ -10,9 +10,9 @@
 #   gau-alpha --preset gau-alpha: 8 GAU layers (two per block, as GAU-α's 24 vs BERT's 12), e 120, s 24 so that
 #             one GAU layer (d·(3e+s) = 6d²) is half a block (12d²); softmax_plus, RoPE, no biases, Post-LN   214,656
 # Equal compute: the report plots loss against FLOPs (6N + 12·T·Σd_attn; a GAU layer counts (s+e)/2 = 72 of
-# attention width, so GAU costs ~1.2× the FLOPs per token of the blocks here) and wall time; --target-from bert
-# gives the steps, FLOPs and seconds each arm needs to reach BERT's final loss. Quality: masked-LM loss and masked
-# accuracy (`strata eval --checkpoint RUN` on the best runs).
+# attention width, so GAU costs ~1.2× the FLOPs per token of the blocks here) and wall time; --target-from gau-alpha
+# gives the steps, FLOPs and seconds each arm needs to reach GAU-α's final loss (FLASH's "equal quality" question).
+# Quality: masked-LM loss and masked-token accuracy (`node experiments/task-metrics.mjs $OUT/compare`).
 #
 # Cost (measured 2026-11-29 with `strata bench --suite reference,gau --d-model 64 --layers 4 --context 64
 # --batch-size 16`, wasm, 1 worker, under load ~30 on 2 cores: 129 ms CPU/step for a 4-block Transformer, 472 ms
@@ -31,7 +31,8 @@ ROFORMER="--preset roformer-v2 --d-model 64 --layers 4 --heads 4 --d-ff 256"
 GAU="--preset gau-alpha --d-model 64 --layers 8 --model-opt gauDim=120 --model-opt gauKeyDim=24"
 mkdir -p "$OUT"
 node packages/cli/dist/bin.js compare --variant "bert=$BERT" --variant "bert-rope=$BERT_ROPE" --variant "roformer=$ROFORMER" --variant "gau-alpha=$GAU" \
-  --lrs "$LRS" --seeds "${SEEDS:-1,2,3}" --extend-grid 2 --target-from bert --steps "$STEPS" --context 64 \
+  --lrs "$LRS" --seeds "${SEEDS:-1,2,3}" --extend-grid 2 --target-from gau-alpha --steps "$STEPS" --context 64 \
   --batch-size 16 --eval-every $((STEPS / 8)) --eval-batches 8 --backend wasm --json --out "$OUT/compare" \
   > "$OUT/compare.log" 2>&1
-echo "report: $OUT/compare/report.md"
+node experiments/task-metrics.mjs "$OUT/compare" > /dev/null
+echo "report: $OUT/compare/report.md; masked accuracy: $OUT/compare/task-metrics.md"
