@@ -7,44 +7,21 @@
 //   OUT/entropy.svg     (+ .vl.json, .csv) mean entropy against ln n at the longest context, one line per arm
 //                       (mean over seeds, band = min–max), with H = ln n (uniform attention) for reference
 // Usage: node experiments/gau-entropy.mjs OUT CTX1 CTX2 …   (OUT holds compare/ and compare.log; needs a build)
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bandChart, writePlot } from '../packages/cli/dist/plots.js';
+import { evalJSON, finishedGrid, meanStd } from './grid.mjs';
 
 const [out, ...contexts] = process.argv.slice(2);
 if (!out || contexts.length === 0) throw new Error('usage: gau-entropy.mjs OUT CTX1 CTX2 …');
-const event = readFileSync(join(out, 'compare.log'), 'utf8')
-  .split('\n')
-  .filter((l) => l.startsWith('{'))
-  .map((l) => JSON.parse(l))
-  .findLast((e) => e.event === 'compare');
-if (!event) throw new Error(`${out}/compare.log: no {"event":"compare"} line (did the comparison finish?)`);
-const { seeds } = JSON.parse(readFileSync(join(out, 'compare', 'compare.json'), 'utf8'));
-
 const rows = [];
-for (const { variant, bestLr } of event.best) {
-  if (bestLr === null) continue;
-  for (const seed of seeds) {
-    const run = join(out, 'compare', 'runs', variant, `lr${bestLr.toExponential(3)}`, `s${seed}`);
-    if (!existsSync(join(run, 'checkpoint'))) continue;
+for (const { variant, lr, runs } of finishedGrid(out).best)
+  for (const { seed, dir } of runs) {
+    let stop = false;
     for (const ctx of contexts) {
-      let text;
+      let r;
       try {
-        text = execFileSync(
-          process.execPath,
-          [
-            'packages/cli/dist/bin.js',
-            'eval',
-            '--checkpoint',
-            run,
-            '--context',
-            ctx,
-            '--attention-entropy',
-            '--json',
-          ],
-          { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
-        );
+        r = evalJSON(['--checkpoint', dir, '--context', ctx, '--attention-entropy']);
       } catch (e) {
         // a standard-block arm has no attention weights to read (fused kernel): skip the arm, say so
         process.stderr.write(
@@ -54,12 +31,12 @@ for (const { variant, bestLr } of event.best) {
               .split('\n')[0]
           }\n`,
         );
+        stop = true;
         break;
       }
-      const r = JSON.parse(text.split('\n').find((l) => l.startsWith('{')));
       rows.push({
         variant,
-        lr: bestLr,
+        lr,
         seed,
         context: Number(ctx),
         attentionNorm: r.attentionNorm,
@@ -75,14 +52,13 @@ for (const { variant, bestLr } of event.best) {
         `${variant} s${seed} context ${ctx}: slope dH/d ln n ${r.slope.mean.toFixed(3)}\n`,
       );
     }
+    if (stop) break;
   }
-}
 if (rows.length === 0) throw new Error(`${out}: no GAU arm with checkpoints`);
 writeFileSync(join(out, 'entropy.jsonl'), `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
 
-const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const sd = (xs) => Math.sqrt(xs.reduce((a, b) => a + (b - mean(xs)) ** 2, 0) / Math.max(1, xs.length - 1));
-const pm = (xs) => `${mean(xs).toFixed(3)} ± ${sd(xs).toFixed(3)}`;
+const mean = (xs) => meanStd(xs).m;
+const pm = (xs) => `${meanStd(xs).m.toFixed(3)} ± ${meanStd(xs).sd.toFixed(3)}`;
 const variants = [...new Set(rows.map((r) => r.variant))];
 const longest = Math.max(...contexts.map(Number));
 const at = (v, c) => rows.filter((r) => r.variant === v && r.context === c);

@@ -4,56 +4,23 @@
 //   OUT is a folder holding compare/ and compare.log (gau-decoder.sh), or a grid's output folder whose log is
 //   OUT.log (ngpt-vs-gpt.sh: runs/ngpt-vs-gpt/ctx64-steps800 and ctx64-steps800.log); the first context is the
 //   training context.
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { evalJSON, finishedGrid, meanStd } from './grid.mjs';
 
 const [out, ...contexts] = process.argv.slice(2);
 if (!out || contexts.length === 0) throw new Error('usage: length-eval.mjs OUT CTX1 CTX2 …');
-const nested = existsSync(join(out, 'compare.log'));
-const grid = nested ? join(out, 'compare') : out;
-const log = nested ? join(out, 'compare.log') : `${out.replace(/\/$/, '')}.log`;
-const dest = (name) => (nested ? join(out, name) : `${out.replace(/\/$/, '')}-${name}`);
-const event = readFileSync(log, 'utf8')
-  .split('\n')
-  .filter((l) => l.startsWith('{'))
-  .map((l) => JSON.parse(l))
-  .findLast((e) => e.event === 'compare');
-if (!event) throw new Error(`${log}: no {"event":"compare"} line (did the comparison finish?)`);
-const spec = JSON.parse(readFileSync(join(grid, 'compare.json'), 'utf8'));
-const seeds = spec.seeds;
+const { best, dest } = finishedGrid(out);
 const rows = [];
-for (const { variant, bestLr } of event.best) {
-  if (bestLr === null) continue;
-  for (const seed of seeds) {
-    const run = join(grid, 'runs', variant, `lr${bestLr.toExponential(3)}`, `s${seed}`);
-    if (!existsSync(join(run, 'checkpoint'))) continue;
+for (const { variant, lr, runs } of best)
+  for (const { seed, dir } of runs)
     for (const ctx of contexts) {
-      const text = execFileSync(
-        process.execPath,
-        [
-          'packages/cli/dist/bin.js',
-          'eval',
-          '--checkpoint',
-          run,
-          '--context',
-          ctx,
-          '--batches',
-          '8',
-          '--json',
-        ],
-        { encoding: 'utf8' },
-      );
-      const r = JSON.parse(text.split('\n').find((l) => l.startsWith('{')));
-      rows.push({ variant, lr: bestLr, seed, context: Number(ctx), loss: r.loss, tokens: r.tokens });
-      process.stderr.write(`${variant} lr ${bestLr} s${seed} context ${ctx}: loss ${r.loss.toFixed(4)}\n`);
+      const r = evalJSON(['--checkpoint', dir, '--context', ctx, '--batches', '8']);
+      rows.push({ variant, lr, seed, context: Number(ctx), loss: r.loss, tokens: r.tokens });
+      process.stderr.write(`${variant} lr ${lr} s${seed} context ${ctx}: loss ${r.loss.toFixed(4)}\n`);
     }
-  }
-}
 writeFileSync(dest('length.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
 const stat = (xs) => {
-  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1));
+  const { m, sd } = meanStd(xs);
   return `${m.toFixed(4)} ± ${sd.toFixed(4)} (n=${xs.length})`;
 };
 const variants = [...new Set(rows.map((r) => r.variant))];
