@@ -5,12 +5,13 @@
 // band = min–max over seeds) and prints the table.
 // Usage: node experiments/ngpt-summary.mjs [OUT]      (default runs/ngpt-vs-gpt; needs `npm run build`)
 //
-// Definitions (the same target as each grid's "cost to reach" table):
-//   target        GPT's mean final validation loss over seeds at its best learning rate (budget S steps)
-//   nGPT steps    per nGPT seed at its best rate, the first evaluation step with validation loss ≤ target
-//   step mult.    S / nGPT steps (GPT needs its whole budget, on average, to reach its own mean final loss)
-//   time mult.    (S × GPT's median s/step, mean over seeds) / (nGPT steps × that seed's median s/step): medians,
-//                 so that a load spike on the shared machine does not decide the figure
+// Definitions:
+//   pairs         seed i of GPT against seed i of nGPT, each arm at its own best learning rate
+//   L             the worse of the pair's two final validation losses: a loss both runs reach
+//   step mult.    GPT's steps to L ÷ nGPT's steps to L (linear between evaluations); above 1 nGPT needs fewer
+//                 steps, below 1 more — so an arm that ends worse gets a figure too, not a blank
+//   time mult.    the same with each run's median s/step (medians, so that a load spike on the shared machine
+//                 does not decide the figure)
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PALETTE, writePlot } from '../packages/cli/dist/plots.js';
@@ -26,6 +27,14 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+/** The first step at which a validation curve [[step, loss]…] is at or below L, linear between evaluations. */
+const stepsTo = (curve, L) => {
+  for (let i = 1; i < curve.length; i++) {
+    const [[s0, l0], [s1, l1]] = [curve[i - 1], curve[i]];
+    if (l1 <= L) return l0 <= L ? s0 : s0 + ((l0 - L) / (l0 - l1)) * (s1 - s0);
+  }
+  return Number.NaN;
+};
 const sd = (xs) => Math.sqrt(xs.reduce((a, b) => a + (b - mean(xs)) ** 2, 0) / Math.max(1, xs.length - 1));
 const spread = (xs, d = 2) =>
   xs.length === 0
@@ -50,26 +59,31 @@ for (const g of grids) {
   const at = (variant) => s.runs.filter((r) => r.variant === variant && r.lr === best[variant]);
   const perRun = (r) => {
     const m = lines(join(r.runDir, 'metrics.jsonl'));
-    const reach = m.find((e) => typeof e.valLoss === 'number' && e.step > 0 && e.valLoss <= s.target);
+    const curve = m.filter((e) => typeof e.valLoss === 'number').map((e) => [e.step, e.valLoss]);
     const secPerStep = median(m.filter((e) => typeof e.ms === 'number').map((e) => e.ms)) / 1000;
-    return { seed: r.seed, final: r.finalValLoss, reach: reach?.step, secPerStep };
+    return { seed: r.seed, final: r.finalValLoss, curve, secPerStep };
   };
   const gpt = at('gpt').map(perRun);
   const ngpt = at('ngpt').map(perRun);
-  const gptSec = mean(gpt.map((r) => r.secPerStep)) * g.steps;
-  const reached = ngpt.filter((r) => r.reach !== undefined);
+  // seed i of one arm against seed i of the other: the loss both reach (the worse final), the steps each needs
+  const pairs = gpt
+    .map((g) => [g, ngpt.find((n) => n.seed === g.seed)])
+    .filter(([, n]) => n)
+    .map(([g, n]) => {
+      const L = Math.max(g.final, n.final);
+      const [sg, sn] = [stepsTo(g.curve, L), stepsTo(n.curve, L)];
+      return { L, sg, sn, step: sg / sn, time: (sg * g.secPerStep) / (sn * n.secPerStep) };
+    });
   rows.push({
     ...g,
-    target: s.target,
     gptLr: best.gpt,
     ngptLr: best.ngpt,
     edge,
     gptFinal: gpt.map((r) => r.final),
     ngptFinal: ngpt.map((r) => r.final),
-    reached: `${reached.length}/${ngpt.length}`,
-    ngptSteps: reached.map((r) => r.reach),
-    stepMult: reached.map((r) => g.steps / r.reach),
-    timeMult: reached.map((r) => gptSec / (r.reach * r.secPerStep)),
+    ngptAhead: `${pairs.filter((p) => p.step > 1).length}/${pairs.length}`,
+    stepMult: pairs.map((p) => p.step),
+    timeMult: pairs.map((p) => p.time),
     stepCost: mean(ngpt.map((r) => r.secPerStep)) / mean(gpt.map((r) => r.secPerStep)),
   });
 }
@@ -88,20 +102,21 @@ for (const g of grids) {
 
 const fmtLr = (x, e) => `${x.toExponential(1)}${e ? ` (${e} edge)` : ''}`;
 const table = [
-  '| context | steps | best lr GPT / nGPT | final val loss GPT | final val loss nGPT | nGPT reaching | nGPT steps to GPT final | step multiplier | s/step nGPT ÷ GPT | wall-time multiplier |',
-  '|---|---|---|---|---|---|---|---|---|---|',
+  '| context | steps | best lr GPT / nGPT | final val loss GPT | final val loss nGPT | seeds where nGPT is ahead | step multiplier | s/step nGPT ÷ GPT | wall-time multiplier |',
+  '|---|---|---|---|---|---|---|---|---|',
   ...rows.map(
     (r) =>
-      `| ${r.context} | ${r.steps} | ${fmtLr(r.gptLr, r.edge.gpt)} / ${fmtLr(r.ngptLr, r.edge.ngpt)} | ${pm(r.gptFinal)} | ${pm(r.ngptFinal)} | ${r.reached} | ${spread(r.ngptSteps, 0)} | ${spread(r.stepMult)}× | ${r.stepCost.toFixed(2)} | ${spread(r.timeMult)}× |`,
+      `| ${r.context} | ${r.steps} | ${fmtLr(r.gptLr, r.edge.gpt)} / ${fmtLr(r.ngptLr, r.edge.ngpt)} | ${pm(r.gptFinal)} | ${pm(r.ngptFinal)} | ${r.ngptAhead} | ${spread(r.stepMult)}× | ${r.stepCost.toFixed(2)} | ${spread(r.timeMult)}× |`,
   ),
 ];
 const md = [
   '# nGPT vs RoPE GPT: multipliers at equal loss',
   '',
   `From \`node experiments/ngpt-summary.mjs ${out}\` over the grids of \`experiments/ngpt-vs-gpt.sh\`. Each row is one`,
-  'grid (5+ learning rates per arm, 3 seeds); both arms at their own best rate. Target: GPT’s mean final validation',
-  'loss. Step multiplier = budget ÷ the first nGPT evaluation step at or below the target (mean [min–max] over',
-  'seeds); wall-time multiplier = GPT’s budget × its median s/step ÷ (nGPT’s steps × its median s/step).',
+  'grid (5+ learning rates per arm, 3 seeds); both arms at their own best rate. Seed i of GPT is paired with seed i',
+  'of nGPT; L = the worse of the two final validation losses, which both reach; step multiplier = GPT’s steps to L ÷',
+  'nGPT’s steps to L (linear between evaluations): above 1 nGPT needs fewer steps, below 1 more. Wall-time',
+  'multiplier: the same with each run’s median s/step. Mean [min–max] over the seed pairs.',
   '',
   ...table,
   '',
@@ -183,9 +198,9 @@ const panel = (metric, title) => ({
 await writePlot(out, 'multiplier', {
   $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
   title: {
-    text: 'nGPT against the RoPE GPT: how many times less it needs to reach GPT’s final loss',
+    text: 'nGPT against the RoPE GPT: multipliers at equal loss (above 1: nGPT needs less)',
     subtitle:
-      'each arm at its own best learning rate; mean over 3 seeds (point), min–max (bar); dashed: no gain',
+      'seed i vs seed i, each arm at its best learning rate, at the worse of the pair’s final losses; point = mean of 3 pairs, bar = min–max',
     anchor: 'start',
   },
   data: { values },
