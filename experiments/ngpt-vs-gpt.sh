@@ -13,8 +13,9 @@
 #
 # Cost (2026-11-29, `strata bench --suite reference,ngpt-matched --d-model 32 --layers 4 --context C --batch-size
 # 1024/C --workers 1`, wasm, load 3–5 on 2 cores): 63–120 ms CPU per GPT step and 83–124 ms per nGPT step
-# (min over 5 steps) at contexts 64–512; 30 runs × 1,400 steps × 3 contexts × ≈0.1 s ≈ 3.5 CPU-hours (+ evals and
-# grid extensions: budget 4 CPU-hours; ≈2 hours wall with two runs at a time). d_model 64 costs 1.6× that.
+# (min over 5 steps) at contexts 64–512. Measured wall time per grid, two runs at a time (36–39 runs with the grid
+# extensions, evaluations included): 200 steps 6/6/12 min at contexts 64/256/512, 400 steps 11/17/≈24 min; the
+# 800-step grids ≈ 2× the 400-step ones. All nine grids ≈ 3.5 hours on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/ngpt-vs-gpt}
