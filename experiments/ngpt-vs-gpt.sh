@@ -9,13 +9,14 @@
 # needs to reach GPT's final loss). After each grid, experiments/length-eval.mjs evaluates the best runs at the
 # training context and at twice it (RoPE in both arms: the weights do not depend on the context). One resumable grid
 # per (budget, context), cheapest budget first so that every context has a finished report early:
-#   bash experiments/ngpt-vs-gpt.sh        (reports: runs/ngpt-vs-gpt/ctxC-stepsS/report.md, ctxC-stepsS-length.md)
+#   bash experiments/ngpt-vs-gpt.sh        (reports: runs/ngpt-vs-gpt/ctxC-stepsS/report.md, ctxC-stepsS-length.md;
+#                                          across grids: summary.md, conditioning.md)
 #
 # Cost (2026-11-29, `strata bench --suite reference,ngpt-matched --d-model 32 --layers 4 --context C --batch-size
 # 1024/C --workers 1`, wasm, load 3–5 on 2 cores): 63–120 ms CPU per GPT step and 83–124 ms per nGPT step
 # (min over 5 steps) at contexts 64–512. Measured wall time per grid, two runs at a time (36–39 runs with the grid
 # extensions, evaluations included): 200 steps 6/6/12 min at contexts 64/256/512, 400 steps 11/17/≈24 min; the
-# 800-step grids ≈ 2× the 400-step ones. All nine grids ≈ 3.5 hours on 2 cores.
+# 800-step grids ≈ 2× the 400-step ones (context 64: 22 min). All nine grids ≈ 3.5 hours on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/ngpt-vs-gpt}
@@ -32,3 +33,8 @@ for steps in ${BUDGETS:-200 400 800}; do
     echo "context $ctx, $steps steps: $OUT/ctx$ctx-steps$steps/report.md, $OUT/ctx$ctx-steps$steps-length.md"
   done
 done
+# across grids: the step and wall-time multipliers with their spread (summary.md, multiplier.svg) and the paper's
+# mechanism check, the condition numbers of the trained matrices (conditioning.md, conditioning.svg)
+node experiments/ngpt-summary.mjs "$OUT"
+node experiments/ngpt-conditioning.mjs "$OUT" > /dev/null
+echo "summary: $OUT/summary.md, $OUT/conditioning.md"
