@@ -12,28 +12,17 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PALETTE, writePlot } from '../packages/cli/dist/plots.js';
+import { readSafetensorsFile } from '../packages/core/dist/index.js';
 import { finishedGrid, meanStd } from './grid.mjs';
 
 const out = process.argv[2] ?? 'runs/ngpt-vs-gpt';
 
-/** The float32 tensors of a safetensors file: name → { shape, data }. */
-function readSafetensors(file) {
-  const buf = readFileSync(file);
-  const n = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
-  const base = 8 + n;
-  const tensors = {};
-  for (const [name, t] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
+/** The float32 tensors of a checkpoint's model.safetensors: name → { shape, data } (core's validating reader). */
+async function readWeights(file) {
+  const { tensors } = await readSafetensorsFile(file);
+  for (const [name, t] of tensors)
     if (t.dtype !== 'F32') throw new Error(`${file}: ${name} is ${t.dtype}, expected F32`);
-    const [a, b] = t.data_offsets;
-    const bytes = buf.subarray(base + a, base + b);
-    tensors[name] = {
-      shape: t.shape,
-      data: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)),
-    };
-  }
-  return tensors;
+  return Object.fromEntries(tensors);
 }
 
 /** Singular values of a rows × cols matrix (row-major Float64Array), by one-sided Jacobi on the columns. */
@@ -94,9 +83,9 @@ const median = (xs) => {
 };
 
 /** κ per layer and matrix kind for one checkpoint. */
-function conditioning(dir) {
+async function conditioning(dir) {
   const config = JSON.parse(readFileSync(join(dir, 'checkpoint', 'config.json'), 'utf8')).model;
-  const w = readSafetensors(join(dir, 'checkpoint', 'model.safetensors'));
+  const w = await readWeights(join(dir, 'checkpoint', 'model.safetensors'));
   const { dModel: d, nHeads: h, nLayers } = config;
   const dh = d / h;
   const layers = [];
@@ -158,7 +147,7 @@ for (const g of grids) {
   const { best } = finishedGrid(join(out, g.name));
   for (const { variant, lr, runs } of best)
     for (const { seed, dir } of runs)
-      for (const r of conditioning(dir))
+      for (const r of await conditioning(dir))
         rows.push({ grid: g.name, context: g.context, steps: g.steps, variant, lr, seed, ...r });
 }
 writeFileSync(join(out, 'conditioning.jsonl'), `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
