@@ -43,6 +43,10 @@ static inline float hmax(vf x) {
  * Math: exp (Cephes expf, ~1 ulp), log (Cephes logf), tanh (Eigen's rational approximation, a few ulp).
  * --------------------------------------------------------------------------------------------- */
 static inline vf v_exp(vf x) {
+  /* below ln(FLT_MIN) the true value is under the smallest normal float: return 0 there, not the clamp's
+   * 1.2e-38. That clamp value, multiplied on (softmax 1/Σ, P·dP, P·V), made subnormals, which x86 computes
+   * through microcode: a sharply peaked attention (high learning rates) ran its kernels 4-10x slower. */
+  v128_t under = wasm_f32x4_lt(x, SPLAT(-87.33654f)); /* false for NaN, which stays NaN */
   x = wasm_f32x4_min(wasm_f32x4_max(x, SPLAT(-87.33654f)), SPLAT(88.3762626647949f));
   vf fx = wasm_f32x4_nearest(MUL(x, SPLAT(1.44269504088896341f)));
   x = SUB(x, MUL(fx, SPLAT(0.693359375f)));
@@ -57,7 +61,7 @@ static inline vf v_exp(vf x) {
   y = ADD(ADD(MUL(y, z), x), SPLAT(1.0f));
   v128_t n = wasm_i32x4_trunc_sat_f32x4(fx);
   n = wasm_i32x4_shl(wasm_i32x4_add(n, wasm_i32x4_splat(127)), 23);
-  return MUL(y, n);
+  return wasm_v128_andnot(MUL(y, n), under);
 }
 static inline float f_exp(float x) { return wasm_f32x4_extract_lane(v_exp(SPLAT(x)), 0); }
 

@@ -261,6 +261,27 @@ describe('elementwise and norms', () => {
     }
     await initBackend('wasm');
   });
+  it('exp underflows to exact zeros, never to subnormals (x86 computes those ~100× slower)', () => {
+    // Every softmax (attention, cross-entropy) goes through the kernels' exp. Below ln(FLT_MIN) ≈ −87.34 it must
+    // give 0: it once gave the clamp's 1.2e-38, whose products (× 1/Σ, × 1/rows) were subnormal, and sharply
+    // peaked attention at high learning rates ran 4–10× slower.
+    expect(strataKernelsActive()).toBe(true);
+    const FLT_MIN = 2 ** -126;
+    const row = [0, -50, -87.3, -87.4, -90, -200, -1e30, 3];
+    const logits = tf.tensor2d([row, row.map((x) => x - 1)]);
+    const targets = tf.tensor1d([0, 7], 'int32');
+    const g = tf
+      .grad((l: tf.Tensor) => crossEntropy(l as tf.Tensor2D, targets))(logits)
+      .dataSync();
+    const subnormal = [...g].filter((v) => v !== 0 && Math.abs(v) < FLT_MIN);
+    expect(subnormal).toEqual([]);
+    // l − logsumexp(l) below the threshold (logsumexp ≈ 3.05 here): exactly 0; above it: the softmax (÷ 2 rows)
+    const z = row.reduce((a, x) => a + Math.exp(x), 0);
+    for (const j of [2, 3, 4, 5, 6]) expect(g[j]).toBe(0);
+    expect(g[1]! / (Math.exp(-50) / z / 2)).toBeCloseTo(1, 5);
+    expect(g[0]! / (Math.exp(0) / z / 2 - 0.5)).toBeCloseTo(1, 5);
+    tf.dispose([logits, targets]);
+  });
   it('embedding, with and without learned positions', async () => {
     await agree([rnd([17, 12], 1), ints([15], 2, 17)], (e, i) =>
       embeddingLookup(e as tf.Tensor2D, i as tf.Tensor1D),
