@@ -1,6 +1,7 @@
-// Shared by the scripts that post-process a finished `strata compare` grid (length-eval.mjs, gau-entropy.mjs).
+// Shared by the scripts that post-process finished `strata compare` grids (length-eval.mjs, gau-entropy.mjs,
+// ngpt-summary.mjs, ngpt-conditioning.mjs).
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -44,4 +45,26 @@ export function evalJSON(args) {
 export function meanStd(xs) {
   const m = xs.reduce((a, b) => a + b, 0) / xs.length;
   return { m, sd: Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1)) };
+}
+
+/** Median (the mean of the middle two for an even count). */
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/**
+ * The finished grids of experiments/ngpt-vs-gpt.sh under OUT (folders ctxC-stepsS holding summary.json), by budget
+ * then context; throws when there is none.
+ */
+export function contextGrids(out) {
+  const grids = existsSync(out)
+    ? readdirSync(out)
+        .map((name) => ({ name, m: /^ctx(\d+)-steps(\d+)$/.exec(name) }))
+        .filter(({ name, m }) => m && existsSync(join(out, name, 'summary.json')))
+        .map(({ name, m }) => ({ name, context: Number(m[1]), steps: Number(m[2]) }))
+        .sort((a, b) => a.steps - b.steps || a.context - b.context)
+    : [];
+  if (grids.length === 0) throw new Error(`${out}: no finished grid (ctxC-stepsS/summary.json)`);
+  return grids;
 }

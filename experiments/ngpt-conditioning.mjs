@@ -9,11 +9,11 @@
 // matrices, so a dependency for a full LAPACK port is not worth it; checked against numpy.linalg.svd.
 // Writes OUT/conditioning.md, OUT/conditioning.jsonl and OUT/conditioning.svg (+ .vl.json, .csv).
 // Usage: node experiments/ngpt-conditioning.mjs [OUT]      (default runs/ngpt-vs-gpt; needs `npm run build`)
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PALETTE, writePlot } from '../packages/cli/dist/plots.js';
-import { readSafetensorsFile } from '../packages/core/dist/index.js';
-import { finishedGrid, meanStd } from './grid.mjs';
+import { Rng, readSafetensorsFile } from '../packages/core/dist/index.js';
+import { contextGrids, finishedGrid, meanStd, median } from './grid.mjs';
 
 const out = process.argv[2] ?? 'runs/ngpt-vs-gpt';
 
@@ -77,10 +77,6 @@ const columns = ({ shape: [rows, cols], data }, from, to) => {
   return [o, rows, to - from];
 };
 const whole = (t) => columns(t, 0, t.shape[1]);
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** κ per layer and matrix kind for one checkpoint. */
 async function conditioning(dir) {
@@ -119,28 +115,26 @@ async function conditioning(dir) {
 
 /** The median κ of i.i.d. Gaussian rows × cols matrices (50 seeded draws): where both arms start, since both
  *  initialize their matrices as Gaussians (nGPT then normalizes rows, which changes κ little). */
+const gaussian = new Map(); // by shape: each is 50 SVDs, asked for once per grid and arm
 function gaussianKappa(rows, cols) {
-  let state = 12345;
-  const uniform = () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const normal = () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-  return median(
-    Array.from({ length: 50 }, () =>
-      kappa(singularValues(Float64Array.from({ length: rows * cols }, normal), rows, cols)),
-    ),
-  );
+  const key = `${rows}x${cols}`;
+  if (!gaussian.has(key)) {
+    const rng = new Rng(12345);
+    const draws = Array.from({ length: 50 }, () =>
+      kappa(
+        singularValues(
+          Float64Array.from({ length: rows * cols }, () => rng.normal()),
+          rows,
+          cols,
+        ),
+      ),
+    );
+    gaussian.set(key, median(draws));
+  }
+  return gaussian.get(key);
 }
 
-const grids = readdirSync(out)
-  .map((name) => ({ name, m: /^ctx(\d+)-steps(\d+)$/.exec(name) }))
-  .filter(({ name, m }) => m && existsSync(join(out, name, 'summary.json')))
-  .map(({ name, m }) => ({ name, context: Number(m[1]), steps: Number(m[2]) }))
-  .sort((a, b) => a.steps - b.steps || a.context - b.context);
-if (grids.length === 0) throw new Error(`${out}: no finished grid (ctxC-stepsS/summary.json)`);
+const grids = contextGrids(out);
 
 const rows = [];
 for (const g of grids) {
@@ -160,7 +154,7 @@ const fmt = (xs) => {
 const md = [
   '# Condition numbers of the trained matrices: nGPT vs RoPE GPT',
   '',
-  `From \`node experiments/ngpt-conditioning.mjs ${out}\`: each arm's best-rate checkpoints of each grid of`,
+  `From \`node experiments/ngpt-conditioning.mjs ${out}\` (run by \`experiments/ngpt-vs-gpt.sh\`): each arm's best-rate checkpoints of each grid of`,
   '`experiments/ngpt-vs-gpt.sh`. κ = σ_max / σ_min; q, k, v: each head’s d_model × d_head slice, median over heads;',
   'o: the attention output matrix; fc, gate (nGPT’s SwiGLU), proj: the MLP. Mean over the 3 seeds. The paper',
   '(§4.3, Fig. 5) reports GPT’s attention matrices far worse conditioned than nGPT’s.',

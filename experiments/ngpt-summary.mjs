@@ -15,17 +15,25 @@
 //                 1.5× with other tenants' load (the first reports used it and got 0.86–1.68), while the fast tail
 //                 is stable (nGPT ÷ GPT 1.04–1.11 in every grid) and agrees with `strata bench`'s CPU time per step
 //   time mult.    step multiplier ÷ (nGPT's step cost ÷ GPT's step cost), per pair
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PALETTE, writePlot } from '../packages/cli/dist/plots.js';
+import { contextGrids, meanStd } from './grid.mjs';
 
 const out = process.argv[2] ?? 'runs/ngpt-vs-gpt';
-const lines = (f) =>
-  readFileSync(f, 'utf8')
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l));
-const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const read = new Map(); // each metrics.jsonl is read once: the step cost and the best runs' curves share it
+const lines = (f) => {
+  if (!read.has(f))
+    read.set(
+      f,
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l)),
+    );
+  return read.get(f);
+};
+const mean = (xs) => meanStd(xs).m;
 /** The first step at which a validation curve [[step, loss]…] is at or below L, linear between evaluations. */
 const stepsTo = (curve, L) => {
   for (let i = 1; i < curve.length; i++) {
@@ -34,21 +42,16 @@ const stepsTo = (curve, L) => {
   }
   return Number.NaN;
 };
-const sd = (xs) => Math.sqrt(xs.reduce((a, b) => a + (b - mean(xs)) ** 2, 0) / Math.max(1, xs.length - 1));
 const spread = (xs, d = 2) =>
   xs.length === 0
     ? '—'
     : `${mean(xs).toFixed(d)} [${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)}]`;
-const pm = (xs, d = 3) => `${mean(xs).toFixed(d)} ± ${sd(xs).toFixed(d)}`;
+const pm = (xs, d = 3) => {
+  const { m, sd } = meanStd(xs);
+  return `${m.toFixed(d)} ± ${sd.toFixed(d)}`;
+};
 
-const grids = existsSync(out)
-  ? readdirSync(out)
-      .map((name) => ({ name, m: /^ctx(\d+)-steps(\d+)$/.exec(name) }))
-      .filter(({ name, m }) => m && existsSync(join(out, name, 'summary.json')))
-      .map(({ name, m }) => ({ name, context: Number(m[1]), steps: Number(m[2]) }))
-      .sort((a, b) => a.steps - b.steps || a.context - b.context)
-  : [];
-if (grids.length === 0) throw new Error(`${out}: no finished grid (ctxC-stepsS/summary.json)`);
+const grids = contextGrids(out);
 
 const rows = [];
 for (const g of grids) {
